@@ -1,0 +1,47 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+  name: "sockaff",
+  products: [
+    .library(name: "SocketAffinity", targets: ["SocketAffinity"]),
+    .executable(name: "sockaff", targets: ["sockaff"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+  ],
+  targets: [
+    // The one definition of the BPF map layout, shared with bpf/sockaff.bpf.c.
+    .target(name: "CSockaffABI"),
+    // Thin wrappers for what Swift cannot call directly (pidfd_*, variadic syscalls).
+    .target(name: "CSockaffShims"),
+    .systemLibrary(
+      name: "CLibbpf", pkgConfig: "libbpf",
+      providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
+    .systemLibrary(name: "CNuma", providers: [.apt(["libnuma-dev"])]),
+    // Compiles bpf/sockaff.bpf.c with clang's BPF target and embeds the object.
+    .plugin(name: "EmbedBPFObject", capability: .buildTool()),
+    .target(
+      name: "SocketAffinity",
+      dependencies: [
+        "CSockaffABI", "CSockaffShims", "CLibbpf", "CNuma",
+        .product(name: "SystemPackage", package: "swift-system"),
+      ],
+      plugins: ["EmbedBPFObject"]),
+    .executableTarget(
+      name: "sockaff",
+      dependencies: [
+        "SocketAffinity",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .testTarget(
+      name: "SocketAffinityTests",
+      dependencies: ["SocketAffinity"],
+      resources: [.copy("Fixtures")]),
+    .testTarget(
+      name: "KernelTests",
+      dependencies: ["SocketAffinity", "sockaff"],
+      resources: [.copy("Peers")]),
+  ]
+)

@@ -1,0 +1,1 @@
+/* Header-only target: the map layout lives in include/sockaff_abi.h. */

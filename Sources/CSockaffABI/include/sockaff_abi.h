@@ -1,0 +1,64 @@
+/*
+ * The layout of sockaff's BPF maps: the one definition, included by the BPF
+ * program (bpf/sockaff.bpf.c) and imported by Swift (module CSockaffABI).
+ * Plain __u32/__u64 fields only, so both compilers agree on every offset;
+ * Swift checks value_size against MemoryLayout at load time.
+ */
+#ifndef SOCKAFF_ABI_H
+#define SOCKAFF_ABI_H
+
+#include <linux/types.h>
+
+/* Bumped whenever struct sockaff_record changes shape. */
+#define SOCKAFF_ABI_VERSION 1
+
+/*
+ * Per-CPU share of a socket's packets, bounded: hosts have up to 512 CPUs, so
+ * the record keeps a few (cpu, packets) slots plus an "other CPUs" total
+ * instead of a counter per CPU. The slots are credited only when the
+ * receiving CPU changes (the packets of the run that just ended); the reader
+ * adds the current run, packets - run_start_packets, to last_cpu.
+ */
+#define SOCKAFF_SHARE_SLOTS 4
+#define SOCKAFF_NO_CPU 0xffffffffu
+
+/* Value of the socket-local-storage map, one per receiving socket. */
+struct sockaff_record {
+	__u64 cookie;            /* bpf_get_socket_cookie, set on the first packet */
+	__u64 packets;           /* packets seen by the ingress program */
+	__u64 bytes;             /* skb->len at the socket: network header onwards */
+	__u64 first_jiffies;     /* bpf_jiffies64() of the first packet */
+	__u64 last_jiffies;      /* bpf_jiffies64() of the latest packet */
+	__u64 run_start_packets; /* value of packets when the run on last_cpu began */
+	__u64 other_packets;     /* finished runs on CPUs that found no free slot */
+	__u64 slot_packets[SOCKAFF_SHARE_SLOTS];
+	__u32 slot_cpu[SOCKAFF_SHARE_SLOTS]; /* SOCKAFF_NO_CPU when unused */
+	__u32 last_cpu;          /* CPU that processed the latest packet */
+	__u32 cpu_changes;       /* times last_cpu changed */
+	__u32 rx_queue;          /* skb->queue_mapping of the latest packet */
+	__u32 napi_id;           /* skb->napi_id of the latest packet (0: none) */
+	__u32 ifindex;           /* skb->ifindex of the latest packet */
+	__u32 reserved;
+};
+
+/* Indexes of the per-CPU counter array (map sockaff_counts). */
+enum sockaff_counter {
+	SOCKAFF_COUNT_RECORDS_CREATED = 0, /* first packet of a socket */
+	SOCKAFF_COUNT_UNTRACKED = 1,       /* no record: not a full socket, or no memory */
+	SOCKAFF_COUNT_MAX = 2,
+};
+
+/*
+ * Clock reference (map sockaff_clock, one entry). The program stores jiffies,
+ * because bpf_jiffies64() is inlined into one load while every clock helper
+ * is a real call (BUILD-NOTES: 35-44 ns per packet). The loader measures HZ
+ * and a (jiffies, CLOCK_MONOTONIC ns) pair once at attach time through the
+ * sockaff_probe program, so readers can turn jiffies into wall time.
+ */
+struct sockaff_clock {
+	__u64 jiffies;
+	__u64 monotonic_ns;
+	__u64 hz; /* 0 until the loader has measured it */
+};
+
+#endif

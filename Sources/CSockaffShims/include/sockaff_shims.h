@@ -1,0 +1,20 @@
+/*
+ * What Swift cannot call directly: glibc's pidfd wrappers are declared in
+ * <sys/pidfd.h> (glibc >= 2.36), which no Swift module exports, and syscall()
+ * is variadic. Each shim returns -1 and leaves errno set on failure.
+ */
+#ifndef SOCKAFF_SHIMS_H
+#define SOCKAFF_SHIMS_H
+
+int sockaff_pidfd_open(int pid);
+int sockaff_pidfd_getfd(int pidfd, int targetfd);
+int sockaff_pidfd_send_signal(int pidfd, int sig);
+
+/*
+ * Name of interface ifindex as seen from socket sockfd's network namespace
+ * (SIOCGIFNAME on that socket), so a container's socket names its own
+ * interfaces. name must hold 16 bytes (IFNAMSIZ).
+ */
+int sockaff_interface_name(int sockfd, int ifindex, char *name);
+
+#endif

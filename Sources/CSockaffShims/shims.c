@@ -1,0 +1,39 @@
+#define _GNU_SOURCE
+#include <sys/syscall.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include "sockaff_shims.h"
+
+/*
+ * Raw syscalls rather than glibc's wrappers, so the binary also runs on hosts
+ * with a glibc older than 2.36 (the kernel has had both calls since 5.6).
+ */
+int sockaff_pidfd_open(int pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int sockaff_pidfd_getfd(int pidfd, int targetfd)
+{
+	return (int)syscall(SYS_pidfd_getfd, pidfd, targetfd, 0);
+}
+
+int sockaff_pidfd_send_signal(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+int sockaff_interface_name(int sockfd, int ifindex, char *name)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_ifindex = ifindex;
+	if (ioctl(sockfd, SIOCGIFNAME, &ifr) < 0)
+		return -1;
+	memcpy(name, ifr.ifr_name, IFNAMSIZ);
+	name[IFNAMSIZ - 1] = '\0';
+	return 0;
+}

@@ -1,0 +1,44 @@
+import CLibbpf
+import Glibc
+import SystemPackage
+
+/// What the kernel says is attached: sockaff's ingress programs on the
+/// cgroup v2 root, found by bpf_prog_query rather than by trusting the pins.
+public struct AttachedProgram: Sendable, Equatable, Codable {
+  public let id: UInt32
+  public let name: String
+  /// Times the program ran and the total ns it took; both stay 0 unless
+  /// sysctl kernel.bpf_stats_enabled=1.
+  public let runCount: UInt64
+  public let runTimeNanoseconds: UInt64
+}
+
+enum AttachedPrograms {
+  static func query(cgroup: String) throws(SockaffError) -> [AttachedProgram] {
+    let cgroupFD = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard cgroupFD >= 0 else { throw BPFFailure.fromErrno("open cgroup \(cgroup)") }
+    defer { close(cgroupFD) }
+    var ids = [UInt32](repeating: 0, count: 64)
+    var count = UInt32(ids.count)
+    var flags: UInt32 = 0
+    if bpf_prog_query(cgroupFD, BPF_CGROUP_INET_INGRESS, 0, &flags, &ids, &count) != 0 {
+      let errno = Errno(rawValue: Glibc.errno)
+      throw SockaffError.fromErrno(
+        errno, operation: "bpf_prog_query(\(cgroup), ingress)",
+        hint: errno == .notPermitted ? "needs CAP_NET_ADMIN or root" : nil)
+    }
+    return ids.prefix(Int(count)).compactMap { id in
+      let fd = bpf_prog_get_fd_by_id(id)
+      guard fd >= 0 else { return nil }  // detached meanwhile
+      let program = FileDescriptor(rawValue: fd)
+      defer { program.closeQuietly() }
+      guard let info = try? BPF.programInfo(program) else { return nil }
+      let name = withUnsafeBytes(of: info.name) {
+        String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+      }
+      guard name == LoadedBPFObject.ingressProgramName else { return nil }
+      return AttachedProgram(
+        id: id, name: name, runCount: info.run_cnt, runTimeNanoseconds: info.run_time_ns)
+    }
+  }
+}

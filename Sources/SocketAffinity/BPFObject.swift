@@ -1,0 +1,145 @@
+import CLibbpf
+import CSockaffABI
+import Foundation
+import SystemPackage
+
+/// The sockaff BPF object embedded in this binary (built from bpf/sockaff.bpf.c
+/// by the EmbedBPFObject plugin), opened and loaded into the kernel. Owns the
+/// libbpf `bpf_object`: programs and maps close when it is released, unless
+/// they were pinned or attached through a link that outlives it.
+final class LoadedBPFObject {
+  static let ingressProgramName = "sockaff_ingress"
+  static let probeProgramName = "sockaff_probe"
+
+  /// The ELF bytes, decoded once.
+  static let elf: [UInt8] = {
+    let text = embeddedBPFObjectBase64.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+    guard let data = Data(base64Encoded: text) else {
+      fatalError("embedded BPF object is not valid base64: the build is broken")
+    }
+    return [UInt8](data)
+  }()
+
+  let object: OpaquePointer
+  private var elfCopy: [UInt8]
+
+  /// Opens and loads the object; `programs` names those to load (the probe
+  /// alone needs no attach rights, the benchmark loads separate copies).
+  init(programs: Set<String>) throws(SockaffError) {
+    LibbpfLog.install()
+    elfCopy = Self.elf
+    var opts = bpf_object_open_opts()
+    opts.sz = MemoryLayout<bpf_object_open_opts>.stride
+    let opened: OpaquePointer? = elfCopy.withUnsafeBytes { bytes in
+      "sockaff".withCString { name in
+        opts.object_name = name
+        return bpf_object__open_mem(bytes.baseAddress, bytes.count, &opts)
+      }
+    }
+    guard let opened else {
+      throw Self.failure("open embedded BPF object")
+    }
+    object = opened
+    var program = bpf_object__next_program(object, nil)
+    while let current = program {
+      let name = String(cString: bpf_program__name(current))
+      bpf_program__set_autoload(current, programs.contains(name))
+      program = bpf_object__next_program(object, current)
+    }
+    if bpf_object__load(object) != 0 {
+      let error = Self.failure("load BPF object (verifier)")
+      bpf_object__close(object)
+      throw error
+    }
+  }
+
+  deinit { bpf_object__close(object) }
+
+  func program(_ name: String) -> OpaquePointer {
+    guard let program = bpf_object__find_program_by_name(object, name) else {
+      fatalError("BPF program \(name) missing from the embedded object")
+    }
+    return program
+  }
+
+  func map(_ name: String) -> OpaquePointer {
+    guard let map = bpf_object__find_map_by_name(object, name) else {
+      fatalError("BPF map \(name) missing from the embedded object")
+    }
+    return map
+  }
+
+  /// A libbpf failure: errno as libbpf left it, libbpf's last warning as hint.
+  static func failure(_ operation: String) -> SockaffError {
+    let errno = Errno(rawValue: Glibc.errno)
+    let warning = LibbpfLog.takeLastWarning()
+    if errno == .notPermitted || errno == .permissionDenied {
+      return SockaffError(
+        .notPermitted, errno: errno, operation: operation,
+        hint: "needs CAP_BPF and CAP_NET_ADMIN, or root")
+    }
+    return SockaffError(.bpf, errno: errno, operation: operation, hint: warning)
+  }
+}
+
+/// Thin errno-checked wrappers over the libbpf calls sockaff makes on file
+/// descriptors of pinned objects.
+enum BPF {
+  /// Opens a pinned object; nil if there is no such pin.
+  static func openPinned(_ path: String) throws(SockaffError) -> FileDescriptor? {
+    let fd = bpf_obj_get(path)
+    if fd >= 0 { return FileDescriptor(rawValue: fd) }
+    let errno = Errno(rawValue: Glibc.errno)
+    if errno == .noSuchFileOrDirectory { return nil }
+    throw SockaffError.fromErrno(
+      errno, operation: "open pinned \(path)",
+      hint: errno == .notPermitted || errno == .permissionDenied ? "needs root (CAP_BPF, CAP_SYS_ADMIN)" : nil)
+  }
+
+  static func mapInfo(_ fd: FileDescriptor) throws(SockaffError) -> bpf_map_info {
+    var info = bpf_map_info()
+    var length = UInt32(MemoryLayout<bpf_map_info>.size)
+    if bpf_obj_get_info_by_fd(fd.rawValue, &info, &length) != 0 {
+      throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "bpf_obj_get_info_by_fd(map)")
+    }
+    return info
+  }
+
+  static func programInfo(_ fd: FileDescriptor) throws(SockaffError) -> bpf_prog_info {
+    var info = bpf_prog_info()
+    var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+    if bpf_obj_get_info_by_fd(fd.rawValue, &info, &length) != 0 {
+      throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "bpf_obj_get_info_by_fd(prog)")
+    }
+    return info
+  }
+
+  static func linkInfo(_ fd: FileDescriptor) throws(SockaffError) -> bpf_link_info {
+    var info = bpf_link_info()
+    var length = UInt32(MemoryLayout<bpf_link_info>.size)
+    if bpf_obj_get_info_by_fd(fd.rawValue, &info, &length) != 0 {
+      throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "bpf_obj_get_info_by_fd(link)")
+    }
+    return info
+  }
+
+  /// Runs a loaded program once through BPF_PROG_TEST_RUN on a dummy frame.
+  static func testRun(programFD: Int32, repeat count: UInt32 = 1) throws(SockaffError) -> bpf_test_run_opts {
+    // An Ethernet + IPv4 header: cgroup_skb test runs need at least ETH_HLEN.
+    var frame = [UInt8](repeating: 0, count: 64)
+    frame[12] = 0x08
+    frame[14] = 0x45
+    var opts = bpf_test_run_opts()
+    opts.sz = MemoryLayout<bpf_test_run_opts>.stride
+    opts.repeat = Int32(bitPattern: count)
+    let status = frame.withUnsafeMutableBytes { bytes -> Int32 in
+      opts.data_in = UnsafeRawPointer(bytes.baseAddress)
+      opts.data_size_in = UInt32(bytes.count)
+      return bpf_prog_test_run_opts(programFD, &opts)
+    }
+    if status != 0 {
+      throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "BPF_PROG_TEST_RUN")
+    }
+    return opts
+  }
+}

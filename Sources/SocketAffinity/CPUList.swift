@@ -1,0 +1,37 @@
+/// The kernel's cpulist format ("0-3,8-11", "0", "" for none), as in
+/// /sys/devices/system/node/node*/cpulist and /sys/devices/system/cpu/online.
+public enum CPUList {
+  public struct ParseError: Error, Equatable, CustomStringConvertible {
+    public let text: String
+    public var description: String { "malformed cpulist \"\(text)\"" }
+  }
+
+  /// Largest CPU id accepted: far above any real host (Linux's NR_CPUS tops out
+  /// at 8192), low enough that a malformed range cannot make a huge array.
+  public static let maxCPU = 65535
+
+  public static func parse(_ text: String) throws(ParseError) -> [Int] {
+    let trimmed = text.trimmingWhitespace()
+    if trimmed.isEmpty { return [] }
+    var cpus: [Int] = []
+    for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+      let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+      guard (1...2).contains(bounds.count),
+        let low = Int(bounds[0]), let high = Int(bounds[bounds.count - 1]),
+        low >= 0, low <= high, high <= maxCPU
+      else { throw ParseError(text: text) }
+      cpus.append(contentsOf: low...high)
+    }
+    return Array(Set(cpus)).sorted()
+  }
+}
+
+extension StringProtocol {
+  func trimmingWhitespace() -> String {
+    let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
+    guard let first = firstIndex(where: { !isSpace($0) }),
+      let last = lastIndex(where: { !isSpace($0) })
+    else { return "" }
+    return String(self[first...last])
+  }
+}

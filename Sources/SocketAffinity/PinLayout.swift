@@ -1,0 +1,17 @@
+/// Where `sockaff trace` pins its objects in bpffs. The link is pinned last
+/// and removed first, so "link pin present" means "fully attached".
+public struct PinLayout: Sendable, Equatable {
+  public let directory: String
+
+  public init(directory: String = Mounts.bpffsMountPoint + "/sockaff") {
+    self.directory = directory
+  }
+
+  public var ingressLink: String { directory + "/ingress_link" }
+  public var records: String { directory + "/records" }
+  public var counts: String { directory + "/counts" }
+  public var clock: String { directory + "/clock" }
+
+  /// Every pin, in the order `detach` removes them (link first).
+  var all: [String] { [ingressLink, records, counts, clock] }
+}

@@ -1,0 +1,141 @@
+import CSockaffShims
+import Glibc
+import SystemPackage
+
+/// Our own duplicate of socket `fd` of process `pid`, reached through a pidfd
+/// (pidfd_open + pidfd_getfd), so the target process is neither stopped nor
+/// changed, and a pid reused after the process exits cannot be confused with
+/// it: every step goes through the one pidfd.
+public struct TargetSocket: ~Copyable {
+  public let pid: Int32
+  public let fd: Int32
+  public let descriptor: FileDescriptor
+
+  public init(pid: Int32, fd: Int32) throws(SockaffError) {
+    guard pid > 0 else {
+      throw SockaffError(.noSuchProcess, errno: .noSuchProcess, operation: "pid \(pid)", hint: "not a process id")
+    }
+    guard fd >= 0 else {
+      throw SockaffError(.badFileDescriptor, errno: .badFileDescriptor, operation: "pid \(pid) fd \(fd)")
+    }
+    let pidfd = sockaff_pidfd_open(pid)
+    guard pidfd >= 0 else {
+      let errno = Errno(rawValue: Glibc.errno)
+      throw SockaffError.fromErrno(
+        errno == .invalidArgument ? .noSuchProcess : errno, operation: "pidfd_open(pid \(pid))",
+        hint: errno.rawValue == ENOSYS ? "kernel older than 5.3" : nil)
+    }
+    defer { close(pidfd) }
+    let duplicate = sockaff_pidfd_getfd(pidfd, fd)
+    guard duplicate >= 0 else {
+      let errno = Errno(rawValue: Glibc.errno)
+      let hint: String? =
+        switch errno {
+        case .notPermitted, .permissionDenied: "needs CAP_SYS_PTRACE (ptrace access to the target)"
+        case .noSuchProcess: "the process has exited"
+        case Errno(rawValue: ENOSYS): "kernel older than 5.6"
+        default: nil
+        }
+      throw SockaffError.fromErrno(errno, operation: "pidfd_getfd(pid \(pid), fd \(fd))", hint: hint)
+    }
+    self.pid = pid
+    self.fd = fd
+    self.descriptor = FileDescriptor(rawValue: duplicate)
+  }
+
+  deinit { try? descriptor.close() }
+
+  /// getsockopt of an int-valued option.
+  public func intOption(_ level: Int32, _ name: Int32) throws(SockaffError) -> Int32 {
+    var value: Int32 = 0
+    var length = socklen_t(MemoryLayout<Int32>.size)
+    guard getsockopt(descriptor.rawValue, level, name, &value, &length) == 0 else {
+      throw optionFailure(name: name)
+    }
+    return value
+  }
+
+  public func cookie() throws(SockaffError) -> UInt64 {
+    var value: UInt64 = 0
+    var length = socklen_t(MemoryLayout<UInt64>.size)
+    guard getsockopt(descriptor.rawValue, SOL_SOCKET, SO_COOKIE, &value, &length) == 0 else {
+      throw optionFailure(name: SO_COOKIE)
+    }
+    return value
+  }
+
+  private func optionFailure(name: Int32) -> SockaffError {
+    let errno = Errno(rawValue: Glibc.errno)
+    if errno == .notSocket {
+      return SockaffError(
+        .notSocket, errno: errno, operation: "pid \(pid) fd \(fd)", hint: describeTarget())
+    }
+    return SockaffError.fromErrno(errno, operation: "getsockopt(pid \(pid) fd \(fd), option \(name))")
+  }
+
+  /// What the fd is, as /proc shows it (e.g. "/etc/hosts", "pipe:[1234]").
+  public func describeTarget() -> String? {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let count = readlink("/proc/\(pid)/fd/\(fd)", &buffer, buffer.count - 1)
+    guard count > 0 else { return nil }
+    return String(decoding: buffer[..<count].map(UInt8.init(bitPattern:)), as: UTF8.self)
+  }
+
+  /// getsockname or getpeername as "address:port"; nil when unset
+  /// (getpeername of an unconnected socket fails with ENOTCONN).
+  public func address(peer: Bool) -> String? {
+    var storage = sockaddr_storage()
+    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    let status = withUnsafeMutablePointer(to: &storage) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        peer
+          ? getpeername(descriptor.rawValue, $0, &length)
+          : getsockname(descriptor.rawValue, $0, &length)
+      }
+    }
+    guard status == 0 else { return nil }
+    return SocketAddress.format(storage)
+  }
+
+  /// Name of interface `ifindex` in the socket's own network namespace.
+  public func interfaceName(ifindex: UInt32) -> String? {
+    guard ifindex > 0 else { return nil }
+    var name = [CChar](repeating: 0, count: 16)
+    guard sockaff_interface_name(descriptor.rawValue, Int32(ifindex), &name) == 0 else { return nil }
+    return cString(name)
+  }
+}
+
+enum SocketAddress {
+  /// "127.0.0.1:80", "[::1]:80"; nil for other families. An IPv4-mapped IPv6
+  /// address is shown as IPv6, as the socket sees it.
+  static func format(_ storage: sockaddr_storage) -> String? {
+    var storage = storage
+    var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+    switch Int32(storage.ss_family) {
+    case AF_INET:
+      return withUnsafePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+          var address = sin.pointee.sin_addr
+          guard inet_ntop(AF_INET, &address, &text, socklen_t(text.count)) != nil else { return nil }
+          return "\(cString(text)):\(UInt16(bigEndian: sin.pointee.sin_port))"
+        }
+      }
+    case AF_INET6:
+      return withUnsafePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
+          var address = sin6.pointee.sin6_addr
+          guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else { return nil }
+          return "[\(cString(text))]:\(UInt16(bigEndian: sin6.pointee.sin6_port))"
+        }
+      }
+    default:
+      return nil
+    }
+  }
+}
+
+/// A NUL-terminated C string held in a Swift array.
+func cString(_ chars: [CChar]) -> String {
+  String(decoding: chars.prefix(while: { $0 != 0 }).map(UInt8.init(bitPattern:)), as: UTF8.self)
+}

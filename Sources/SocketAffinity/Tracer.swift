@@ -1,0 +1,234 @@
+import CLibbpf
+import CSockaffABI
+import Glibc
+import SystemPackage
+
+/// Attaches, detaches and inspects sockaff's receive-path tracer.
+///
+/// The lifecycle, top to bottom (`attach`):
+/// lock → mount bpffs if needed → find the cgroup v2 root → load the embedded
+/// object → calibrate the clock → pin the maps → attach the ingress program to
+/// the root cgroup through a link (multi-attach: coexists with systemd's or a
+/// CNI's programs) → pin the link last. Any failure unwinds every step taken,
+/// so no half-attached state is left.
+public struct Tracer: Sendable {
+  public let pins: PinLayout
+
+  public init(pins: PinLayout = PinLayout()) {
+    self.pins = pins
+  }
+
+  public enum AttachOutcome: Sendable, Equatable {
+    case attached
+    case alreadyAttached
+  }
+
+  /// Pinned mode: attaches and returns; tracing continues with no process
+  /// running until `detach`. Idempotent: a second call attaches nothing.
+  public func attach() throws(SockaffError) -> AttachOutcome {
+    try Self.withLock { () throws(SockaffError) -> AttachOutcome in
+      try Mounts.ensureBPFFS()
+      let cgroup = try Mounts.requireCgroup2Root()
+      if try BPF.openPinned(pins.ingressLink).map({ $0.closeQuietly() }) != nil {
+        return .alreadyAttached
+      }
+      try removeStaleMapPins(cgroup: cgroup)
+      let session = try TracingSession(pins: pins, cgroup: cgroup)
+      try session.pinLink()
+      // The pins keep the link and maps alive once the session closes its fds.
+      session.release()
+      return .attached
+    }
+  }
+
+  /// Foreground mode: attaches with the link held by this process only (the
+  /// kernel detaches it if the process dies, even by SIGKILL); the maps are
+  /// pinned so `query` works meanwhile. Close the session to detach.
+  public func attachForeground() throws(SockaffError) -> TracingSession {
+    try Self.withLock { () throws(SockaffError) -> TracingSession in
+      try Mounts.ensureBPFFS()
+      let cgroup = try Mounts.requireCgroup2Root()
+      if try BPF.openPinned(pins.ingressLink).map({ $0.closeQuietly() }) != nil {
+        throw SockaffError(
+          .other, operation: "trace --foreground",
+          hint: "already attached in pinned mode; run 'sockaff detach' first")
+      }
+      try removeStaleMapPins(cgroup: cgroup)
+      return try TracingSession(pins: pins, cgroup: cgroup)
+    }
+  }
+
+  public struct DetachOutcome: Sendable, Equatable {
+    /// A pinned link was found and detached.
+    public let detachedLink: Bool
+    /// Pins removed from bpffs.
+    public let removedPins: Int
+  }
+
+  /// Detaches the pinned link and removes every pin. Safe to repeat.
+  public func detach() throws(SockaffError) -> DetachOutcome {
+    try Self.withLock { () throws(SockaffError) -> DetachOutcome in
+      let mounts = try Mounts.current()
+      guard Mounts.isBPFFSMounted(in: mounts) else {
+        return DetachOutcome(detachedLink: false, removedPins: 0)
+      }
+      if let cgroup = Mounts.cgroup2Root(in: mounts),
+        try !AttachedPrograms.query(cgroup: cgroup).isEmpty,
+        try BPF.openPinned(pins.ingressLink).map({ $0.closeQuietly() }) == nil
+      {
+        throw SockaffError(
+          .other, operation: "detach",
+          hint: "a 'sockaff trace --foreground' is running; stop it (Ctrl-C or SIGTERM) to detach")
+      }
+      return try unpinAll()
+    }
+  }
+
+  /// Detaches the link behind the link pin (if any), then unlinks all pins.
+  private func unpinAll() throws(SockaffError) -> DetachOutcome {
+    var detached = false
+    if let link = try BPF.openPinned(pins.ingressLink) {
+      defer { link.closeQuietly() }
+      if bpf_link_detach(link.rawValue) != 0 {
+        throw BPFFailure.fromErrno("bpf_link_detach(\(pins.ingressLink))")
+      }
+      detached = true
+    }
+    var removed = 0
+    for path in pins.all {
+      if unlink(path) == 0 {
+        removed += 1
+      } else if Glibc.errno != ENOENT {
+        throw BPFFailure.fromErrno("unlink \(path)")
+      }
+    }
+    rmdir(pins.directory)
+    return DetachOutcome(detachedLink: detached, removedPins: removed)
+  }
+
+  /// Map pins with no link pin are left by a foreground session that died
+  /// (SIGKILL): remove them, unless a foreground session is still running.
+  private func removeStaleMapPins(cgroup: String) throws(SockaffError) {
+    guard access(pins.records, F_OK) == 0 else { return }
+    if try !AttachedPrograms.query(cgroup: cgroup).isEmpty {
+      throw SockaffError(
+        .other, operation: "trace",
+        hint: "a 'sockaff trace --foreground' is already running; stop it first")
+    }
+    _ = try unpinAll()
+  }
+
+  /// Serializes attach/detach between concurrent sockaff processes, so two
+  /// `trace` calls cannot both find "not attached" and attach twice.
+  static func withLock<T>(_ body: () throws(SockaffError) -> T) throws(SockaffError) -> T {
+    let path = access("/run", W_OK) == 0 ? "/run/sockaff.lock" : "/tmp/sockaff.lock"
+    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    guard fd >= 0 else {
+      let errno = Errno(rawValue: Glibc.errno)
+      throw SockaffError.fromErrno(errno, operation: "open lock \(path)", hint: "needs root")
+    }
+    defer { close(fd) }
+    while flock(fd, LOCK_EX) != 0 && Glibc.errno == EINTR {}
+    return try body()
+  }
+}
+
+/// A loaded and attached tracer whose kernel objects this process owns until
+/// `close()` (foreground mode) or `release()` after pinning (pinned mode).
+public final class TracingSession: @unchecked Sendable {
+  private let object: LoadedBPFObject
+  private var link: OpaquePointer?
+  /// False once pinned mode has handed the objects over to their pins.
+  private var ownsPins = true
+  private let pins: PinLayout
+  public let cgroup: String
+  public let clock: ClockReference
+
+  fileprivate init(pins: PinLayout, cgroup: String) throws(SockaffError) {
+    self.pins = pins
+    self.cgroup = cgroup
+    let object = try LoadedBPFObject(programs: [
+      LoadedBPFObject.ingressProgramName, LoadedBPFObject.probeProgramName,
+    ])
+    self.object = object
+    clock = try ClockReference.calibrate(
+      probeFD: bpf_program__fd(object.program(LoadedBPFObject.probeProgramName)),
+      clockMapFD: bpf_map__fd(object.map("sockaff_clock")))
+
+    var pinned: [String] = []
+    func unwind() { for path in pinned.reversed() { unlink(path) } }
+    if mkdir(pins.directory, 0o700) != 0 && Glibc.errno != EEXIST {
+      throw BPFFailure.fromErrno("mkdir \(pins.directory)")
+    }
+    for (name, path) in [
+      ("sockaff_records", pins.records), ("sockaff_counts", pins.counts), ("sockaff_clock", pins.clock),
+    ] {
+      if bpf_map__pin(object.map(name), path) != 0 {
+        let error = BPFFailure.fromErrno("pin map \(name) at \(path)")
+        unwind()
+        throw error
+      }
+      chmod(path, 0o600)
+      pinned.append(path)
+    }
+
+    let cgroupFD = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard cgroupFD >= 0 else {
+      let error = BPFFailure.fromErrno("open cgroup \(cgroup)")
+      unwind()
+      throw error
+    }
+    defer { Glibc.close(cgroupFD) }
+    let ingress = object.program(LoadedBPFObject.ingressProgramName)
+    guard let link = bpf_program__attach_cgroup(ingress, cgroupFD) else {
+      let error = LoadedBPFObject.failure("attach \(LoadedBPFObject.ingressProgramName) to cgroup \(cgroup)")
+      unwind()
+      throw error
+    }
+    self.link = link
+  }
+
+  /// Pins the link: from now on the attachment outlives this process.
+  fileprivate func pinLink() throws(SockaffError) {
+    guard let link else { return }
+    if bpf_link__pin(link, pins.ingressLink) != 0 {
+      let error = BPFFailure.fromErrno("pin link at \(pins.ingressLink)")
+      close()
+      throw error
+    }
+    chmod(pins.ingressLink, 0o600)
+  }
+
+  /// Drops this process's handles, leaving the pinned objects in place.
+  fileprivate func release() {
+    ownsPins = false
+    if let link {
+      bpf_link__disconnect(link)
+      bpf_link__destroy(link)
+      self.link = nil
+    }
+  }
+
+  /// Detaches and removes the map pins. Idempotent.
+  public func close() {
+    guard ownsPins else { return }
+    if let link {
+      bpf_link__destroy(link)  // not pinned, so this detaches
+      self.link = nil
+    }
+    for path in [pins.clock, pins.counts, pins.records] { unlink(path) }
+    rmdir(pins.directory)
+  }
+
+  deinit { close() }
+}
+
+enum BPFFailure {
+  static func fromErrno(_ operation: String) -> SockaffError {
+    SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: operation)
+  }
+}
+
+extension FileDescriptor {
+  func closeQuietly() { try? close() }
+}

@@ -1,0 +1,83 @@
+import CLibbpf
+import CSockaffABI
+import Glibc
+
+/// What `sockaff status` reports: the kernel's view of the attachment, the
+/// pinned maps' counters and the probed kernel features.
+public struct TracerStatus: Sendable, Codable {
+  public let attached: Bool
+  /// "pinned" (survives this process), "foreground" (held by a running
+  /// `trace --foreground`), or nil when not attached.
+  public let mode: String?
+  public let cgroup: String?
+  public let pinDirectory: String
+  public let bpffsMounted: Bool
+  public let programs: [AttachedProgram]
+  /// Sockets that received their first traced packet since attach.
+  public let recordsCreated: UInt64?
+  /// Packets for which no record could be made (not a full socket, or no memory).
+  public let untrackedPackets: UInt64?
+  public let recordValueSize: UInt32?
+  public let kernelHZ: UInt64?
+  public let bpfStatsEnabled: Bool
+  /// Mean ns per packet of the ingress program, when bpf_stats are enabled.
+  public let nanosecondsPerPacket: Double?
+  public let kernel: String
+  public let features: [KernelFeature]
+}
+
+extension Tracer {
+  public func status() throws(SockaffError) -> TracerStatus {
+    let mounts = try Mounts.current()
+    let cgroup = Mounts.cgroup2Root(in: mounts)
+    let bpffs = Mounts.isBPFFSMounted(in: mounts)
+    let programs = try cgroup.map { (path) throws(SockaffError) in try AttachedPrograms.query(cgroup: path) } ?? []
+    var linkPinned = false
+    if bpffs, let link = try BPF.openPinned(pins.ingressLink) {
+      link.closeQuietly()
+      linkPinned = true
+    }
+
+    var created: UInt64?
+    var untracked: UInt64?
+    var valueSize: UInt32?
+    var hz: UInt64?
+    if bpffs, let counts = try BPF.openPinned(pins.counts) {
+      defer { counts.closeQuietly() }
+      created = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_RECORDS_CREATED.rawValue)
+      untracked = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_UNTRACKED.rawValue)
+    }
+    if bpffs, let records = try BPF.openPinned(pins.records) {
+      defer { records.closeQuietly() }
+      valueSize = try BPF.mapInfo(records).value_size
+    }
+    if bpffs, let clock = try BPF.openPinned(pins.clock) {
+      defer { clock.closeQuietly() }
+      hz = try ClockReference.load(clockMapFD: clock.rawValue).hz
+    }
+    let runs = programs.reduce(0) { $0 + $1.runCount }
+    let time = programs.reduce(0) { $0 + $1.runTimeNanoseconds }
+    return TracerStatus(
+      attached: !programs.isEmpty,
+      mode: programs.isEmpty ? nil : (linkPinned ? "pinned" : "foreground"),
+      cgroup: cgroup, pinDirectory: pins.directory, bpffsMounted: bpffs, programs: programs,
+      recordsCreated: created, untrackedPackets: untracked, recordValueSize: valueSize, kernelHZ: hz,
+      bpfStatsEnabled: KernelFeatures.bpfStatsEnabled(),
+      nanosecondsPerPacket: runs > 0 ? Double(time) / Double(runs) : nil,
+      kernel: KernelFeatures.release(), features: KernelFeatures.probe())
+  }
+}
+
+/// Reads the per-CPU counter array.
+enum Counters {
+  static func sum(mapFD: Int32, index: UInt32) throws(SockaffError) -> UInt64 {
+    let cpus = Int(libbpf_num_possible_cpus())
+    guard cpus > 0 else { throw SockaffError(.other, operation: "libbpf_num_possible_cpus") }
+    var values = [UInt64](repeating: 0, count: cpus)
+    var key = index
+    if bpf_map_lookup_elem(mapFD, &key, &values) != 0 {
+      throw BPFFailure.fromErrno("read counter \(index)")
+    }
+    return values.reduce(0, +)
+  }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import SocketAffinity
+
+struct QueryCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "query",
+    abstract: "Show which CPU and NUMA node process the packets received by one socket.",
+    discussion: """
+      The socket is fd F of process P, reached through pidfd_getfd: the process is not
+      stopped or changed. Needs the tracer ('sockaff trace'); a socket that received
+      nothing since then is answered from the kernel's SO_INCOMING_CPU when it has one.
+      """)
+
+  @Option(help: "Process id of the socket's owner.")
+  var pid: Int32
+
+  @Option(help: "File descriptor number of the socket in that process.")
+  var fd: Int32
+
+  @Flag(help: "Print one JSON document.")
+  var json = false
+
+  func run() throws {
+    try reporting(json: json) {
+      let answer = try AffinityQuery().query(pid: pid, fd: fd)
+      if json {
+        try Output.json(answer)
+      } else {
+        print(AffinityText.render(answer))
+      }
+    }
+  }
+}
+
+/// The human-readable form of one socket's answer.
+enum AffinityText {
+  static func render(_ a: SocketAffinity) -> String {
+    func optional<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "-" }
+    var lines: [String] = []
+    let peer = a.remote.map { " -> \($0)" } ?? ""
+    let state = a.connected ? "" : " (unconnected)"
+    lines.append("pid \(a.pid) fd \(a.fd): \(a.transport.rawValue) \(a.local ?? "-")\(peer)\(state)")
+    let processor = a.processor.map { "group \($0.group) number \($0.number)" } ?? "group -"
+    lines.append("  cpu \(a.cpu) (\(processor)), numa node \(optional(a.numaNode))")
+    if a.source == .kernel {
+      lines.append("  source: kernel SO_INCOMING_CPU (no packet traced since the tracer was attached)")
+      return lines.joined(separator: "\n")
+    }
+    lines.append(
+      "  rx queue \(optional(a.rxQueue)), napi id \(a.napiID.map { $0 == 0 ? "-" : "\($0)" } ?? "-"), interface \(a.interface ?? optional(a.ifindex))"
+    )
+    lines.append("  packets \(optional(a.packets)), bytes \(optional(a.bytes)), cpu changes \(optional(a.cpuChanges))")
+    let shares = a.cpus.map { "cpu \($0.cpu) \(percent($0.share)) (\($0.packets))" }
+    var distribution = shares.joined(separator: ", ")
+    if let other = a.otherCPUsPackets, other > 0 { distribution += ", other cpus (\(other))" }
+    lines.append("  share: \(distribution)")
+    if let first = a.firstSeen, let last = a.lastSeen {
+      lines.append("  first seen \(SocketAffinity.timestamp(first)), last seen \(SocketAffinity.timestamp(last))")
+    }
+    lines.append("  source: bpf (kernel SO_INCOMING_CPU: \(a.kernelIncomingCPU))")
+    return lines.joined(separator: "\n")
+  }
+
+  static func percent(_ share: Double) -> String {
+    "\(Int((share * 100).rounded()))%"
+  }
+}

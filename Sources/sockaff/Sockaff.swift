@@ -1,0 +1,23 @@
+import ArgumentParser
+import SocketAffinity
+
+@main
+struct Sockaff: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "sockaff",
+    abstract: "Which CPU, RX queue and NUMA node process the packets a socket receives.",
+    discussion: """
+      sockaff attaches a BPF program to the socket receive path (cgroup_skb ingress on
+      the root cgroup v2) that records, per socket, the CPU that processed each received
+      packet. Queries then answer by PID and fd, for any process, without changing it.
+
+      Start with 'sockaff trace', then 'sockaff query --pid P --fd F'.
+      Exit statuses: 0 ok, 1 other error, 3 no such process, 4 bad fd, 5 not a socket,
+      6 unsupported socket, 7 not permitted, 8 tracer not attached, 9 no packets yet,
+      10 timed out, 11 bpffs/cgroup2 missing, 12 kernel unsupported, 13 BPF failure,
+      14 incompatible pins, 64 usage.
+      """,
+    subcommands: [
+      TraceCommand.self, DetachCommand.self, StatusCommand.self, QueryCommand.self, DemoCommand.self,
+    ])
+}

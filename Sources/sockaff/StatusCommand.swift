@@ -1,0 +1,40 @@
+import ArgumentParser
+import SocketAffinity
+
+struct StatusCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "status",
+    abstract: "Show whether the tracer is attached, its counters and the kernel's features.")
+
+  @Flag(help: "Print one JSON document.")
+  var json = false
+
+  func run() throws {
+    try reporting(json: json) {
+      let status = try Tracer().status()
+      if json { return try Output.json(status) }
+      print("attached:        \(status.attached ? "yes (\(status.mode ?? ""))" : "no")")
+      print("cgroup v2 root:  \(status.cgroup ?? "not mounted")")
+      print("pins:            \(status.pinDirectory)\(status.bpffsMounted ? "" : " (bpffs not mounted)")")
+      for program in status.programs {
+        print("program:         \(program.name) id \(program.id)")
+      }
+      if let created = status.recordsCreated {
+        print("sockets traced:  \(created) since attach")
+      }
+      if let untracked = status.untrackedPackets {
+        print("untracked pkts:  \(untracked) (not a full socket, or no memory for a record)")
+      }
+      if let hz = status.kernelHZ { print("kernel HZ:       \(hz)") }
+      if let cost = status.nanosecondsPerPacket {
+        print("per-packet cost: \(Int(cost.rounded())) ns (kernel.bpf_stats_enabled=1)")
+      } else if !status.bpfStatsEnabled {
+        print("per-packet cost: unknown (sysctl kernel.bpf_stats_enabled=1 to measure)")
+      }
+      print("kernel:          \(status.kernel)")
+      for feature in status.features {
+        print("  \(feature.available ? "yes" : "NO ") \(feature.name) (\(feature.neededFor))")
+      }
+    }
+  }
+}

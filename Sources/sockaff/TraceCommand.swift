@@ -1,0 +1,56 @@
+import ArgumentParser
+import Glibc
+import SocketAffinity
+
+struct TraceCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "trace",
+    abstract: "Attach the receive-path tracer to the root cgroup v2.",
+    discussion: """
+      By default the program and maps are pinned under /sys/fs/bpf/sockaff and tracing
+      continues after this command returns, until 'sockaff detach'. Attaching twice is
+      harmless: the second call reports that it is already attached.
+      """)
+
+  @Flag(help: "Stay in the foreground and detach on exit, SIGINT, SIGTERM or SIGHUP.")
+  var foreground = false
+
+  func run() throws {
+    try reporting {
+      let tracer = Tracer()
+      guard foreground else {
+        switch try tracer.attach() {
+        case .attached: print("sockaff: attached to \(try tracer.status().cgroup ?? "cgroup v2 root")")
+        case .alreadyAttached: print("sockaff: already attached")
+        }
+        return
+      }
+      // Block the signals before attaching: one that arrives during load is
+      // then taken by sigwait below and still detaches cleanly.
+      var signals = sigset_t()
+      sigemptyset(&signals)
+      for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, signal) }
+      pthread_sigmask(SIG_BLOCK, &signals, nil)
+      let session = try tracer.attachForeground()
+      print("sockaff: tracing in the foreground on \(session.cgroup); Ctrl-C to detach")
+      fflush(nil)  // all streams: the line must reach a pipe before we block
+      var received: Int32 = 0
+      sigwait(&signals, &received)
+      session.close()
+      Output.standardError("sockaff: detached")
+    }
+  }
+}
+
+struct DetachCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "detach",
+    abstract: "Detach the pinned tracer and remove its pins from bpffs.")
+
+  func run() throws {
+    try reporting {
+      let outcome = try Tracer().detach()
+      print(outcome.detachedLink || outcome.removedPins > 0 ? "sockaff: detached" : "sockaff: was not attached")
+    }
+  }
+}
