@@ -38,10 +38,12 @@ let package = Package(
     .testTarget(
       name: "SocketAffinityTests",
       dependencies: ["SocketAffinity"],
-      resources: [.copy("Fixtures")]),
+      exclude: ["Fixtures"]),
     .testTarget(
       name: "KernelTests",
+      // Real kernel, real traffic: needs root. Runs the sockaff binary and
+      // Peers/peer.py (processes that are not the test process).
       dependencies: ["SocketAffinity", "sockaff"],
-      resources: [.copy("Peers")]),
+      exclude: ["Peers"]),
   ]
 )

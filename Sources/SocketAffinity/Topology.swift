@@ -5,6 +5,11 @@ import Glibc
 public struct ProcessorNumber: Equatable, Hashable, Sendable, Codable {
   public let group: Int
   public let number: Int
+
+  public init(group: Int, number: Int) {
+    self.group = group
+    self.number = number
+  }
 }
 
 /// Which NUMA node each CPU belongs to, and the Windows-style processor number

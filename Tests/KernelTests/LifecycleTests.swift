@@ -1,0 +1,141 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// Attach, detach and foreground mode, checked against the kernel's own
+/// listing (bpftool), not sockaff's.
+final class LifecycleTests: KernelTestCase {
+  func testTraceTwiceAttachesOnce() throws {
+    try attach()
+    let second = try Command.sockaff("trace")
+    XCTAssertEqual(second.status, 0, second.stderr)
+    XCTAssertTrue(second.stdout.contains("already attached"), second.stdout)
+    XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 1)
+    XCTAssertEqual(try KernelListing.sockaffLinks(), 1)
+  }
+
+  func testDetachLeavesNoPinAndNoProgram() throws {
+    try attach()
+    XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 1)
+    XCTAssertFalse(KernelListing.pinsLeft().isEmpty)
+    let detach = try Command.sockaff("detach")
+    XCTAssertEqual(detach.status, 0, detach.stderr)
+    XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 0)
+    XCTAssertEqual(try KernelListing.sockaffLinks(), 0)
+    XCTAssertEqual(KernelListing.pinsLeft(), [])
+    XCTAssertFalse(FileManager.default.fileExists(atPath: "/sys/fs/bpf/sockaff"))
+    let again = try Command.sockaff("detach")
+    XCTAssertEqual(again.status, 0)
+    XCTAssertTrue(again.stdout.contains("was not attached"), again.stdout)
+  }
+
+  func testPinsAreOwnerOnly() throws {
+    try attach()
+    let directory = try FileManager.default.attributesOfItem(atPath: "/sys/fs/bpf/sockaff")
+    XCTAssertEqual((directory[.posixPermissions] as? Int).map { $0 & 0o777 }, 0o700)
+    for pin in KernelListing.pinsLeft() {
+      let attributes = try FileManager.default.attributesOfItem(atPath: "/sys/fs/bpf/sockaff/\(pin)")
+      XCTAssertEqual((attributes[.posixPermissions] as? Int).map { $0 & 0o777 }, 0o600, pin)
+    }
+  }
+
+  func testForegroundSIGTERMLeavesNothing() throws {
+    try assertForegroundStopLeavesNothing(signal: SIGTERM)
+  }
+
+  func testForegroundSIGINTLeavesNothing() throws {
+    try assertForegroundStopLeavesNothing(signal: SIGINT)
+  }
+
+  func assertForegroundStopLeavesNothing(signal: Int32) throws {
+    let foreground = try ForegroundTracer()
+    XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 1)
+    let status = try Command.sockaff("status", "--json")
+    let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+    XCTAssertEqual(object?["mode"] as? String, "foreground")
+    XCTAssertEqual(try foreground.stop(signal: signal), 0)
+    XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 0)
+    XCTAssertEqual(try KernelListing.sockaffLinks(), 0)
+    XCTAssertEqual(KernelListing.pinsLeft(), [])
+  }
+
+  /// SIGKILL gives no chance to clean up: the kernel detaches the unpinned
+  /// link itself, and the next `trace` clears the stale map pins.
+  func testForegroundSIGKILLLeavesNoAttachmentAndTraceRecovers() throws {
+    let foreground = try ForegroundTracer()
+    XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 1)
+    _ = try foreground.stop(signal: SIGKILL)
+    XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 0)
+    let query = try Command.sockaff("query", "--pid", "\(getpid())", "--fd", "0")
+    XCTAssertNotEqual(query.status, 0)
+    try attach()
+    XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 1)
+  }
+
+  func testStatusReportsPinnedAttachment() throws {
+    try attach()
+    let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1")
+    try pair.exchange(5)
+    let status = try Command.sockaff("status", "--json")
+    XCTAssertEqual(status.status, 0, status.stderr)
+    let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+    XCTAssertEqual(object?["attached"] as? Bool, true)
+    XCTAssertEqual(object?["mode"] as? String, "pinned")
+    XCTAssertGreaterThanOrEqual(object?["records_created"] as? Int ?? 0, 2)
+    XCTAssertEqual(object?["record_value_size"] as? Int, 128)
+    XCTAssertTrue([100, 250, 300, 1000].contains(object?["kernel_hz"] as? Int ?? 0))
+  }
+
+  /// Traffic before `trace`, none after: the kernel's SO_INCOMING_CPU answers.
+  func testSocketWithNothingTracedFallsBackToKernel() throws {
+    let pair = try PeerPair.start(transport: "tcp", serverHost: "127.0.0.1")
+    try pair.exchange(10)
+    settle()
+    try attach()
+    let answer = try queryJSON(pid: pair.server.pid, fd: pair.serverFD)
+    XCTAssertEqual(answer["source"] as? String, "kernel")
+    XCTAssertEqual(answer["cpu"] as? Int, Int(try kernelIncomingCPU(pid: pair.server.pid, fd: pair.serverFD)))
+    XCTAssertTrue(answer["packets"] is NSNull)
+  }
+
+  /// A socket the kernel has no CPU for (a fresh unconnected UDP socket).
+  func testNoPacketsYetIsItsOwnError() throws {
+    try attach()
+    let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1")
+    let result = try Command.sockaff("query", "--pid", "\(pair.server.pid)", "--fd", "\(pair.serverFD)")
+    XCTAssertEqual(result.status, 9, result.stderr)
+    XCTAssertTrue(result.stderr.contains("no packets received yet"), result.stderr)
+  }
+}
+
+/// `sockaff trace --foreground`, running until stopped.
+final class ForegroundTracer {
+  let process = Process()
+  private let output = Pipe()
+
+  init() throws {
+    process.executableURL = URL(filePath: Command.sockaffPath)
+    process.arguments = ["trace", "--foreground"]
+    process.standardOutput = output
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Wait for the line that says it is tracing.
+    var poller = pollfd(fd: output.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+    guard poll(&poller, 1, 20_000) == 1 else { throw HarnessError("trace --foreground printed nothing") }
+    let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+    guard line.contains("tracing") else { throw HarnessError("trace --foreground said: \(line)") }
+  }
+
+  func stop(signal: Int32) throws -> Int32 {
+    kill(process.processIdentifier, signal)
+    process.waitUntilExit()
+    return process.terminationStatus
+  }
+
+  deinit {
+    if process.isRunning {
+      kill(process.processIdentifier, SIGTERM)
+      process.waitUntilExit()
+    }
+  }
+}

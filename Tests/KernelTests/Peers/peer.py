@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""A socket peer for sockaff's kernel tests: a separate process that owns the
+sockets being queried, driven line by line over stdin, answering in JSON lines.
+
+  peer.py tcp-server HOST          listen on HOST:0, print {pid, port, listen_fd};
+                                   accept one, print {fd}
+  peer.py tcp-client HOST PORT     connect, print {pid, fd}
+  peer.py udp-server HOST [--connect-on-first]
+                                   bind HOST:0, print {pid, port, fd}; with the flag,
+                                   connect to the first sender (a connected socket)
+  peer.py udp-client HOST PORT     connect a UDP socket, print {pid, fd}
+  peer.py hold                     open a file, a pipe, unix and netlink sockets,
+                                   print their fds
+
+Then each stdin line "run N" makes N exchanges of 64-byte messages (servers
+echo, clients send then read the echo) and prints {"done": N}. EOF ends it.
+Every socket call has a timeout, so a broken test fails instead of hanging.
+"""
+import json
+import os
+import socket
+import sys
+
+TIMEOUT = 10.0
+SIZE = 64
+
+
+def say(**fields):
+    print(json.dumps(fields), flush=True)
+
+
+def family_of(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def recv_exact(sock, size):
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("peer closed")
+        data += chunk
+    return data
+
+
+def serve_commands(exchange):
+    for line in sys.stdin:
+        words = line.split()
+        if words[:1] == ["run"]:
+            count = int(words[1])
+            for _ in range(count):
+                exchange()
+            say(done=count)
+
+
+def tcp_server(host):
+    listener = socket.socket(family_of(host), socket.SOCK_STREAM)
+    listener.settimeout(TIMEOUT)
+    listener.bind((host, 0))
+    listener.listen(1)
+    say(pid=os.getpid(), port=listener.getsockname()[1], listen_fd=listener.fileno())
+    conn, _ = listener.accept()
+    conn.settimeout(TIMEOUT)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    say(fd=conn.fileno())
+    serve_commands(lambda: conn.sendall(recv_exact(conn, SIZE)))
+
+
+def tcp_client(host, port):
+    sock = socket.socket(family_of(host), socket.SOCK_STREAM)
+    sock.settimeout(TIMEOUT)
+    sock.connect((host, int(port)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    say(pid=os.getpid(), fd=sock.fileno())
+
+    def exchange():
+        sock.sendall(b"x" * SIZE)
+        recv_exact(sock, SIZE)
+
+    serve_commands(exchange)
+
+
+def udp_server(host, connect_on_first):
+    sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
+    sock.settimeout(TIMEOUT)
+    sock.bind((host, 0))
+    say(pid=os.getpid(), port=sock.getsockname()[1], fd=sock.fileno())
+    state = {"connected": False}
+
+    def exchange():
+        data, sender = sock.recvfrom(SIZE)
+        if connect_on_first and not state["connected"]:
+            sock.connect(sender)
+            state["connected"] = True
+        sock.sendto(data, sender)
+
+    serve_commands(exchange)
+
+
+def udp_client(host, port):
+    sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
+    sock.settimeout(TIMEOUT)
+    sock.connect((host, int(port)))
+    say(pid=os.getpid(), fd=sock.fileno())
+
+    def exchange():
+        sock.send(b"x" * SIZE)
+        sock.recv(SIZE)
+
+    serve_commands(exchange)
+
+
+def hold():
+    regular = open("/etc/hostname" if os.path.exists("/etc/hostname") else "/etc/passwd")
+    read_end, write_end = os.pipe()
+    unix_a, unix_b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    netlink = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+    say(pid=os.getpid(), file_fd=regular.fileno(), pipe_fd=read_end,
+        unix_fd=unix_a.fileno(), netlink_fd=netlink.fileno())
+    sys.stdin.read()
+
+
+def main(argv):
+    mode, args = argv[1], argv[2:]
+    if mode == "tcp-server":
+        tcp_server(args[0])
+    elif mode == "tcp-client":
+        tcp_client(args[0], args[1])
+    elif mode == "udp-server":
+        udp_server(args[0], "--connect-on-first" in args)
+    elif mode == "udp-client":
+        udp_client(args[0], args[1])
+    elif mode == "hold":
+        hold()
+    else:
+        sys.exit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,99 @@
+import Foundation
+import Glibc
+
+/// A running Peers/peer.py process (optionally inside a network namespace),
+/// driven over its stdin and read line by line (JSON) from its stdout.
+final class Peer {
+  static let script = Command.packageRoot.appending(path: "Tests/KernelTests/Peers/peer.py")
+    .path(percentEncoded: false)
+
+  private let process = Process()
+  private let input = Pipe()
+  private let output = Pipe()
+  private var buffer: [UInt8] = []
+  /// The first line the peer printed: its pid and socket fds.
+  private(set) var hello: [String: Any] = [:]
+
+  init(_ arguments: [String], namespace: String? = nil) throws {
+    let command = ["python3", Self.script] + arguments
+    process.executableURL = URL(filePath: "/usr/bin/env")
+    process.arguments = namespace.map { ["ip", "netns", "exec", $0] + command } ?? command
+    process.standardInput = input
+    process.standardOutput = output
+    try process.run()
+    hello = try readLine()
+  }
+
+  var pid: Int32 { Int32(hello["pid"] as! Int) }
+
+  func fd(_ key: String = "fd") -> Int32 { Int32(hello[key] as! Int) }
+
+  /// Reads the next JSON line, failing after `timeout` seconds.
+  func readLine(timeout: Int32 = 20) throws -> [String: Any] {
+    let fd = output.fileHandleForReading.fileDescriptor
+    while !buffer.contains(UInt8(ascii: "\n")) {
+      var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+      guard poll(&poller, 1, timeout * 1000) == 1 else {
+        throw HarnessError("peer \(process.arguments ?? []) printed nothing for \(timeout) s")
+      }
+      var chunk = [UInt8](repeating: 0, count: 4096)
+      let count = read(fd, &chunk, chunk.count)
+      guard count > 0 else { throw HarnessError("peer \(process.arguments ?? []) exited") }
+      buffer += chunk[..<count]
+    }
+    let end = buffer.firstIndex(of: UInt8(ascii: "\n"))!
+    let line = Data(buffer[..<end])
+    buffer.removeFirst(end + 1)
+    guard let object = try JSONSerialization.jsonObject(with: line) as? [String: Any] else {
+      throw HarnessError("peer printed \(String(decoding: line, as: UTF8.self))")
+    }
+    return object
+  }
+
+  func send(_ line: String) {
+    input.fileHandleForWriting.write(Data((line + "\n").utf8))
+  }
+
+  /// Starts `count` exchanges; call `waitDone` to wait for them.
+  func startExchanges(_ count: Int) { send("run \(count)") }
+
+  func waitDone() throws {
+    let reply = try readLine()
+    guard reply["done"] != nil else { throw HarnessError("peer replied \(reply)") }
+  }
+
+  deinit {
+    try? input.fileHandleForWriting.close()
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+  }
+}
+
+/// A client/server pair of peers that exchange messages.
+struct PeerPair {
+  let server: Peer
+  let client: Peer
+  let serverFD: Int32
+
+  /// TCP or UDP between two processes; `serverNamespace`/`clientNamespace`
+  /// place them in network namespaces.
+  static func start(
+    transport: String, serverHost: String, clientNamespace: String? = nil, serverNamespace: String? = nil,
+    connectOnFirst: Bool = false
+  ) throws -> PeerPair {
+    var serverArguments = ["\(transport)-server", serverHost]
+    if connectOnFirst { serverArguments.append("--connect-on-first") }
+    let server = try Peer(serverArguments, namespace: serverNamespace)
+    let port = "\(server.hello["port"] as! Int)"
+    let client = try Peer(["\(transport)-client", serverHost, port], namespace: clientNamespace)
+    let serverFD = transport == "tcp" ? Int32(try server.readLine()["fd"] as! Int) : server.fd()
+    return PeerPair(server: server, client: client, serverFD: serverFD)
+  }
+
+  func exchange(_ count: Int) throws {
+    server.startExchanges(count)
+    client.startExchanges(count)
+    try client.waitDone()
+    try server.waitDone()
+  }
+}
