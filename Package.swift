@@ -37,7 +37,10 @@ let package = Package(
       ]),
     .testTarget(
       name: "SocketAffinityTests",
-      dependencies: ["SocketAffinity"],
+      dependencies: [
+        "SocketAffinity", "CSockaffABI",
+        .product(name: "SystemPackage", package: "swift-system"),
+      ],
       exclude: ["Fixtures"]),
     .testTarget(
       name: "KernelTests",

@@ -10,6 +10,11 @@ public struct SocketKind: Equatable, Sendable {
   public let family: Family
   public let transport: TransportProtocol
 
+  public init(family: Family, transport: TransportProtocol) {
+    self.family = family
+    self.transport = transport
+  }
+
   /// Classifies SO_DOMAIN / SO_TYPE / SO_PROTOCOL values; on failure, says what
   /// the socket is instead.
   public static func classify(domain: Int32, type: Int32, protocol proto: Int32) -> Result<

@@ -1,0 +1,54 @@
+import CSockaffABI
+import SocketAffinity
+import XCTest
+
+final class ReceiveRecordTests: XCTestCase {
+  func record(
+    packets: UInt64, runStart: UInt64, lastCPU: UInt32, slots: [(UInt32, UInt64)], other: UInt64 = 0,
+    queueMapping: UInt32 = 0
+  ) -> sockaff_record {
+    var raw = sockaff_record()
+    raw.packets = packets
+    raw.run_start_packets = runStart
+    raw.last_cpu = lastCPU
+    raw.other_packets = other
+    raw.rx_queue = queueMapping
+    var cpus = [UInt32](repeating: SOCKAFF_NO_CPU, count: Int(SOCKAFF_SHARE_SLOTS))
+    var counts = [UInt64](repeating: 0, count: Int(SOCKAFF_SHARE_SLOTS))
+    for (index, slot) in slots.enumerated() { (cpus[index], counts[index]) = slot }
+    withUnsafeMutableBytes(of: &raw.slot_cpu) { $0.copyBytes(from: cpus.withUnsafeBytes { Array($0) }) }
+    withUnsafeMutableBytes(of: &raw.slot_packets) { $0.copyBytes(from: counts.withUnsafeBytes { Array($0) }) }
+    return raw
+  }
+
+  func testCurrentRunIsAddedToLastCPU() {
+    // 10 packets on CPU 0, then a run of 5 on CPU 3 still going.
+    let decoded = ReceiveRecord(record(packets: 15, runStart: 10, lastCPU: 3, slots: [(0, 10)]))
+    XCTAssertEqual(decoded.packetsByCPU.map(\.cpu), [0, 3])
+    XCTAssertEqual(decoded.packetsByCPU.map(\.packets), [10, 5])
+  }
+
+  func testRunOnACPUWithASlotMerges() {
+    let decoded = ReceiveRecord(record(packets: 30, runStart: 20, lastCPU: 1, slots: [(1, 12), (0, 8)]))
+    XCTAssertEqual(decoded.packetsByCPU.map(\.cpu), [1, 0])
+    XCTAssertEqual(decoded.packetsByCPU.map(\.packets), [22, 8])
+  }
+
+  func testSharesAddUpWithOtherCPUs() {
+    let raw = record(packets: 100, runStart: 90, lastCPU: 7, slots: [(0, 20), (1, 20), (2, 20), (3, 20)], other: 10)
+    let decoded = ReceiveRecord(raw)
+    XCTAssertEqual(decoded.packetsByCPU.reduce(0) { $0 + $1.packets } + decoded.otherPackets, 100)
+    XCTAssertEqual(decoded.packetsByCPU.first?.packets, 20)
+  }
+
+  func testQueueMappingIsRxQueuePlusOne() {
+    XCTAssertNil(ReceiveRecord(record(packets: 1, runStart: 0, lastCPU: 0, slots: [])).rxQueue)
+    XCTAssertEqual(ReceiveRecord(record(packets: 1, runStart: 0, lastCPU: 0, slots: [], queueMapping: 3)).rxQueue, 2)
+  }
+
+  func testLayoutIsWhatTheBPFProgramWrites() {
+    XCTAssertEqual(MemoryLayout<sockaff_record>.size, 128)
+    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.slot_cpu), 88)
+    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.last_cpu), 104)
+  }
+}
