@@ -18,13 +18,13 @@ build:
 # Unit tests and the kernel tests (root, real BPF, real traffic).
 test:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	$(SWIFT) test --disable-swift-testing
 
 unit-test:
-	$(SWIFT) test --filter SocketAffinityTests
+	$(SWIFT) test --disable-swift-testing --filter SocketAffinityTests
 
 kernel-test:
-	$(SWIFT) test --filter KernelTests
+	$(SWIFT) test --disable-swift-testing --filter KernelTests
 
 demo: deps build
 	.build/release/sockaff demo

@@ -65,7 +65,7 @@ public struct AffinityQuery: Sendable {
       local: base.local, remote: remote, connected: remote != nil, cpu: record.lastCPU,
       processor: topology.processorNumber(ofCPU: record.lastCPU),
       numaNode: topology.node(ofCPU: record.lastCPU), rxQueue: record.rxQueue,
-      napiID: record.napiID, ifindex: record.ifindex,
+      napiID: record.napiID == 0 ? nil : record.napiID, ifindex: record.ifindex,
       interface: socket.interfaceName(ifindex: record.ifindex), packets: record.packets,
       bytes: record.bytes, cpuChanges: record.cpuChanges,
       cpus: record.packetsByCPU.map {

@@ -47,7 +47,7 @@ enum AffinityText {
       return lines.joined(separator: "\n")
     }
     lines.append(
-      "  rx queue \(optional(a.rxQueue)), napi id \(a.napiID.map { $0 == 0 ? "-" : "\($0)" } ?? "-"), interface \(a.interface ?? optional(a.ifindex))"
+      "  rx queue \(optional(a.rxQueue)), napi id \(optional(a.napiID)), interface \(a.interface ?? optional(a.ifindex))"
     )
     lines.append("  packets \(optional(a.packets)), bytes \(optional(a.bytes)), cpu changes \(optional(a.cpuChanges))")
     let shares = a.cpus.map { "cpu \($0.cpu) \(percent($0.share)) (\($0.packets))" }
