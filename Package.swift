@@ -47,6 +47,6 @@ let package = Package(
       // Real kernel, real traffic: needs root. Runs the sockaff binary and
       // Peers/peer.py (processes that are not the test process).
       dependencies: ["SocketAffinity", "sockaff"],
-      exclude: ["Peers"]),
+      exclude: ["Peers", "Fixtures"]),
   ]
 )

@@ -26,6 +26,14 @@ struct {
 	__type(value, struct sockaff_record);
 } sockaff_records SEC(".maps");
 
+/* NUMA node per CPU; max_entries is set to the possible CPUs before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sockaff_cpu_node SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SOCKAFF_COUNT_MAX);
@@ -55,6 +63,7 @@ static __always_inline void start_record(struct sockaff_record *r,
 	r->cookie = bpf_get_socket_cookie(skb);
 	r->first_jiffies = now;
 	r->last_cpu = cpu;
+	r->reader_cpu = SOCKAFF_NO_CPU;
 #pragma unroll
 	for (int i = 0; i < SOCKAFF_SHARE_SLOTS; i++)
 		r->slot_cpu[i] = SOCKAFF_NO_CPU;
@@ -122,6 +131,48 @@ int sockaff_ingress(struct __sk_buff *skb)
 	r->napi_id = skb->napi_id;
 	r->ifindex = skb->ifindex;
 	return 1;
+}
+
+struct sock;
+
+/*
+ * Runs in recvmsg (sock_recvmsg_nosec), in process context on the CPU of the
+ * thread that reads, for every socket family: sockets without a record
+ * (never received a traced packet, or not INET) are left alone, and no
+ * record is created here. Array-map lookups are inlined by the verifier, so
+ * a read costs one helper call, bpf_sk_storage_get.
+ */
+SEC("tp_btf/sock_recv_length")
+int sockaff_consume(__u64 *ctx)
+{
+	struct sock *sk = (struct sock *)ctx[0];
+	int ret = (int)ctx[1];
+	int flags = (int)ctx[2];
+	struct sockaff_record *r;
+	__u32 cpu, last;
+	__u32 *reader_node, *receiver_node;
+
+	/* MSG_PEEK (2) would count the same data twice. */
+	if (ret <= 0 || (flags & 2))
+		return 0;
+	r = bpf_sk_storage_get(&sockaff_records, sk, 0, 0);
+	if (!r || r->packets == 0)
+		return 0;
+
+	cpu = bpf_get_smp_processor_id();
+	last = r->last_cpu;
+	r->reads += 1;
+	r->reader_cpu = cpu;
+	if (cpu == last) {
+		r->reads_same_cpu += 1;
+		r->reads_same_node += 1;
+		return 0;
+	}
+	reader_node = bpf_map_lookup_elem(&sockaff_cpu_node, &cpu);
+	receiver_node = bpf_map_lookup_elem(&sockaff_cpu_node, &last);
+	if (reader_node && receiver_node && *reader_node == *receiver_node)
+		r->reads_same_node += 1;
+	return 0;
 }
 
 /*

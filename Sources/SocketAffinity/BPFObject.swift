@@ -10,6 +10,7 @@ import SystemPackage
 final class LoadedBPFObject {
   static let ingressProgramName = "sockaff_ingress"
   static let probeProgramName = "sockaff_probe"
+  static let consumerProgramName = "sockaff_consume"
 
   /// The ELF bytes, decoded once.
   static let elf: [UInt8] = {
@@ -23,8 +24,8 @@ final class LoadedBPFObject {
   let object: OpaquePointer
   private var elfCopy: [UInt8]
 
-  /// Opens and loads the object; `programs` names those to load (the probe
-  /// alone needs no attach rights, the benchmark loads separate copies).
+  /// Opens and loads the object; `programs` names those to load (programs
+  /// the kernel cannot verify, such as the consumer before 6.3, are left out).
   init(programs: Set<String>) throws(SockaffError) {
     LibbpfLog.install()
     elfCopy = Self.elf
@@ -45,6 +46,10 @@ final class LoadedBPFObject {
       let name = String(cString: bpf_program__name(current))
       bpf_program__set_autoload(current, programs.contains(name))
       program = bpf_object__next_program(object, current)
+    }
+    let possibleCPUs = libbpf_num_possible_cpus()
+    if possibleCPUs > 0 {
+      bpf_map__set_max_entries(map("sockaff_cpu_node"), UInt32(possibleCPUs))
     }
     if bpf_object__load(object) != 0 {
       let error = Self.failure("load BPF object (verifier)")

@@ -38,7 +38,18 @@ public enum KernelFeatures {
         neededFor: "per-socket records"),
       KernelFeature(name: "jiffies64", available: helper(BPF_FUNC_jiffies64), neededFor: "timestamps"),
       KernelFeature(name: "pidfd_getfd", available: probePidfdGetfd(), neededFor: "query by pid and fd"),
+      KernelFeature(
+        name: "tp_btf/sock_recv_length", available: hasSockRecvLengthTracepoint(),
+        neededFor: "exact locality (where sockets are read); else sampled from thread CPUs"),
     ]
+  }
+
+  /// The sock:sock_recv_length tracepoint (6.3+) as a BTF-enabled raw
+  /// tracepoint: present when vmlinux BTF has its btf_trace_ typedef.
+  public static func hasSockRecvLengthTracepoint() -> Bool {
+    guard let btf = btf__load_vmlinux_btf() else { return false }
+    defer { btf__free(btf) }
+    return btf__find_by_name_kind(btf, "btf_trace_sock_recv_length", UInt32(BTF_KIND_TYPEDEF)) > 0
   }
 
   /// pidfd_getfd on our own stdin: ENOSYS means the kernel lacks it (< 5.6).

@@ -17,6 +17,12 @@ public struct ReceiveRecord: Sendable, Equatable {
   /// Packets per CPU, highest first; CPUs beyond the record's slots are in `otherPackets`.
   public let packetsByCPU: [(cpu: Int, packets: UInt64)]
   public let otherPackets: UInt64
+  /// Consumer side (tp_btf/sock_recv_length): CPU of the latest read, if any.
+  public let readerCPU: Int?
+  /// recvmsg calls that returned data, and those on the receiving CPU / node.
+  public let reads: UInt64
+  public let readsSameCPU: UInt64
+  public let readsSameNode: UInt64
 
   public init(_ raw: sockaff_record) {
     cookie = raw.cookie
@@ -42,6 +48,10 @@ public struct ReceiveRecord: Sendable, Equatable {
     packetsByCPU = byCPU.map { (cpu: $0.key, packets: $0.value) }
       .sorted { $0.packets != $1.packets ? $0.packets > $1.packets : $0.cpu < $1.cpu }
     otherPackets = raw.other_packets
+    readerCPU = raw.reader_cpu == SOCKAFF_NO_CPU ? nil : Int(raw.reader_cpu)
+    reads = raw.reads
+    readsSameCPU = raw.reads_same_cpu
+    readsSameNode = raw.reads_same_node
   }
 
   public static func == (lhs: ReceiveRecord, rhs: ReceiveRecord) -> Bool {

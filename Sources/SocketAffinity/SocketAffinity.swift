@@ -25,8 +25,41 @@ public struct SocketAffinity: Sendable, Encodable {
     }
   }
 
+  /// Where the socket's data is consumed compared with where it is received.
+  public struct Locality: Sendable, Encodable, Equatable {
+    public enum Source: String, Sendable, Codable {
+      /// Exact: every read (recvmsg) compared with the receiving CPU, in the kernel.
+      case recvmsg
+      /// Approximate: the CPUs the process's threads last ran on, sampled now.
+      case threadSampling = "thread_sampling"
+    }
+    /// Share of reads on the CPU that received the latest packet (recvmsg only).
+    public let sameCPU: Double?
+    /// Share of reads (recvmsg) or of received packets (thread sampling) on
+    /// the NUMA node where the reading threads are.
+    public let sameNode: Double
+    public let source: Source
+
+    enum CodingKeys: String, CodingKey {
+      case source
+      case sameCPU = "same_cpu"
+      case sameNode = "same_node"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+      var c = encoder.container(keyedBy: CodingKeys.self)
+      try c.encode(sameCPU, forKey: .sameCPU)
+      try c.encode(sameNode, forKey: .sameNode)
+      try c.encode(source, forKey: .source)
+    }
+  }
+
   public let pid: Int32
   public let fd: Int32
+  /// The process's command name (/proc/P/comm).
+  public let command: String?
+  /// Inode of the process's network namespace (as lsns shows it).
+  public let networkNamespace: UInt64?
   public let cookie: UInt64
   public let family: SocketKind.Family
   public let transport: SocketKind.TransportProtocol
@@ -53,10 +86,29 @@ public struct SocketAffinity: Sendable, Encodable {
   /// The kernel's SO_INCOMING_CPU for the same socket (-1: not set), for comparison.
   public let kernelIncomingCPU: Int32
   public let source: Source
+  /// CPU of the latest read of this socket's data (recvmsg), when traced.
+  public let consumerCPU: Int?
+  /// Reads (recvmsg calls that returned data) traced since attach.
+  public let reads: UInt64?
+  /// NUMA nodes where the process's threads last ran.
+  public let threadNodes: [Int]
+  public let locality: Locality?
+  /// Most of the socket's data is consumed (or, without recvmsg tracing,
+  /// received) on a NUMA node other than its consumers'.
+  public let crossNUMA: Bool?
+
+  /// Packets received per NUMA node, from `cpus` (nil node: CPU unknown).
+  public var packetsByNode: [Int: UInt64] {
+    cpus.reduce(into: [:]) { totals, share in totals[share.numaNode ?? -1, default: 0] += share.packets }
+  }
 
   enum CodingKeys: String, CodingKey {
     case pid, fd, cookie, family, local, remote, connected, cpu, group, number, interface
-    case ifindex, packets, bytes, cpus, source
+    case ifindex, packets, bytes, cpus, source, reads, locality, command
+    case networkNamespace = "netns"
+    case consumerCPU = "consumer_cpu"
+    case threadNodes = "thread_nodes"
+    case crossNUMA = "cross_numa"
     case transport = "protocol"
     case numaNode = "numa_node"
     case rxQueue = "rx_queue"
@@ -72,6 +124,8 @@ public struct SocketAffinity: Sendable, Encodable {
     var c = encoder.container(keyedBy: CodingKeys.self)
     try c.encode(pid, forKey: .pid)
     try c.encode(fd, forKey: .fd)
+    try c.encode(command, forKey: .command)
+    try c.encode(networkNamespace, forKey: .networkNamespace)
     try c.encode(cookie, forKey: .cookie)
     try c.encode(family, forKey: .family)
     try c.encode(transport, forKey: .transport)
@@ -95,6 +149,11 @@ public struct SocketAffinity: Sendable, Encodable {
     try c.encode(lastSeen.map(Self.timestamp), forKey: .lastSeen)
     try c.encode(kernelIncomingCPU, forKey: .kernelIncomingCPU)
     try c.encode(source, forKey: .source)
+    try c.encode(consumerCPU, forKey: .consumerCPU)
+    try c.encode(reads, forKey: .reads)
+    try c.encode(threadNodes, forKey: .threadNodes)
+    try c.encode(locality, forKey: .locality)
+    try c.encode(crossNUMA, forKey: .crossNUMA)
   }
 
   /// RFC 3339 UTC with milliseconds, e.g. "2026-11-25T10:41:07.123Z".

@@ -13,9 +13,15 @@ import SystemPackage
 /// so no half-attached state is left.
 public struct Tracer: Sendable {
   public let pins: PinLayout
+  /// Also trace where sockets are read (tp_btf/sock_recv_length), for
+  /// locality, when the kernel has that tracepoint (6.3+).
+  public let locality: Bool
+  public let topology: Topology
 
-  public init(pins: PinLayout = PinLayout()) {
+  public init(pins: PinLayout = PinLayout(), locality: Bool = true, topology: Topology = .live()) {
     self.pins = pins
+    self.locality = locality
+    self.topology = topology
   }
 
   public enum AttachOutcome: Sendable, Equatable {
@@ -33,8 +39,8 @@ public struct Tracer: Sendable {
         return .alreadyAttached
       }
       try removeStaleMapPins(cgroup: cgroup)
-      let session = try TracingSession(pins: pins, cgroup: cgroup)
-      try session.pinLink()
+      let session = try TracingSession(tracer: self, cgroup: cgroup)
+      try session.pinLinks()
       // The pins keep the link and maps alive once the session closes its fds.
       session.release()
       return .attached
@@ -54,7 +60,7 @@ public struct Tracer: Sendable {
           hint: "already attached in pinned mode; run 'sockaff detach' first")
       }
       try removeStaleMapPins(cgroup: cgroup)
-      return try TracingSession(pins: pins, cgroup: cgroup)
+      return try TracingSession(tracer: self, cgroup: cgroup)
     }
   }
 
@@ -84,13 +90,16 @@ public struct Tracer: Sendable {
     }
   }
 
-  /// Detaches the link behind the link pin (if any), then unlinks all pins.
+  /// Detaches the links behind the link pins (if any), then unlinks all pins.
   private func unpinAll() throws(SockaffError) -> DetachOutcome {
     var detached = false
-    if let link = try BPF.openPinned(pins.ingressLink) {
+    for path in pins.links {
+      guard let link = try BPF.openPinned(path) else { continue }
       defer { link.closeQuietly() }
-      if bpf_link_detach(link.rawValue) != 0 {
-        throw BPFFailure.fromErrno("bpf_link_detach(\(pins.ingressLink))")
+      // Tracing (raw tracepoint) links cannot be detached explicitly
+      // (EOPNOTSUPP): they go when their last reference, the pin, goes below.
+      if bpf_link_detach(link.rawValue) != 0 && Glibc.errno != EOPNOTSUPP {
+        throw BPFFailure.fromErrno("bpf_link_detach(\(path))")
       }
       detached = true
     }
@@ -137,26 +146,35 @@ public struct Tracer: Sendable {
 /// `close()` (foreground mode) or `release()` after pinning (pinned mode).
 public final class TracingSession: @unchecked Sendable {
   private let object: LoadedBPFObject
-  private var link: OpaquePointer?
+  private var ingressLink: OpaquePointer?
+  private var consumerLink: OpaquePointer?
   /// False once pinned mode has handed the objects over to their pins.
   private var ownsPins = true
   private let pins: PinLayout
   public let cgroup: String
   public let clock: ClockReference
+  /// Whether reads are traced too (locality); false where the kernel lacks
+  /// the sock_recv_length tracepoint or the caller turned it off.
+  public let tracesReads: Bool
 
-  fileprivate init(pins: PinLayout, cgroup: String) throws(SockaffError) {
-    self.pins = pins
+  fileprivate init(tracer: Tracer, cgroup: String) throws(SockaffError) {
+    pins = tracer.pins
     self.cgroup = cgroup
-    let object = try LoadedBPFObject(programs: [
-      LoadedBPFObject.ingressProgramName, LoadedBPFObject.probeProgramName,
-    ])
+    tracesReads = tracer.locality && KernelFeatures.hasSockRecvLengthTracepoint()
+    var programs: Set = [LoadedBPFObject.ingressProgramName, LoadedBPFObject.probeProgramName]
+    if tracesReads { programs.insert(LoadedBPFObject.consumerProgramName) }
+    let object = try LoadedBPFObject(programs: programs)
     self.object = object
     clock = try ClockReference.calibrate(
       probeFD: bpf_program__fd(object.program(LoadedBPFObject.probeProgramName)),
       clockMapFD: bpf_map__fd(object.map("sockaff_clock")))
+    try Self.fillCPUNodes(mapFD: bpf_map__fd(object.map("sockaff_cpu_node")), topology: tracer.topology)
 
     var pinned: [String] = []
-    func unwind() { for path in pinned.reversed() { unlink(path) } }
+    func unwind() {
+      for link in [consumerLink, ingressLink] { if let link { bpf_link__destroy(link) } }
+      for path in pinned.reversed() { unlink(path) }
+    }
     if mkdir(pins.directory, 0o700) != 0 && Glibc.errno != EEXIST {
       throw BPFFailure.fromErrno("mkdir \(pins.directory)")
     }
@@ -179,43 +197,70 @@ public final class TracingSession: @unchecked Sendable {
       throw error
     }
     defer { Glibc.close(cgroupFD) }
+    // The consumer first: once packets are recorded, reads are counted too.
+    if tracesReads {
+      let consumer = object.program(LoadedBPFObject.consumerProgramName)
+      guard let link = bpf_program__attach(consumer) else {
+        let error = LoadedBPFObject.failure("attach \(LoadedBPFObject.consumerProgramName)")
+        unwind()
+        throw error
+      }
+      consumerLink = link
+    }
     let ingress = object.program(LoadedBPFObject.ingressProgramName)
     guard let link = bpf_program__attach_cgroup(ingress, cgroupFD) else {
       let error = LoadedBPFObject.failure("attach \(LoadedBPFObject.ingressProgramName) to cgroup \(cgroup)")
       unwind()
       throw error
     }
-    self.link = link
+    ingressLink = link
   }
 
-  /// Pins the link: from now on the attachment outlives this process.
-  fileprivate func pinLink() throws(SockaffError) {
-    guard let link else { return }
-    if bpf_link__pin(link, pins.ingressLink) != 0 {
-      let error = BPFFailure.fromErrno("pin link at \(pins.ingressLink)")
-      close()
-      throw error
+  /// NUMA node of every possible CPU, for the consumer's same-node test.
+  private static func fillCPUNodes(mapFD: Int32, topology: Topology) throws(SockaffError) {
+    for cpu in 0..<max(libbpf_num_possible_cpus(), 0) {
+      var key = UInt32(cpu)
+      var node = UInt32(topology.node(ofCPU: Int(cpu)) ?? 0)
+      if bpf_map_update_elem(mapFD, &key, &node, UInt64(BPF_ANY)) != 0 {
+        throw BPFFailure.fromErrno("fill sockaff_cpu_node for CPU \(cpu)")
+      }
     }
-    chmod(pins.ingressLink, 0o600)
+  }
+
+  /// Pins the links, the ingress link last: from now on the attachment
+  /// outlives this process, and "ingress link pinned" means fully attached.
+  fileprivate func pinLinks() throws(SockaffError) {
+    for (link, path) in [(consumerLink, pins.consumerLink), (ingressLink, pins.ingressLink)] {
+      guard let link else { continue }
+      if bpf_link__pin(link, path) != 0 {
+        let error = BPFFailure.fromErrno("pin link at \(path)")
+        for path in pins.links { unlink(path) }
+        close()
+        throw error
+      }
+      chmod(path, 0o600)
+    }
   }
 
   /// Drops this process's handles, leaving the pinned objects in place.
   fileprivate func release() {
     ownsPins = false
-    if let link {
+    for link in [ingressLink, consumerLink] {
+      guard let link else { continue }
       bpf_link__disconnect(link)
       bpf_link__destroy(link)
-      self.link = nil
     }
+    ingressLink = nil
+    consumerLink = nil
   }
 
   /// Detaches and removes the map pins. Idempotent.
   public func close() {
     guard ownsPins else { return }
-    if let link {
-      bpf_link__destroy(link)  // not pinned, so this detaches
-      self.link = nil
-    }
+    // Not pinned, so destroying the links detaches them.
+    for link in [ingressLink, consumerLink] { if let link { bpf_link__destroy(link) } }
+    ingressLink = nil
+    consumerLink = nil
     for path in [pins.clock, pins.counts, pins.records] { unlink(path) }
     rmdir(pins.directory)
   }

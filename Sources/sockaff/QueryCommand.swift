@@ -17,12 +17,30 @@ struct QueryCommand: ParsableCommand {
   @Option(help: "File descriptor number of the socket in that process.")
   var fd: Int32
 
+  @Option(
+    help: ArgumentHelp(
+      "Wait up to <seconds> for the socket's first traced packet (exit status 10 on time-out).",
+      valueName: "seconds"))
+  var wait: Double?
+
   @Flag(help: "Print one JSON document.")
   var json = false
 
+  @OptionGroup var topologyOptions: TopologyOptions
+
+  func validate() throws {
+    if let wait, !(0...86_400).contains(wait) {
+      throw ValidationError("--wait takes 0 to 86400 seconds")
+    }
+  }
+
   func run() throws {
     try reporting(json: json) {
-      let answer = try AffinityQuery().query(pid: pid, fd: fd)
+      let query = AffinityQuery(topology: try topologyOptions.topology())
+      let answer =
+        try wait.map { (seconds) throws(SockaffError) in
+          try query.query(pid: pid, fd: fd, waitingUpTo: seconds)
+        } ?? query.query(pid: pid, fd: fd)
       if json {
         try Output.json(answer)
       } else {
@@ -39,7 +57,8 @@ enum AffinityText {
     var lines: [String] = []
     let peer = a.remote.map { " -> \($0)" } ?? ""
     let state = a.connected ? "" : " (unconnected)"
-    lines.append("pid \(a.pid) fd \(a.fd): \(a.transport.rawValue) \(a.local ?? "-")\(peer)\(state)")
+    let command = a.command.map { " (\($0))" } ?? ""
+    lines.append("pid \(a.pid)\(command) fd \(a.fd): \(a.transport.rawValue) \(a.local ?? "-")\(peer)\(state)")
     let processor = a.processor.map { "group \($0.group) number \($0.number)" } ?? "group -"
     lines.append("  cpu \(a.cpu) (\(processor)), numa node \(optional(a.numaNode))")
     if a.source == .kernel {
@@ -56,6 +75,14 @@ enum AffinityText {
     lines.append("  share: \(distribution)")
     if let first = a.firstSeen, let last = a.lastSeen {
       lines.append("  first seen \(SocketAffinity.timestamp(first)), last seen \(SocketAffinity.timestamp(last))")
+    }
+    if let locality = a.locality {
+      var text = "  locality: \(percent(locality.sameNode)) on the consumers' node"
+      if let sameCPU = locality.sameCPU { text += ", \(percent(sameCPU)) on the receiving cpu" }
+      text += locality.source == .recvmsg ? " (\(a.reads ?? 0) reads" : " (sampled from thread cpus"
+      text += a.consumerCPU.map { ", last read on cpu \($0))" } ?? ")"
+      if a.crossNUMA == true { text += "  CROSS-NUMA" }
+      lines.append(text)
     }
     lines.append("  source: bpf (kernel SO_INCOMING_CPU: \(a.kernelIncomingCPU))")
     return lines.joined(separator: "\n")

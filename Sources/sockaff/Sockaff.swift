@@ -18,6 +18,7 @@ struct Sockaff: ParsableCommand {
       14 incompatible pins, 64 usage.
       """,
     subcommands: [
-      TraceCommand.self, DetachCommand.self, StatusCommand.self, QueryCommand.self, DemoCommand.self,
+      TraceCommand.self, DetachCommand.self, StatusCommand.self, QueryCommand.self, ListCommand.self,
+      DemoCommand.self,
     ])
 }

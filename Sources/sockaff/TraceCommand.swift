@@ -15,9 +15,16 @@ struct TraceCommand: ParsableCommand {
   @Flag(help: "Stay in the foreground and detach on exit, SIGINT, SIGTERM or SIGHUP.")
   var foreground = false
 
+  @Flag(
+    inversion: .prefixedNo,
+    help: "Trace where sockets are read (recvmsg, kernel 6.3+) to measure locality; a small cost per read.")
+  var locality = true
+
+  @OptionGroup var topologyOptions: TopologyOptions
+
   func run() throws {
     try reporting {
-      let tracer = Tracer()
+      let tracer = Tracer(locality: locality, topology: try topologyOptions.topology())
       guard foreground else {
         switch try tracer.attach() {
         case .attached: print("sockaff: attached to \(try tracer.status().cgroup ?? "cgroup v2 root")")

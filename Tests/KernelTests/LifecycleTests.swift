@@ -11,7 +11,7 @@ final class LifecycleTests: KernelTestCase {
     XCTAssertEqual(second.status, 0, second.stderr)
     XCTAssertTrue(second.stdout.contains("already attached"), second.stdout)
     XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 1)
-    XCTAssertEqual(try KernelListing.sockaffLinks(), 1)
+    XCTAssertEqual(try KernelListing.sockaffLinks(), 2, "the ingress and the consumer link")
   }
 
   func testDetachLeavesNoPinAndNoProgram() throws {
@@ -82,7 +82,7 @@ final class LifecycleTests: KernelTestCase {
     XCTAssertEqual(object?["attached"] as? Bool, true)
     XCTAssertEqual(object?["mode"] as? String, "pinned")
     XCTAssertGreaterThanOrEqual(object?["records_created"] as? Int ?? 0, 2)
-    XCTAssertEqual(object?["record_value_size"] as? Int, 128)
+    XCTAssertEqual(object?["record_value_size"] as? Int, 152)
     XCTAssertTrue([100, 250, 300, 1000].contains(object?["kernel_hz"] as? Int ?? 0))
   }
 

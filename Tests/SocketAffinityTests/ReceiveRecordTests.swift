@@ -47,7 +47,7 @@ final class ReceiveRecordTests: XCTestCase {
   }
 
   func testLayoutIsWhatTheBPFProgramWrites() {
-    XCTAssertEqual(MemoryLayout<sockaff_record>.size, 128)
+    XCTAssertEqual(MemoryLayout<sockaff_record>.size, 152)
     XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.slot_cpu), 88)
     XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.last_cpu), 104)
   }

@@ -10,7 +10,7 @@
 #include <linux/types.h>
 
 /* Bumped whenever struct sockaff_record changes shape. */
-#define SOCKAFF_ABI_VERSION 1
+#define SOCKAFF_ABI_VERSION 2
 
 /*
  * Per-CPU share of a socket's packets, bounded: hosts have up to 512 CPUs, so
@@ -38,8 +38,19 @@ struct sockaff_record {
 	__u32 rx_queue;          /* skb->queue_mapping of the latest packet */
 	__u32 napi_id;           /* skb->napi_id of the latest packet (0: none) */
 	__u32 ifindex;           /* skb->ifindex of the latest packet */
-	__u32 reserved;
+	/*
+	 * Consumer side, written by sockaff_consume (tp_btf/sock_recv_length,
+	 * kernel >= 6.3) in recvmsg, on the CPU of the thread that reads. Each
+	 * read that returns data is compared with last_cpu, the CPU that
+	 * processed the latest received packet: the socket's locality.
+	 */
+	__u32 reader_cpu;        /* CPU of the latest read; SOCKAFF_NO_CPU before any */
+	__u64 reads;             /* recvmsg calls that returned data */
+	__u64 reads_same_cpu;    /* ... on last_cpu itself */
+	__u64 reads_same_node;   /* ... on last_cpu's NUMA node (sockaff_cpu_node) */
 };
+
+/* Map sockaff_cpu_node: NUMA node of each possible CPU, filled at attach. */
 
 /* Indexes of the per-CPU counter array (map sockaff_counts). */
 enum sockaff_counter {

@@ -11,6 +11,13 @@ sockets being queried, driven line by line over stdin, answering in JSON lines.
   peer.py udp-client HOST PORT     connect a UDP socket, print {pid, fd}
   peer.py hold                     open a file, a pipe, unix and netlink sockets,
                                    print their fds
+  peer.py multi HOST               in one process: a TCP listener, a TCP connection
+                                   to it (both ends), a connected UDP socket and the
+                                   unconnected UDP socket it talks to; print all fds
+  peer.py fork-share HOST          bind a UDP socket, fork a child that holds it too,
+                                   print {pid, child_pid, fd, port}; the parent echoes
+
+Any mode takes --cpu N (first): pin the process to CPU N (sched_setaffinity).
 
 Then each stdin line "run N" makes N exchanges of 64-byte messages (servers
 echo, clients send then read the echo) and prints {"done": N}. EOF ends it.
@@ -20,6 +27,7 @@ import json
 import os
 import socket
 import sys
+import time
 
 TIMEOUT = 10.0
 SIZE = 64
@@ -120,7 +128,70 @@ def hold():
     sys.stdin.read()
 
 
+def multi(host):
+    family = family_of(host)
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.settimeout(TIMEOUT)
+    listener.bind((host, 0))
+    listener.listen(1)
+    client = socket.socket(family, socket.SOCK_STREAM)
+    client.settimeout(TIMEOUT)
+    client.connect(listener.getsockname()[:2])
+    accepted, _ = listener.accept()
+    accepted.settimeout(TIMEOUT)
+    unconnected = socket.socket(family, socket.SOCK_DGRAM)
+    unconnected.settimeout(TIMEOUT)
+    unconnected.bind((host, 0))
+    connected = socket.socket(family, socket.SOCK_DGRAM)
+    connected.settimeout(TIMEOUT)
+    connected.bind((host, 0))
+    connected.connect(unconnected.getsockname()[:2])
+    say(pid=os.getpid(), listen_fd=listener.fileno(), client_fd=client.fileno(),
+        accepted_fd=accepted.fileno(), udp_connected_fd=connected.fileno(),
+        udp_unconnected_fd=unconnected.fileno(), tcp_port=listener.getsockname()[1],
+        udp_connected_port=connected.getsockname()[1],
+        udp_unconnected_port=unconnected.getsockname()[1])
+
+    def exchange():
+        client.sendall(b"x" * SIZE)
+        accepted.sendall(recv_exact(accepted, SIZE))
+        recv_exact(client, SIZE)
+        connected.send(b"x" * SIZE)
+        data, sender = unconnected.recvfrom(SIZE)
+        unconnected.sendto(data, sender)
+        connected.recv(SIZE)
+
+    serve_commands(exchange)
+
+
+def fork_share(host):
+    sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
+    sock.settimeout(TIMEOUT)
+    sock.bind((host, 0))
+    child = os.fork()
+    if child == 0:
+        sys.stdin.close()
+        # Holds the shared socket until the parent ends.
+        while os.getppid() != 1:
+            time.sleep(0.1)
+        os._exit(0)
+    say(pid=os.getpid(), child_pid=child, fd=sock.fileno(), port=sock.getsockname()[1])
+
+    def exchange():
+        data, sender = sock.recvfrom(SIZE)
+        sock.sendto(data, sender)
+
+    try:
+        serve_commands(exchange)
+    finally:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+
+
 def main(argv):
+    if argv[1] == "--cpu":
+        os.sched_setaffinity(0, {int(argv[2])})
+        argv = argv[:1] + argv[3:]
     mode, args = argv[1], argv[2:]
     if mode == "tcp-server":
         tcp_server(args[0])
@@ -132,6 +203,10 @@ def main(argv):
         udp_client(args[0], args[1])
     elif mode == "hold":
         hold()
+    elif mode == "multi":
+        multi(args[0])
+    elif mode == "fork-share":
+        fork_share(args[0])
     else:
         sys.exit(f"unknown mode {mode}")
 

@@ -34,11 +34,25 @@ class KernelTestCase: XCTestCase {
     super.tearDown()
   }
 
+  /// A sysfs tree that puts CPU 0 on node 0 and CPU 1 on node 1: the
+  /// two-node host this machine is not.
+  static let twoNodeSysfs = Command.packageRoot.appending(path: "Tests/KernelTests/Fixtures/two-node-one-cpu-each")
+    .path(percentEncoded: false)
+
   /// `sockaff trace`, which must succeed.
-  func attach() throws {
-    let result = try Command.sockaff("trace")
+  func attach(_ extraArguments: String...) throws {
+    let result = try Command.run([Command.sockaffPath, "trace"] + extraArguments)
     XCTAssertEqual(result.status, 0, "sockaff trace: \(result.stderr)")
     guard result.status == 0 else { throw HarnessError("sockaff trace failed: \(result.stderr)") }
+  }
+
+  /// `sockaff list --json [arguments]`, decoded.
+  func listJSON(_ arguments: String...) throws -> [[String: Any]] {
+    let result = try Command.run([Command.sockaffPath, "list", "--json"] + arguments)
+    guard result.status == 0,
+      let list = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
+    else { throw HarnessError("list \(arguments) failed (\(result.status)): \(result.stderr)") }
+    return list
   }
 
   /// `sockaff query --json` of pid/fd, decoded; fails the test on error.
@@ -75,10 +89,11 @@ enum KernelListing {
     return entries.filter { ($0["name"] as? String) == "sockaff_ingress" }.count
   }
 
-  /// cgroup links whose program is sockaff's, per `bpftool link show`.
+  /// Links whose program is one of sockaff's, per `bpftool link show`.
   static func sockaffLinks() throws -> Int {
     let programs = try jsonList(["bpftool", "-j", "prog", "show"])
-    let ids = Set(programs.filter { ($0["name"] as? String) == "sockaff_ingress" }.compactMap { $0["id"] as? Int })
+    let names: Set = ["sockaff_ingress", "sockaff_consume"]
+    let ids = Set(programs.filter { names.contains($0["name"] as? String ?? "") }.compactMap { $0["id"] as? Int })
     let links = try jsonList(["bpftool", "-j", "link", "show"])
     return links.filter { ids.contains($0["prog_id"] as? Int ?? -1) }.count
   }

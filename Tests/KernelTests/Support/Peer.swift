@@ -79,9 +79,10 @@ struct PeerPair {
   /// place them in network namespaces.
   static func start(
     transport: String, serverHost: String, clientNamespace: String? = nil, serverNamespace: String? = nil,
-    connectOnFirst: Bool = false
+    connectOnFirst: Bool = false, serverCPU: Int? = nil
   ) throws -> PeerPair {
-    var serverArguments = ["\(transport)-server", serverHost]
+    var serverArguments = serverCPU.map { ["--cpu", "\($0)"] } ?? []
+    serverArguments += ["\(transport)-server", serverHost]
     if connectOnFirst { serverArguments.append("--connect-on-first") }
     let server = try Peer(serverArguments, namespace: serverNamespace)
     let port = "\(server.hello["port"] as! Int)"

@@ -1,0 +1,72 @@
+import Glibc
+
+/// What sockaff reads from /proc about processes: their ids, names, socket
+/// fds, network namespaces and where their threads last ran.
+public enum ProcFS {
+  /// Numeric entries of a directory, e.g. pids in /proc or fds in /proc/P/fd.
+  static func numericEntries(_ path: String) -> [Int32] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var result: [Int32] = []
+    while let entry = readdir(dir) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) {
+        String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+      }
+      if let value = Int32(name) { result.append(value) }
+    }
+    return result.sorted()
+  }
+
+  public static func processIDs() -> [Int32] { numericEntries("/proc") }
+
+  static func link(_ path: String) -> String? {
+    var buffer = [CChar](repeating: 0, count: 256)
+    let count = readlink(path, &buffer, buffer.count - 1)
+    guard count > 0 else { return nil }
+    return String(decoding: buffer[..<count].map(UInt8.init(bitPattern:)), as: UTF8.self)
+  }
+
+  /// The inode in a link such as "socket:[31577]" or "net:[4026531840]".
+  public static func inode(inLink text: String, kind: String) -> UInt64? {
+    guard text.hasPrefix(kind + ":["), text.hasSuffix("]") else { return nil }
+    return UInt64(text.dropFirst(kind.count + 2).dropLast())
+  }
+
+  /// Fds of process `pid` that are sockets, with their socket inodes.
+  static func socketFDs(pid: Int32) -> [(fd: Int32, inode: UInt64)] {
+    numericEntries("/proc/\(pid)/fd").compactMap { fd in
+      guard let target = link("/proc/\(pid)/fd/\(fd)"), let inode = inode(inLink: target, kind: "socket") else {
+        return nil
+      }
+      return (fd, inode)
+    }
+  }
+
+  public static func command(pid: Int32) -> String? {
+    (try? readTextFile("/proc/\(pid)/comm"))?.trimmingWhitespace()
+  }
+
+  /// Inode of the process's network namespace (as `ip netns identify` and
+  /// `lsns` show it).
+  public static func networkNamespace(pid: Int32) -> UInt64? {
+    link("/proc/\(pid)/ns/net").flatMap { inode(inLink: $0, kind: "net") }
+  }
+
+  /// The CPU each thread of `pid` last ran on (field 39 of /proc/P/task/T/stat).
+  public static func threadCPUs(pid: Int32) -> [Int] {
+    numericEntries("/proc/\(pid)/task").compactMap { tid in
+      (try? readTextFile("/proc/\(pid)/task/\(tid)/stat")).flatMap(lastCPU(statLine:))
+    }
+  }
+
+  /// Field 39 ("processor") of a stat line. The command name (field 2) is in
+  /// parentheses and may itself hold spaces and parentheses, so fields are
+  /// counted from the last ')'.
+  public static func lastCPU(statLine: String) -> Int? {
+    guard let close = statLine.lastIndex(of: ")") else { return nil }
+    let fields = statLine[statLine.index(after: close)...].split(separator: " ")
+    // fields[0] is field 3 (state), so field 39 is fields[36].
+    guard fields.count > 36, let cpu = Int(fields[36]), cpu >= 0 else { return nil }
+    return cpu
+  }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Glibc
+
+/// Turns one opened socket, its record and the host topology into the
+/// answer. Shared by `query` (one socket, errors for the operator) and `list`
+/// (many sockets, skipping those that are not traced).
+struct SocketInspection {
+  let topology: Topology
+
+  /// What is the same for every socket of one process: read once per process.
+  struct ProcessFacts {
+    let command: String?
+    let networkNamespace: UInt64?
+    let threadNodes: [Int]
+  }
+
+  func facts(pid: Int32) -> ProcessFacts {
+    ProcessFacts(
+      command: ProcFS.command(pid: pid), networkNamespace: ProcFS.networkNamespace(pid: pid),
+      threadNodes: Set(ProcFS.threadCPUs(pid: pid).compactMap(topology.node(ofCPU:))).sorted())
+  }
+
+  /// The socket's kind, or EOPNOTSUPP naming what it is instead.
+  func kind(of socket: borrowing TargetSocket) throws(SockaffError) -> SocketKind {
+    let result = SocketKind.classify(
+      domain: try socket.intOption(SOL_SOCKET, SO_DOMAIN), type: try socket.intOption(SOL_SOCKET, SO_TYPE),
+      protocol: try socket.intOption(SOL_SOCKET, SO_PROTOCOL))
+    switch result {
+    case .success(let kind): return kind
+    case .failure(let unsupported):
+      throw SockaffError(
+        .unsupportedSocket, errno: .notSupported, operation: "pid \(socket.pid) fd \(socket.fd)",
+        hint: "\(unsupported.description); sockaff traces TCP and UDP over IPv4 and IPv6")
+    }
+  }
+
+  /// The answer from the socket's record, or, without one, from the
+  /// kernel's SO_INCOMING_CPU; nil when neither knows.
+  func answer(
+    socket: borrowing TargetSocket, kind: SocketKind, record: ReceiveRecord?, clock: ClockReference?,
+    process: ProcessFacts
+  ) throws(SockaffError) -> SocketAffinity? {
+    let incomingCPU = try socket.intOption(SOL_SOCKET, SO_INCOMING_CPU)
+    guard record != nil || incomingCPU >= 0 else { return nil }
+    let pid = socket.pid
+    let remote = socket.address(peer: true)
+    let threadNodes = process.threadNodes
+    let cpu = record?.lastCPU ?? Int(incomingCPU)
+    let total = Double(max(record?.packets ?? 1, 1))
+    let cpus =
+      record?.packetsByCPU.map {
+        SocketAffinity.CPUShare(
+          cpu: $0.cpu, numaNode: topology.node(ofCPU: $0.cpu), packets: $0.packets,
+          share: Double($0.packets) / total)
+      } ?? []
+    let locality = record.flatMap { self.locality(record: $0, cpus: cpus, threadNodes: threadNodes) }
+    let firstSeen: Date? = record.flatMap { r in
+      clock.map { Date(timeIntervalSince1970: $0.unixTime(atJiffies: r.firstJiffies)) }
+    }
+    let lastSeen: Date? = record.flatMap { r in
+      clock.map { Date(timeIntervalSince1970: $0.unixTime(atJiffies: r.lastJiffies)) }
+    }
+    let napiID: UInt32? = record.flatMap { $0.napiID == 0 ? nil : $0.napiID }
+    var interface: String?
+    if let record { interface = socket.interfaceName(ifindex: record.ifindex) }
+    let crossNUMA: Bool? = locality.map { $0.sameNode < 0.5 }
+    let source: SocketAffinity.Source = record == nil ? .kernel : .bpf
+    return SocketAffinity(
+      pid: pid, fd: socket.fd, command: process.command, networkNamespace: process.networkNamespace,
+      cookie: try socket.cookie(),
+      family: kind.family, transport: kind.transport, local: socket.address(peer: false), remote: remote,
+      connected: remote != nil, cpu: cpu, processor: topology.processorNumber(ofCPU: cpu),
+      numaNode: topology.node(ofCPU: cpu), rxQueue: record?.rxQueue, napiID: napiID, ifindex: record?.ifindex,
+      interface: interface, packets: record?.packets, bytes: record?.bytes, cpuChanges: record?.cpuChanges,
+      cpus: cpus, otherCPUsPackets: record?.otherPackets, firstSeen: firstSeen, lastSeen: lastSeen,
+      kernelIncomingCPU: incomingCPU, source: source, consumerCPU: record?.readerCPU, reads: record?.reads,
+      threadNodes: threadNodes, locality: locality, crossNUMA: crossNUMA)
+  }
+
+  /// Exact locality from traced reads when there are any; otherwise the share
+  /// of packets received on a node where the process's threads last ran.
+  func locality(
+    record: ReceiveRecord, cpus: [SocketAffinity.CPUShare], threadNodes: [Int]
+  ) -> SocketAffinity.Locality? {
+    if record.reads > 0 {
+      let reads = Double(record.reads)
+      return .init(
+        sameCPU: Double(record.readsSameCPU) / reads, sameNode: Double(record.readsSameNode) / reads,
+        source: .recvmsg)
+    }
+    guard !threadNodes.isEmpty, record.packets > 0 else { return nil }
+    let local = cpus.filter { $0.numaNode.map(threadNodes.contains) ?? false }.reduce(0) { $0 + $1.packets }
+    let known = cpus.reduce(0) { $0 + $1.packets } + record.otherPackets
+    return .init(sameCPU: nil, sameNode: Double(local) / Double(max(known, 1)), source: .threadSampling)
+  }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import SocketAffinity
+
+struct ListCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "list",
+    abstract: "List traced sockets of one process or of the whole host.",
+    discussion: """
+      Lists every socket that received a traced packet, under each process that holds
+      it, including processes in other network namespaces. LOCAL% is the share of the
+      socket's data consumed on the receiving NUMA node: exact where reads are traced
+      (kernel 6.3+, 'rx' source), else sampled from where the threads last ran ('thr').
+      """)
+
+  @Option(help: "Only this process.")
+  var pid: Int32?
+
+  @Flag(help: "Only sockets whose packets are processed on a NUMA node other than their consumers'.")
+  var mismatch = false
+
+  @Flag(help: "Print one JSON array (with --mismatch: an object with sockets and per-process summaries).")
+  var json = false
+
+  @OptionGroup var topologyOptions: TopologyOptions
+
+  func validate() throws {
+    if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
+  }
+
+  func run() throws {
+    try reporting(json: json) {
+      var sockets = try SocketListing(topology: try topologyOptions.topology()).list(pid: pid)
+      if mismatch { sockets = sockets.filter { $0.crossNUMA == true } }
+      let summaries = ProcessMismatch.summarize(sockets)
+      if json {
+        if mismatch { return try Output.json(MismatchDocument(sockets: sockets, processes: summaries)) }
+        return try Output.json(sockets)
+      }
+      print(SocketTable.render(sockets))
+      for summary in summaries where mismatch { print(summary.summary) }
+    }
+  }
+
+  struct MismatchDocument: Encodable {
+    let sockets: [SocketAffinity]
+    let processes: [ProcessMismatch]
+  }
+}
+
+/// The table `list` and `watch` print.
+enum SocketTable {
+  static let header = [
+    "PID", "COMMAND", "FD", "PROTO", "LOCAL", "REMOTE", "CPU", "NODE", "RXQ", "IFACE", "PACKETS", "CPU SHARE",
+    "LOCAL%",
+  ]
+
+  static func row(_ s: SocketAffinity, rate: Double? = nil) -> [String] {
+    let share = s.cpus.prefix(3).map { "\($0.cpu):\(Int(($0.share * 100).rounded()))%" }.joined(separator: " ")
+    let locality = s.locality.map { "\(Int(($0.sameNode * 100).rounded()))% \($0.source == .recvmsg ? "rx" : "thr")" }
+    var packets = s.packets.map(String.init) ?? "-"
+    if let rate { packets += " (\(Int(rate.rounded()))/s)" }
+    return [
+      "\(s.pid)", s.command ?? "-", "\(s.fd)", s.transport.rawValue, s.local ?? "-", s.remote ?? "*",
+      "\(s.cpu)", s.numaNode.map(String.init) ?? "-", s.rxQueue.map(String.init) ?? "-", s.interface ?? "-",
+      packets, share, (locality ?? "-") + (s.crossNUMA == true ? " !" : ""),
+    ]
+  }
+
+  static func render(_ sockets: [SocketAffinity], rates: [Double?]? = nil) -> String {
+    let rows = [header] + sockets.enumerated().map { row($1, rate: rates?[$0]) }
+    return format(rows)
+  }
+
+  /// Left-aligned columns separated by two spaces, no trailing blanks.
+  static func format(_ rows: [[String]]) -> String {
+    guard let columns = rows.first?.count else { return "" }
+    let widths = (0..<columns).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    return rows.map { row in
+      row.enumerated().map { column, cell in
+        column == columns - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+      }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+    }.joined(separator: "\n")
+  }
+}

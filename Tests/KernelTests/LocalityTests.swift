@@ -1,0 +1,87 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// Locality and cross-NUMA mismatch: RPS steers receive processing to one CPU
+/// while the reading thread is pinned to a CPU, with a topology that puts
+/// CPU 0 and CPU 1 on different nodes (this host has one node).
+final class LocalityTests: KernelTestCase {
+  struct Scenario {
+    let answer: [String: Any]
+    let listed: [[String: Any]]
+    let mismatches: [String: Any]
+  }
+
+  func run(receiveCPU: Int, readerCPU: Int) throws -> Scenario {
+    try attach("--sysfs-root", Self.twoNodeSysfs)
+    let namespaces = try NetworkNamespacePair()
+    try namespaces.steerReceive(toCPU: receiveCPU)
+    let pair = try PeerPair.start(
+      transport: "udp", serverHost: NetworkNamespacePair.receiverAddress, clientNamespace: namespaces.sender,
+      serverNamespace: namespaces.receiver, connectOnFirst: true, serverCPU: readerCPU)
+    try pair.exchange(40)
+    settle()
+    let result = try Command.sockaff(
+      "query", "--pid", "\(pair.server.pid)", "--fd", "\(pair.serverFD)", "--json", "--sysfs-root", Self.twoNodeSysfs)
+    let answer = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+    let listed = try listJSON("--pid", "\(pair.server.pid)", "--sysfs-root", Self.twoNodeSysfs)
+    let mismatch = try Command.sockaff("list", "--mismatch", "--json", "--sysfs-root", Self.twoNodeSysfs)
+    XCTAssertEqual(mismatch.status, 0, mismatch.stderr)
+    let mismatches = try JSONSerialization.jsonObject(with: Data(mismatch.stdout.utf8)) as? [String: Any] ?? [:]
+    let text = try Command.sockaff("list", "--mismatch", "--sysfs-root", Self.twoNodeSysfs)
+    XCTAssertEqual(text.status, 0, text.stderr)
+    return Scenario(answer: answer, listed: listed, mismatches: ["json": mismatches, "text": text.stdout])
+  }
+
+  func mismatchedPIDs(_ scenario: Scenario) -> [Int] {
+    let json = scenario.mismatches["json"] as? [String: Any] ?? [:]
+    return (json["sockets"] as? [[String: Any]] ?? []).compactMap { $0["pid"] as? Int }
+  }
+
+  func testReaderOnTheReceivingCPUIsLocal() throws {
+    let scenario = try run(receiveCPU: 0, readerCPU: 0)
+    let locality = scenario.answer["locality"] as? [String: Any] ?? [:]
+    XCTAssertEqual(locality["source"] as? String, "recvmsg")
+    XCTAssertGreaterThanOrEqual(locality["same_cpu"] as? Double ?? 0, 0.95, "\(locality)")
+    XCTAssertGreaterThanOrEqual(locality["same_node"] as? Double ?? 0, 0.95)
+    XCTAssertEqual(scenario.answer["consumer_cpu"] as? Int, 0)
+    XCTAssertEqual(scenario.answer["cross_numa"] as? Bool, false)
+    XCTAssertEqual(scenario.listed.first?["cross_numa"] as? Bool, false)
+    XCTAssertFalse(mismatchedPIDs(scenario).contains(scenario.answer["pid"] as? Int ?? -1))
+  }
+
+  func testReaderOnTheOtherNodeIsFlaggedCrossNUMA() throws {
+    let scenario = try run(receiveCPU: 1, readerCPU: 0)
+    let locality = scenario.answer["locality"] as? [String: Any] ?? [:]
+    XCTAssertEqual(scenario.answer["cpu"] as? Int, 1)
+    XCTAssertEqual(scenario.answer["numa_node"] as? Int, 1)
+    XCTAssertEqual(scenario.answer["consumer_cpu"] as? Int, 0)
+    XCTAssertLessThanOrEqual(locality["same_cpu"] as? Double ?? 1, 0.05, "\(locality)")
+    XCTAssertLessThanOrEqual(locality["same_node"] as? Double ?? 1, 0.05)
+    XCTAssertEqual(scenario.answer["cross_numa"] as? Bool, true)
+    XCTAssertEqual(scenario.answer["thread_nodes"] as? [Int], [0])
+    let pid = scenario.answer["pid"] as? Int ?? -1
+    XCTAssertTrue(mismatchedPIDs(scenario).contains(pid))
+    let summary = (scenario.mismatches["text"] as? String ?? "").split(separator: "\n").filter {
+      $0.contains("(pid \(pid))")
+    }
+    XCTAssertEqual(summary.count, 1)
+    XCTAssertTrue(summary.first?.contains("processed on node 1; its threads ran on node 0") ?? false, "\(summary)")
+  }
+
+  /// Without traced reads (--no-locality), the threads' last CPUs are sampled.
+  func testWithoutReadTracingMismatchIsSampledFromThreads() throws {
+    try attach("--no-locality", "--sysfs-root", Self.twoNodeSysfs)
+    let namespaces = try NetworkNamespacePair()
+    try namespaces.steerReceive(toCPU: 1)
+    let pair = try PeerPair.start(
+      transport: "udp", serverHost: NetworkNamespacePair.receiverAddress, clientNamespace: namespaces.sender,
+      serverNamespace: namespaces.receiver, serverCPU: 0)
+    try pair.exchange(20)
+    let listed = try listJSON("--pid", "\(pair.server.pid)", "--sysfs-root", Self.twoNodeSysfs)
+    let locality = listed.first?["locality"] as? [String: Any] ?? [:]
+    XCTAssertEqual(locality["source"] as? String, "thread_sampling")
+    XCTAssertEqual(listed.first?["cross_numa"] as? Bool, true)
+    XCTAssertEqual(listed.first?["reads"] as? Int, 0)
+  }
+}
