@@ -2,7 +2,7 @@
 # installs the packages, builds, attaches and answers a real query.
 SWIFT ?= swift
 PREFIX ?= /usr/local
-PACKAGES = libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool iproute2 python3 socat make procps
+PACKAGES = libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool iproute2 python3 socat make procps tmux
 
 .PHONY: all deps build test unit-test kernel-test demo install clean lint format
 

@@ -32,8 +32,9 @@ let package = Package(
     .executableTarget(
       name: "sockaff",
       dependencies: [
-        "SocketAffinity",
+        "SocketAffinity", "CSockaffShims",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "SystemPackage", package: "swift-system"),
       ]),
     .testTarget(
       name: "SocketAffinityTests",

@@ -1,7 +1,9 @@
 #define _GNU_SOURCE
 #include <sys/syscall.h>
 #include <net/if.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include "sockaff_shims.h"
@@ -36,4 +38,17 @@ int sockaff_interface_name(int sockfd, int ifindex, char *name)
 	memcpy(name, ifr.ifr_name, IFNAMSIZ);
 	name[IFNAMSIZ - 1] = '\0';
 	return 0;
+}
+
+int sockaff_termination_signalfd(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
+		return -1;
+	return signalfd(-1, &mask, SFD_CLOEXEC);
 }

@@ -17,4 +17,10 @@ int sockaff_pidfd_send_signal(int pidfd, int sig);
  */
 int sockaff_interface_name(int sockfd, int ifindex, char *name);
 
+/*
+ * A close-on-exec signalfd for SIGINT, SIGTERM and SIGHUP, which it blocks
+ * first (<sys/signalfd.h> is not exported to Swift by Glibc).
+ */
+int sockaff_termination_signalfd(void);
+
 #endif

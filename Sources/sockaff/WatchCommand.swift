@@ -1,0 +1,155 @@
+import ArgumentParser
+import CSockaffShims
+import Foundation
+import Glibc
+import SocketAffinity
+import SystemPackage
+
+struct WatchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "watch",
+    abstract: "Live view of traced sockets, sorted by packet rate.",
+    discussion: """
+      Refreshes every --interval seconds; a receiving CPU that changed since the last
+      refresh shows as OLD>NEW. Quit with q or Ctrl-C; the terminal is restored.
+      """)
+
+  @Option(help: "Only this process.")
+  var pid: Int32?
+
+  @Option(help: ArgumentHelp("Seconds between refreshes.", valueName: "seconds"))
+  var interval: Double = 1
+
+  @Flag(help: "Take two samples one interval apart, print the rates once and exit.")
+  var once = false
+
+  @Flag(help: "With --once: print one JSON array.")
+  var json = false
+
+  @OptionGroup var topologyOptions: TopologyOptions
+
+  func validate() throws {
+    guard (0.1...3600).contains(interval) else { throw ValidationError("--interval takes 0.1 to 3600 seconds") }
+    if json && !once { throw ValidationError("--json needs --once") }
+    if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
+  }
+
+  func run() throws {
+    try reporting(json: json) {
+      let listing = SocketListing(topology: try topologyOptions.topology())
+      var rates = ReceiveRates()
+      if once {
+        _ = rates.update(try listing.list(pid: pid))
+        usleep(useconds_t(interval * 1e6))
+        let entries = rates.update(try listing.list(pid: pid))
+        if json { return try Output.json(entries) }
+        return print(WatchScreen.table(entries))
+      }
+      let terminal = try LiveTerminal()
+      defer { terminal.restore() }
+      while true {
+        let entries = rates.update(try listing.list(pid: pid))
+        terminal.draw(WatchScreen.frame(entries, interval: interval, rows: terminal.rows))
+        if terminal.waitForQuit(seconds: interval) { return }
+      }
+    }
+  }
+}
+
+enum WatchScreen {
+  static func table(_ entries: [ReceiveRates.Entry]) -> String {
+    let rows = entries.map { entry -> [String] in
+      var row = SocketTable.row(entry.socket, rate: entry.packetRate)
+      if let previous = entry.previousCPU { row[6] = "\(previous)>\(entry.socket.cpu)" }
+      return row
+    }
+    return SocketTable.format([SocketTable.header] + rows)
+  }
+
+  static func frame(_ entries: [ReceiveRates.Entry], interval: Double, rows: Int) -> String {
+    let title = "sockaff watch: \(entries.count) sockets, every \(interval) s, sorted by packet rate; q to quit"
+    let lines = table(entries).split(separator: "\n", omittingEmptySubsequences: false).prefix(max(rows - 2, 1))
+    return ([title, ""] + lines.map(String.init)).joined(separator: "\n")
+  }
+}
+
+/// The terminal while `watch` runs: alternate screen, no echo, keys read one
+/// by one, SIGINT/SIGTERM/SIGHUP taken through a signalfd so that every way
+/// out restores the terminal.
+final class LiveTerminal {
+  private var saved = termios()
+  private let interactive: Bool
+  private let signals: Int32
+
+  init() throws(SockaffError) {
+    interactive = isatty(STDIN_FILENO) == 1
+    signals = sockaff_termination_signalfd()
+    guard signals >= 0 else {
+      throw SockaffError(.other, errno: Errno(rawValue: errno), operation: "signalfd for watch")
+    }
+    if interactive {
+      tcgetattr(STDIN_FILENO, &saved)
+      var raw = saved
+      raw.c_lflag &= ~tcflag_t(ICANON | ECHO)
+      raw.c_cc.6 = 0  // VMIN: reads return what is there
+      raw.c_cc.5 = 0  // VTIME
+      tcsetattr(STDIN_FILENO, TCSANOW, &raw)
+    }
+    write("\u{1B}[?1049h\u{1B}[?25l")  // alternate screen, hide cursor
+  }
+
+  var rows: Int {
+    var size = winsize()
+    return ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_row > 0 ? Int(size.ws_row) : 40
+  }
+
+  func draw(_ frame: String) {
+    write("\u{1B}[H\u{1B}[2J" + frame.replacingOccurrences(of: "\n", with: "\r\n"))
+  }
+
+  /// Waits up to `seconds` for q, Ctrl-C or a signal; true means quit.
+  func waitForQuit(seconds: Double) -> Bool {
+    let deadline = ClockTime.now + seconds
+    while true {
+      let remaining = deadline - ClockTime.now
+      if remaining <= 0 { return false }
+      var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
+      if interactive { fds.append(pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)) }
+      let ready = poll(&fds, nfds_t(fds.count), Int32(remaining * 1000) + 1)
+      if ready < 0 && errno == EINTR { continue }
+      if fds[0].revents != 0 { return true }
+      if fds.count > 1 && fds[1].revents != 0 {
+        var byte: UInt8 = 0
+        let count = read(STDIN_FILENO, &byte, 1)
+        if count == 1, byte == UInt8(ascii: "q") || byte == UInt8(ascii: "Q") || byte == 3 { return true }
+      }
+    }
+  }
+
+  func restore() {
+    write("\u{1B}[?25h\u{1B}[?1049l")  // show cursor, leave alternate screen
+    if interactive { tcsetattr(STDIN_FILENO, TCSANOW, &saved) }
+    close(signals)
+  }
+
+  private func write(_ text: String) {
+    let bytes = Array(text.utf8)
+    bytes.withUnsafeBytes { buffer in
+      var offset = 0
+      while offset < buffer.count {
+        let written = Glibc.write(STDOUT_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
+        if written < 0 && errno == EINTR { continue }
+        if written <= 0 { return }
+        offset += written
+      }
+    }
+  }
+}
+
+enum ClockTime {
+  static var now: Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+  }
+}
