@@ -69,6 +69,28 @@ final class LocalityTests: KernelTestCase {
     XCTAssertTrue(summary.first?.contains("processed on node 1; its threads ran on node 0") ?? false, "\(summary)")
   }
 
+  /// On this host's real topology (one node) a different CPU is not another
+  /// node: the same steering is off-CPU but not cross-NUMA.
+  func testOnThisHostsTopologyOffCPUIsNotCrossNUMA() throws {
+    try attach()
+    let namespaces = try NetworkNamespacePair()
+    try namespaces.steerReceive(toCPU: 1)
+    let pair = try PeerPair.start(
+      transport: "udp", serverHost: NetworkNamespacePair.receiverAddress, clientNamespace: namespaces.sender,
+      serverNamespace: namespaces.receiver, connectOnFirst: true, serverCPU: 0)
+    try pair.exchange(40)
+    let answer = try queryJSON(pid: pair.server.pid, fd: pair.serverFD)
+    let locality = answer["locality"] as? [String: Any] ?? [:]
+    XCTAssertLessThanOrEqual(locality["same_cpu"] as? Double ?? 1, 0.05, "\(locality)")
+    let sameNode = locality["same_node"] as? Double ?? 0
+    XCTAssertEqual(sameNode, 1, accuracy: 0.001, "one node: every read is on the receiving node")
+    XCTAssertEqual(answer["cross_numa"] as? Bool, false)
+    let mismatch = try Command.sockaff("list", "--mismatch", "--json")
+    let document = try JSONSerialization.jsonObject(with: Data(mismatch.stdout.utf8)) as? [String: Any]
+    let pids = (document?["sockets"] as? [[String: Any]] ?? []).compactMap { $0["pid"] as? Int }
+    XCTAssertFalse(pids.contains(Int(pair.server.pid)))
+  }
+
   /// Without traced reads (--no-locality), the threads' last CPUs are sampled.
   func testWithoutReadTracingMismatchIsSampledFromThreads() throws {
     try attach("--no-locality", "--sysfs-root", Self.twoNodeSysfs)
