@@ -1,10 +1,14 @@
 # sockaff: build, test, demo. `make demo` on a fresh Debian 12 host (as root)
 # installs the packages, builds, attaches and answers a real query.
 SWIFT ?= swift
+CLANG ?= clang
 PREFIX ?= /usr/local
 PACKAGES = libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool iproute2 python3 socat make procps tmux
 
-.PHONY: all deps build test unit-test kernel-test demo install clean lint format
+BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o
+BPF_CFLAGS = -target bpf -O2 -g -Wall -idirafter /usr/include/$(shell uname -m)-linux-gnu -ISources/CSockaffABI/include
+
+.PHONY: all deps build test unit-test kernel-test demo install clean lint format bench bench-smoke bench-deps
 
 all: build
 
@@ -31,6 +35,23 @@ demo: deps build
 
 install: build
 	install -D -m 0755 .build/release/sockaff $(DESTDIR)$(PREFIX)/bin/sockaff
+
+# The benchmark (minutes): writes the results into BENCHMARKS.md.
+bench: build $(BENCH_OBJECTS)
+	python3 bench/run.py --sockaff .build/release/sockaff --bench .build/release/sockaff-bench \
+		--objects .build/bench --write BENCHMARKS.md
+
+# Seconds: every measurement once, briefly, to keep the benchmark from rotting.
+bench-smoke: build $(BENCH_OBJECTS)
+	python3 bench/run.py --sockaff .build/release/sockaff --bench .build/release/sockaff-bench \
+		--objects .build/bench --quick
+
+bench-deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3 bpftrace
+
+.build/bench/%.bpf.o: bpf/%.bpf.c Sources/CSockaffABI/include/sockaff_abi.h
+	mkdir -p .build/bench
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Plugins Package.swift

@@ -36,6 +36,8 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "SystemPackage", package: "swift-system"),
       ]),
+    // Times library calls for `make bench`; not installed.
+    .executableTarget(name: "sockaff-bench", dependencies: ["SocketAffinity"]),
     .testTarget(
       name: "SocketAffinityTests",
       dependencies: [

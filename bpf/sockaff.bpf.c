@@ -26,6 +26,14 @@ struct {
 	__type(value, struct sockaff_record);
 } sockaff_records SEC(".maps");
 
+/* Where each socket is read; see struct sockaff_reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sockaff_reads);
+} sockaff_reads SEC(".maps");
+
 /* NUMA node per CPU; max_entries is set to the possible CPUs before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -63,7 +71,6 @@ static __always_inline void start_record(struct sockaff_record *r,
 	r->cookie = bpf_get_socket_cookie(skb);
 	r->first_jiffies = now;
 	r->last_cpu = cpu;
-	r->reader_cpu = SOCKAFF_NO_CPU;
 #pragma unroll
 	for (int i = 0; i < SOCKAFF_SHARE_SLOTS; i++)
 		r->slot_cpu[i] = SOCKAFF_NO_CPU;
@@ -138,9 +145,9 @@ struct sock;
 /*
  * Runs in recvmsg (sock_recvmsg_nosec), in process context on the CPU of the
  * thread that reads, for every socket family: sockets without a record
- * (never received a traced packet, or not INET) are left alone, and no
- * record is created here. Array-map lookups are inlined by the verifier, so
- * a read costs one helper call, bpf_sk_storage_get.
+ * (never received a traced packet, or not INET) are left alone. A read costs
+ * two helper calls (the record, then the reads counters); array-map lookups
+ * are inlined by the verifier.
  */
 SEC("tp_btf/sock_recv_length")
 int sockaff_consume(__u64 *ctx)
@@ -149,6 +156,7 @@ int sockaff_consume(__u64 *ctx)
 	int ret = (int)ctx[1];
 	int flags = (int)ctx[2];
 	struct sockaff_record *r;
+	struct sockaff_reads *reads;
 	__u32 cpu, last;
 	__u32 *reader_node, *receiver_node;
 
@@ -156,22 +164,27 @@ int sockaff_consume(__u64 *ctx)
 	if (ret <= 0 || (flags & 2))
 		return 0;
 	r = bpf_sk_storage_get(&sockaff_records, sk, 0, 0);
-	if (!r || r->packets == 0)
+	/* Only cookie and last_cpu: the cold part of the record (see the ABI). */
+	if (!r || r->cookie == 0)
+		return 0;
+	reads = bpf_sk_storage_get(&sockaff_reads, sk, 0,
+				   BPF_SK_STORAGE_GET_F_CREATE);
+	if (!reads)
 		return 0;
 
 	cpu = bpf_get_smp_processor_id();
 	last = r->last_cpu;
-	r->reads += 1;
-	r->reader_cpu = cpu;
+	reads->reads += 1;
+	reads->reader_cpu = cpu;
 	if (cpu == last) {
-		r->reads_same_cpu += 1;
-		r->reads_same_node += 1;
+		reads->reads_same_cpu += 1;
+		reads->reads_same_node += 1;
 		return 0;
 	}
 	reader_node = bpf_map_lookup_elem(&sockaff_cpu_node, &cpu);
 	receiver_node = bpf_map_lookup_elem(&sockaff_cpu_node, &last);
 	if (reader_node && receiver_node && *reader_node == *receiver_node)
-		r->reads_same_node += 1;
+		reads->reads_same_node += 1;
 	return 0;
 }
 

@@ -10,11 +10,12 @@ public struct PinLayout: Sendable, Equatable {
   public var ingressLink: String { directory + "/ingress_link" }
   public var consumerLink: String { directory + "/consumer_link" }
   public var records: String { directory + "/records" }
+  public var reads: String { directory + "/reads" }
   public var counts: String { directory + "/counts" }
   public var clock: String { directory + "/clock" }
 
   /// Every pin, in the order `detach` removes them (link first).
-  var all: [String] { [ingressLink, consumerLink, records, counts, clock] }
+  var all: [String] { [ingressLink, consumerLink, records, reads, counts, clock] }
 
   /// The link pins, in the order `detach` detaches them.
   var links: [String] { [ingressLink, consumerLink] }

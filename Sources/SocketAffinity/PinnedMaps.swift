@@ -7,6 +7,8 @@ import SystemPackage
 /// of 100k sockets opens them once, not per socket).
 final class PinnedMaps {
   let records: FileDescriptor
+  /// The read tracer's counters (sockaff_reads); nil if not pinned.
+  let reads: FileDescriptor?
   let clock: ClockReference?
   let pins: PinLayout
 
@@ -35,13 +37,17 @@ final class PinnedMaps {
       )
     }
     self.records = records
+    reads = try? BPF.openPinned(pins.reads)
     clock = try BPF.openPinned(pins.clock).flatMap { fd in
       defer { fd.closeQuietly() }
       return try? ClockReference.load(clockMapFD: fd.rawValue)
     }
   }
 
-  deinit { records.closeQuietly() }
+  deinit {
+    records.closeQuietly()
+    reads?.closeQuietly()
+  }
 
   /// The record of the socket behind `socketFD` (any fd of ours that refers
   /// to it: the kernel resolves the fd to the socket), or nil if it has none.
@@ -55,7 +61,10 @@ final class PinnedMaps {
       if errno == .noSuchFileOrDirectory || errno == .notSupported { return nil }
       throw SockaffError.fromErrno(errno, operation: "look up socket record")
     }
-    return raw.packets == 0 ? nil : ReceiveRecord(raw)
+    guard raw.packets > 0 else { return nil }
+    var consumer = sockaff_reads()
+    let hasReads = reads.map { bpf_map_lookup_elem($0.rawValue, &key, &consumer) == 0 } ?? false
+    return ReceiveRecord(raw, reads: hasReads ? consumer : nil)
   }
 
   /// Pinned maps without an attached program are what a killed foreground

@@ -17,14 +17,15 @@ public struct ReceiveRecord: Sendable, Equatable {
   /// Packets per CPU, highest first; CPUs beyond the record's slots are in `otherPackets`.
   public let packetsByCPU: [(cpu: Int, packets: UInt64)]
   public let otherPackets: UInt64
-  /// Consumer side (tp_btf/sock_recv_length): CPU of the latest read, if any.
+  /// Consumer side (tp_btf/sock_recv_length, map sockaff_reads): CPU of the
+  /// latest read, if any.
   public let readerCPU: Int?
   /// recvmsg calls that returned data, and those on the receiving CPU / node.
   public let reads: UInt64
   public let readsSameCPU: UInt64
   public let readsSameNode: UInt64
 
-  public init(_ raw: sockaff_record) {
+  public init(_ raw: sockaff_record, reads consumer: sockaff_reads? = nil) {
     cookie = raw.cookie
     packets = raw.packets
     bytes = raw.bytes
@@ -48,10 +49,10 @@ public struct ReceiveRecord: Sendable, Equatable {
     packetsByCPU = byCPU.map { (cpu: $0.key, packets: $0.value) }
       .sorted { $0.packets != $1.packets ? $0.packets > $1.packets : $0.cpu < $1.cpu }
     otherPackets = raw.other_packets
-    readerCPU = raw.reader_cpu == SOCKAFF_NO_CPU ? nil : Int(raw.reader_cpu)
-    reads = raw.reads
-    readsSameCPU = raw.reads_same_cpu
-    readsSameNode = raw.reads_same_node
+    reads = consumer?.reads ?? 0
+    readerCPU = reads > 0 ? consumer.map { Int($0.reader_cpu) } : nil
+    readsSameCPU = consumer?.reads_same_cpu ?? 0
+    readsSameNode = consumer?.reads_same_node ?? 0
   }
 
   public static func == (lhs: ReceiveRecord, rhs: ReceiveRecord) -> Bool {

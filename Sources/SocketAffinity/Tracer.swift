@@ -179,7 +179,8 @@ public final class TracingSession: @unchecked Sendable {
       throw BPFFailure.fromErrno("mkdir \(pins.directory)")
     }
     for (name, path) in [
-      ("sockaff_records", pins.records), ("sockaff_counts", pins.counts), ("sockaff_clock", pins.clock),
+      ("sockaff_records", pins.records), ("sockaff_reads", pins.reads), ("sockaff_counts", pins.counts),
+      ("sockaff_clock", pins.clock),
     ] {
       if bpf_map__pin(object.map(name), path) != 0 {
         let error = BPFFailure.fromErrno("pin map \(name) at \(path)")
@@ -261,7 +262,7 @@ public final class TracingSession: @unchecked Sendable {
     for link in [ingressLink, consumerLink] { if let link { bpf_link__destroy(link) } }
     ingressLink = nil
     consumerLink = nil
-    for path in [pins.clock, pins.counts, pins.records] { unlink(path) }
+    for path in [pins.clock, pins.counts, pins.reads, pins.records] { unlink(path) }
     rmdir(pins.directory)
   }
 

@@ -82,7 +82,7 @@ final class LifecycleTests: KernelTestCase {
     XCTAssertEqual(object?["attached"] as? Bool, true)
     XCTAssertEqual(object?["mode"] as? String, "pinned")
     XCTAssertGreaterThanOrEqual(object?["records_created"] as? Int ?? 0, 2)
-    XCTAssertEqual(object?["record_value_size"] as? Int, 152)
+    XCTAssertEqual(object?["record_value_size"] as? Int, 128)
     XCTAssertTrue([100, 250, 300, 1000].contains(object?["kernel_hz"] as? Int ?? 0))
   }
 

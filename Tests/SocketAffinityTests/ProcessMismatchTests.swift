@@ -59,6 +59,5 @@ final class ProcessMismatchTests: XCTestCase {
 func sockaff_record_for_test(packets: UInt64) -> sockaff_record {
   var raw = sockaff_record()
   raw.packets = packets
-  raw.reader_cpu = SOCKAFF_NO_CPU
   return raw
 }

@@ -47,8 +47,20 @@ final class ReceiveRecordTests: XCTestCase {
   }
 
   func testLayoutIsWhatTheBPFProgramWrites() {
-    XCTAssertEqual(MemoryLayout<sockaff_record>.size, 152)
-    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.slot_cpu), 88)
-    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.last_cpu), 104)
+    XCTAssertEqual(MemoryLayout<sockaff_record>.size, 128)
+    XCTAssertEqual(MemoryLayout<sockaff_reads>.size, 32)
+    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.last_cpu), 8)
+    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.packets), 88)
+  }
+
+  /// What the read tracer reads and what every packet writes must be more
+  /// than a cache line apart, wherever the allocation starts.
+  func testReaderFieldsNeverShareACacheLineWithPerPacketFields() {
+    let readerEnd = MemoryLayout<sockaff_record>.offset(of: \.last_cpu)! + 4
+    let perPacketStart = MemoryLayout<sockaff_record>.offset(of: \.packets)!
+    XCTAssertGreaterThanOrEqual(perPacketStart - readerEnd, 64)
+    for field in [\sockaff_record.bytes, \.last_jiffies, \.rx_queue, \.napi_id, \.ifindex] {
+      XCTAssertGreaterThanOrEqual(MemoryLayout<sockaff_record>.offset(of: field)!, perPacketStart)
+    }
   }
 }

@@ -1,0 +1,47 @@
+// Times sockaff's library calls in-process, for `make bench`:
+//   sockaff-bench query PID FD REPEATS   one socket's query, repeated
+//   sockaff-bench list PID REPEATS       a process's listing, repeated
+// Prints one JSON object: median and p99 in microseconds, and the repeats.
+import Foundation
+import Glibc
+import SocketAffinity
+
+func microseconds(_ body: () throws -> Void) rethrows -> Double {
+  var start = timespec()
+  var end = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &start)
+  try body()
+  clock_gettime(CLOCK_MONOTONIC, &end)
+  return Double(end.tv_sec - start.tv_sec) * 1e6 + Double(end.tv_nsec - start.tv_nsec) / 1e3
+}
+
+func report(_ samples: [Double]) {
+  let sorted = samples.sorted()
+  let median = sorted[sorted.count / 2]
+  let p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+  print("{\"median_us\": \(median), \"p99_us\": \(p99), \"repeats\": \(sorted.count)}")
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 4, let pid = Int32(arguments[2]) else {
+  FileHandle.standardError.write(Data("usage: sockaff-bench query PID FD REPEATS | list PID REPEATS\n".utf8))
+  exit(64)
+}
+do {
+  let topology = Topology.live()
+  switch arguments[1] {
+  case "query":
+    guard arguments.count == 5, let fd = Int32(arguments[3]), let repeats = Int(arguments[4]) else { exit(64) }
+    let query = AffinityQuery(topology: topology)
+    report(try (0..<repeats).map { _ in try microseconds { _ = try query.query(pid: pid, fd: fd) } })
+  case "list":
+    guard let repeats = Int(arguments[3]) else { exit(64) }
+    let listing = SocketListing(topology: topology)
+    report(try (0..<repeats).map { _ in try microseconds { _ = try listing.list(pid: pid) } })
+  default:
+    exit(64)
+  }
+} catch {
+  FileHandle.standardError.write(Data("sockaff-bench: \(error)\n".utf8))
+  exit(1)
+}
