@@ -11,6 +11,12 @@ public struct AttachedProgram: Sendable, Equatable, Codable {
   /// sysctl kernel.bpf_stats_enabled=1.
   public let runCount: UInt64
   public let runTimeNanoseconds: UInt64
+
+  enum CodingKeys: String, CodingKey {
+    case id, name
+    case runCount = "run_count"
+    case runTimeNanoseconds = "run_time_nanoseconds"
+  }
 }
 
 enum AttachedPrograms {

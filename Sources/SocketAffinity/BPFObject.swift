@@ -1,6 +1,7 @@
 import CLibbpf
 import CSockaffABI
-import Foundation
+import FoundationEssentials
+import Glibc
 import SystemPackage
 
 /// The sockaff BPF object embedded in this binary (built from bpf/sockaff.bpf.c
@@ -102,28 +103,19 @@ enum BPF {
   }
 
   static func mapInfo(_ fd: FileDescriptor) throws(SockaffError) -> bpf_map_info {
-    var info = bpf_map_info()
-    var length = UInt32(MemoryLayout<bpf_map_info>.size)
-    if bpf_obj_get_info_by_fd(fd.rawValue, &info, &length) != 0 {
-      throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "bpf_obj_get_info_by_fd(map)")
-    }
-    return info
+    try info(of: fd, initial: bpf_map_info(), kind: "map")
   }
 
   static func programInfo(_ fd: FileDescriptor) throws(SockaffError) -> bpf_prog_info {
-    var info = bpf_prog_info()
-    var length = UInt32(MemoryLayout<bpf_prog_info>.size)
-    if bpf_obj_get_info_by_fd(fd.rawValue, &info, &length) != 0 {
-      throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "bpf_obj_get_info_by_fd(prog)")
-    }
-    return info
+    try info(of: fd, initial: bpf_prog_info(), kind: "prog")
   }
 
-  static func linkInfo(_ fd: FileDescriptor) throws(SockaffError) -> bpf_link_info {
-    var info = bpf_link_info()
-    var length = UInt32(MemoryLayout<bpf_link_info>.size)
+  /// bpf_obj_get_info_by_fd into a zeroed info struct of the object's kind.
+  private static func info<Info>(of fd: FileDescriptor, initial: Info, kind: String) throws(SockaffError) -> Info {
+    var info = initial
+    var length = UInt32(MemoryLayout<Info>.size)
     if bpf_obj_get_info_by_fd(fd.rawValue, &info, &length) != 0 {
-      throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "bpf_obj_get_info_by_fd(link)")
+      throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "bpf_obj_get_info_by_fd(\(kind))")
     }
     return info
   }

@@ -9,6 +9,11 @@ public struct KernelFeature: Sendable, Equatable, Codable {
   public let available: Bool
   /// What sockaff loses without it.
   public let neededFor: String
+
+  enum CodingKeys: String, CodingKey {
+    case name, available
+    case neededFor = "needed_for"
+  }
 }
 
 public enum KernelFeatures {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One socket's receive affinity: the answer to `sockaff query`, and the
 /// Linux counterpart of Windows' SOCKET_PROCESSOR_AFFINITY, with more.

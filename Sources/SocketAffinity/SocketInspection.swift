@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Turns one opened socket, its record and the host topology into the
@@ -6,6 +6,20 @@ import Glibc
 /// (many sockets, skipping those that are not traced).
 struct SocketInspection {
   let topology: Topology
+
+  /// Interface names per (network namespace, ifindex): a listing asks the
+  /// kernel once per interface, not once per socket.
+  final class InterfaceNames {
+    private var names: [String: String?] = [:]
+
+    func name(socket: borrowing TargetSocket, namespace: UInt64?, ifindex: UInt32) -> String? {
+      let key = "\(namespace ?? 0)/\(ifindex)"
+      if let known = names[key] { return known }
+      let name = socket.interfaceName(ifindex: ifindex)
+      names[key] = name
+      return name
+    }
+  }
 
   /// What is the same for every socket of one process: read once per process.
   struct ProcessFacts {
@@ -20,11 +34,18 @@ struct SocketInspection {
       threadNodes: Set(ProcFS.threadCPUs(pid: pid).compactMap(topology.node(ofCPU:))).sorted())
   }
 
-  /// The socket's kind, or EOPNOTSUPP naming what it is instead.
+  /// The socket's kind, or EOPNOTSUPP naming what it is instead. TCP and
+  /// UDP imply their socket type, so SO_TYPE is only read for the others.
   func kind(of socket: borrowing TargetSocket) throws(SockaffError) -> SocketKind {
-    let result = SocketKind.classify(
-      domain: try socket.intOption(SOL_SOCKET, SO_DOMAIN), type: try socket.intOption(SOL_SOCKET, SO_TYPE),
-      protocol: try socket.intOption(SOL_SOCKET, SO_PROTOCOL))
+    let domain = try socket.intOption(SOL_SOCKET, SO_DOMAIN)
+    let proto = try socket.intOption(SOL_SOCKET, SO_PROTOCOL)
+    let type =
+      switch proto {
+      case Int32(IPPROTO_TCP) where domain == AF_INET || domain == AF_INET6: Int32(SOCK_STREAM.rawValue)
+      case Int32(IPPROTO_UDP) where domain == AF_INET || domain == AF_INET6: Int32(SOCK_DGRAM.rawValue)
+      default: try socket.intOption(SOL_SOCKET, SO_TYPE)
+      }
+    let result = SocketKind.classify(domain: domain, type: type, protocol: proto)
     switch result {
     case .success(let kind): return kind
     case .failure(let unsupported):
@@ -38,7 +59,7 @@ struct SocketInspection {
   /// kernel's SO_INCOMING_CPU; nil when neither knows.
   func answer(
     socket: borrowing TargetSocket, kind: SocketKind, record: ReceiveRecord?, clock: ClockReference?,
-    process: ProcessFacts
+    process: ProcessFacts, interfaceNames: InterfaceNames = InterfaceNames()
   ) throws(SockaffError) -> SocketAffinity? {
     let incomingCPU = try socket.intOption(SOL_SOCKET, SO_INCOMING_CPU)
     guard record != nil || incomingCPU >= 0 else { return nil }
@@ -62,12 +83,18 @@ struct SocketInspection {
     }
     let napiID: UInt32? = record.flatMap { $0.napiID == 0 ? nil : $0.napiID }
     var interface: String?
-    if let record { interface = socket.interfaceName(ifindex: record.ifindex) }
+    if let record {
+      interface = interfaceNames.name(
+        socket: socket, namespace: process.networkNamespace, ifindex: record.ifindex)
+    }
     let crossNUMA: Bool? = locality.map { $0.sameNode < 0.5 }
     let source: SocketAffinity.Source = record == nil ? .kernel : .bpf
+    // The record holds the cookie (bpf_get_socket_cookie): one syscall less.
+    let cookie: UInt64
+    if let record { cookie = record.cookie } else { cookie = try socket.cookie() }
     return SocketAffinity(
       pid: pid, fd: socket.fd, command: process.command, networkNamespace: process.networkNamespace,
-      cookie: try socket.cookie(),
+      cookie: cookie,
       family: kind.family, transport: kind.transport, local: socket.address(peer: false), remote: remote,
       connected: remote != nil, cpu: cpu, processor: topology.processorNumber(ofCPU: cpu),
       numaNode: topology.node(ofCPU: cpu), rxQueue: record?.rxQueue, napiID: napiID, ifindex: record?.ifindex,

@@ -28,18 +28,27 @@ public struct SocketListing: Sendable {
       }
     }
     var answers: [SocketAffinity] = []
+    let interfaceNames = SocketInspection.InterfaceNames()
     for process in pid.map({ [$0] }) ?? ProcFS.processIDs() {
       let fds = ProcFS.socketFDs(pid: process)
       guard !fds.isEmpty else { continue }
+      let handle: ProcessHandle
+      do {
+        handle = try ProcessHandle(pid: process)
+      } catch {
+        if pid != nil { throw error }
+        continue  // exited meanwhile, or not ours to read
+      }
       var facts: SocketInspection.ProcessFacts?
       for (fd, _) in fds {
         do {
-          let socket = try TargetSocket(pid: process, fd: fd)
+          let socket = try TargetSocket(process: handle, fd: fd)
           guard let record = try maps.record(socketFD: socket.descriptor.rawValue) else { continue }
           guard let kind = try? inspection.kind(of: socket) else { continue }
           if facts == nil { facts = inspection.facts(pid: process) }
           if let answer = try inspection.answer(
-            socket: socket, kind: kind, record: record, clock: maps.clock, process: facts!)
+            socket: socket, kind: kind, record: record, clock: maps.clock, process: facts!,
+            interfaceNames: interfaceNames)
           {
             answers.append(answer)
           }

@@ -12,21 +12,17 @@ public struct TargetSocket: ~Copyable {
   public let descriptor: FileDescriptor
 
   public init(pid: Int32, fd: Int32) throws(SockaffError) {
-    guard pid > 0 else {
-      throw SockaffError(.noSuchProcess, errno: .noSuchProcess, operation: "pid \(pid)", hint: "not a process id")
-    }
     guard fd >= 0 else {
       throw SockaffError(.badFileDescriptor, errno: .badFileDescriptor, operation: "pid \(pid) fd \(fd)")
     }
-    let pidfd = sockaff_pidfd_open(pid)
-    guard pidfd >= 0 else {
-      let errno = Errno(rawValue: Glibc.errno)
-      throw SockaffError.fromErrno(
-        errno == .invalidArgument ? .noSuchProcess : errno, operation: "pidfd_open(pid \(pid))",
-        hint: errno.rawValue == ENOSYS ? "kernel older than 5.3" : nil)
-    }
-    defer { close(pidfd) }
-    let duplicate = sockaff_pidfd_getfd(pidfd, fd)
+    let process = try ProcessHandle(pid: pid)
+    try self.init(process: process, fd: fd)
+  }
+
+  /// Through an already open pidfd: a listing opens one per process.
+  init(process: borrowing ProcessHandle, fd: Int32) throws(SockaffError) {
+    let pid = process.pid
+    let duplicate = sockaff_pidfd_getfd(process.pidfd, fd)
     guard duplicate >= 0 else {
       let errno = Errno(rawValue: Glibc.errno)
       let hint: String? =
@@ -133,6 +129,30 @@ enum SocketAddress {
       return nil
     }
   }
+}
+
+/// A pidfd: names one process for as long as it is open, even if its pid is
+/// reused after it exits.
+struct ProcessHandle: ~Copyable {
+  let pid: Int32
+  let pidfd: Int32
+
+  init(pid: Int32) throws(SockaffError) {
+    guard pid > 0 else {
+      throw SockaffError(.noSuchProcess, errno: .noSuchProcess, operation: "pid \(pid)", hint: "not a process id")
+    }
+    let pidfd = sockaff_pidfd_open(pid)
+    guard pidfd >= 0 else {
+      let errno = Errno(rawValue: Glibc.errno)
+      throw SockaffError.fromErrno(
+        errno == .invalidArgument ? .noSuchProcess : errno, operation: "pidfd_open(pid \(pid))",
+        hint: errno.rawValue == ENOSYS ? "kernel older than 5.3" : nil)
+    }
+    self.pid = pid
+    self.pidfd = pidfd
+  }
+
+  deinit { close(pidfd) }
 }
 
 /// A NUL-terminated C string held in a Swift array.

@@ -24,6 +24,18 @@ public struct TracerStatus: Sendable, Codable {
   public let nanosecondsPerPacket: Double?
   public let kernel: String
   public let features: [KernelFeature]
+
+  enum CodingKeys: String, CodingKey {
+    case attached, mode, cgroup, programs, kernel, features
+    case pinDirectory = "pin_directory"
+    case bpffsMounted = "bpffs_mounted"
+    case recordsCreated = "records_created"
+    case untrackedPackets = "untracked_packets"
+    case recordValueSize = "record_value_size"
+    case kernelHZ = "kernel_hz"
+    case bpfStatsEnabled = "bpf_stats_enabled"
+    case nanosecondsPerPacket = "nanoseconds_per_packet"
+  }
 }
 
 extension Tracer {

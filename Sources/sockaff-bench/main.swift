@@ -2,7 +2,7 @@
 //   sockaff-bench query PID FD REPEATS   one socket's query, repeated
 //   sockaff-bench list PID REPEATS       a process's listing, repeated
 // Prints one JSON object: median and p99 in microseconds, and the repeats.
-import Foundation
+import FoundationEssentials
 import Glibc
 import SocketAffinity
 
@@ -24,7 +24,7 @@ func report(_ samples: [Double]) {
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 4, let pid = Int32(arguments[2]) else {
-  FileHandle.standardError.write(Data("usage: sockaff-bench query PID FD REPEATS | list PID REPEATS\n".utf8))
+  _ = "usage: sockaff-bench query PID FD REPEATS | list PID REPEATS\n".withCString { write(2, $0, strlen($0)) }
   exit(64)
 }
 do {
@@ -42,6 +42,6 @@ do {
     exit(64)
   }
 } catch {
-  FileHandle.standardError.write(Data("sockaff-bench: \(error)\n".utf8))
+  _ = "sockaff-bench: \(error)\n".withCString { write(2, $0, strlen($0)) }
   exit(1)
 }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import SocketAffinity
 
 struct ListCommand: ParsableCommand {
@@ -35,7 +35,7 @@ struct ListCommand: ParsableCommand {
       let summaries = ProcessMismatch.summarize(sockets)
       if json {
         if mismatch { return try Output.json(MismatchDocument(sockets: sockets, processes: summaries)) }
-        return try Output.json(sockets)
+        return try Output.jsonLines(sockets)
       }
       print(SocketTable.render(sockets))
       for summary in summaries where mismatch { print(summary.summary) }
@@ -78,8 +78,14 @@ enum SocketTable {
     let widths = (0..<columns).map { column in rows.map { $0[column].count }.max() ?? 0 }
     return rows.map { row in
       row.enumerated().map { column, cell in
-        column == columns - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-      }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        column == columns - 1 ? cell : cell + String(repeating: " ", count: max(widths[column] - cell.count, 0))
+      }.joined(separator: "  ").trimmingTrailingSpaces()
     }.joined(separator: "\n")
+  }
+}
+
+extension String {
+  func trimmingTrailingSpaces() -> String {
+    String(self[..<(lastIndex(where: { $0 != " " }).map(index(after:)) ?? startIndex)])
   }
 }

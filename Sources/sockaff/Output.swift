@@ -1,20 +1,34 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import SocketAffinity
+import SystemPackage
 
 /// Printing for every command: JSON documents on stdout, one-line errors on
 /// stderr with the error's own exit status.
 enum Output {
+  /// One document, pretty-printed with sorted keys. Every type spells its
+  /// snake_case keys itself (CodingKeys): the encoder converts nothing.
   static func json(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    let data = try encoder.encode(value)
-    print(String(decoding: data, as: UTF8.self))
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+  }
+
+  /// An array of many objects (list, watch): one compact object per line, in
+  /// field order. Pretty-printing and sorting keys cost more than the listing
+  /// itself at 10k sockets.
+  static func jsonLines(_ values: [some Encodable]) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.withoutEscapingSlashes]
+    var text = "["
+    for (index, value) in values.enumerated() {
+      text += (index == 0 ? "\n" : ",\n") + String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+    print(text + (values.isEmpty ? "]" : "\n]"))
   }
 
   static func standardError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    _ = try? FileDescriptor.standardError.writeAll((line + "\n").utf8)
   }
 
   /// Reports `error` and exits with its status. With --json, stdout also gets
@@ -32,6 +46,11 @@ enum Output {
     let kind: String
     let errno: Int32?
     let exitStatus: Int32
+
+    enum CodingKeys: String, CodingKey {
+      case error, kind, errno
+      case exitStatus = "exit_status"
+    }
 
     init(error: SockaffError) {
       self.error = error.description

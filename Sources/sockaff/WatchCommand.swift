@@ -1,6 +1,6 @@
 import ArgumentParser
 import CSockaffShims
-import Foundation
+import FoundationEssentials
 import Glibc
 import SocketAffinity
 import SystemPackage
@@ -42,7 +42,7 @@ struct WatchCommand: ParsableCommand {
         _ = rates.update(try listing.list(pid: pid))
         usleep(useconds_t(interval * 1e6))
         let entries = rates.update(try listing.list(pid: pid))
-        if json { return try Output.json(entries) }
+        if json { return try Output.jsonLines(entries) }
         return print(WatchScreen.table(entries))
       }
       let terminal = try LiveTerminal()
@@ -104,7 +104,8 @@ final class LiveTerminal {
   }
 
   func draw(_ frame: String) {
-    write("\u{1B}[H\u{1B}[2J" + frame.replacingOccurrences(of: "\n", with: "\r\n"))
+    write(
+      "\u{1B}[H\u{1B}[2J" + frame.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\r\n"))
   }
 
   /// Waits up to `seconds` for q, Ctrl-C or a signal; true means quit.
