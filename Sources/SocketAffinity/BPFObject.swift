@@ -114,7 +114,9 @@ enum BPF {
   private static func info<Info>(of fd: FileDescriptor, initial: Info, kind: String) throws(SockaffError) -> Info {
     var info = initial
     var length = UInt32(MemoryLayout<Info>.size)
-    if bpf_obj_get_info_by_fd(fd.rawValue, &info, &length) != 0 {
+    // The info structs are plain C structs: pass their bytes, as the kernel fills them.
+    let status = withUnsafeMutableBytes(of: &info) { bpf_obj_get_info_by_fd(fd.rawValue, $0.baseAddress, &length) }
+    if status != 0 {
       throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "bpf_obj_get_info_by_fd(\(kind))")
     }
     return info
