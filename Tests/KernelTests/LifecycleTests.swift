@@ -29,6 +29,36 @@ final class LifecycleTests: KernelTestCase {
     XCTAssertTrue(again.stdout.contains("was not attached"), again.stdout)
   }
 
+  /// Attach and detach are serialized (a lock file): racing trace, trace,
+  /// detach and query processes give only their expected answers, and the
+  /// kernel never holds two attachments.
+  func testConcurrentTraceDetachAndQueryNeverDoubleAttach() throws {
+    let expected = [
+      "attached to", "already attached", "detached", "was not attached", "non-socket", "not attached; run",
+    ]
+    for round in 0..<10 {
+      let commands = [["trace"], ["trace"], ["detach"], ["query", "--pid", "\(getpid())", "--fd", "0"]]
+      let processes = try commands.map { arguments -> (Process, Pipe) in
+        let process = Process()
+        process.executableURL = URL(filePath: Command.sockaffPath)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        return (process, output)
+      }
+      for (process, output) in processes {
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertTrue(expected.contains { text.contains($0) }, "round \(round) \(process.arguments!): \(text)")
+      }
+      let attached = try KernelListing.attachedSockaffPrograms()
+      XCTAssertLessThanOrEqual(attached, 1, "round \(round)")
+      XCTAssertEqual(attached == 1, KernelListing.pinsLeft().contains("ingress_link"), "round \(round)")
+    }
+  }
+
   func testPinsAreOwnerOnly() throws {
     try attach()
     let directory = try FileManager.default.attributesOfItem(atPath: "/sys/fs/bpf/sockaff")
