@@ -22,7 +22,7 @@ public struct AttachedProgram: Sendable, Equatable, Codable {
 enum AttachedPrograms {
   static func query(cgroup: String) throws(SockaffError) -> [AttachedProgram] {
     let cgroupFD = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard cgroupFD >= 0 else { throw BPFFailure.fromErrno("open cgroup \(cgroup)") }
+    guard cgroupFD >= 0 else { throw SockaffError.lastErrno(operation: "open cgroup \(cgroup)") }
     defer { close(cgroupFD) }
     var ids = [UInt32](repeating: 0, count: 64)
     var count = UInt32(ids.count)

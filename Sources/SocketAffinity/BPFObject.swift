@@ -117,7 +117,7 @@ enum BPF {
     // The info structs are plain C structs: pass their bytes, as the kernel fills them.
     let status = withUnsafeMutableBytes(of: &info) { bpf_obj_get_info_by_fd(fd.rawValue, $0.baseAddress, &length) }
     if status != 0 {
-      throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "bpf_obj_get_info_by_fd(\(kind))")
+      throw SockaffError.lastErrno(operation: "bpf_obj_get_info_by_fd(\(kind))")
     }
     return info
   }
@@ -137,7 +137,7 @@ enum BPF {
       return bpf_prog_test_run_opts(programFD, &opts)
     }
     if status != 0 {
-      throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "BPF_PROG_TEST_RUN")
+      throw SockaffError.lastErrno(operation: "BPF_PROG_TEST_RUN")
     }
     return opts
   }

@@ -42,7 +42,7 @@ public struct ClockReference: Sendable, Equatable {
     return Double(realNow - ago) / 1e9
   }
 
-  static func clockNanoseconds(_ clock: clockid_t) -> Int64 {
+  public static func clockNanoseconds(_ clock: clockid_t) -> Int64 {
     var ts = timespec()
     clock_gettime(clock, &ts)
     return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
@@ -61,7 +61,7 @@ public struct ClockReference: Sendable, Equatable {
     var value = sockaff_clock(
       jiffies: reference.jiffies, monotonic_ns: reference.monotonicNanoseconds, hz: reference.hz)
     if bpf_map_update_elem(clockMapFD, &key, &value, UInt64(BPF_ANY)) != 0 {
-      throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "write clock map")
+      throw SockaffError.lastErrno(operation: "write clock map")
     }
     return reference
   }
@@ -75,7 +75,7 @@ public struct ClockReference: Sendable, Equatable {
     var key: UInt32 = 0
     var value = sockaff_clock()
     if bpf_map_lookup_elem(clockMapFD, &key, &value) != 0 {
-      throw SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: "read clock map")
+      throw SockaffError.lastErrno(operation: "read clock map")
     }
     return value
   }

@@ -22,20 +22,20 @@ public final class LoopbackDemo {
           && getsockname(listenerFD, pointer, &length) == 0
       }
     }
-    guard listenerFD >= 0, bound else { throw BPFFailure.fromErrno("demo: listen on 127.0.0.1") }
+    guard listenerFD >= 0, bound else { throw SockaffError.lastErrno(operation: "demo: listen on 127.0.0.1") }
     clientFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     let connected = withUnsafePointer(to: &address) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(clientFD, $0, length) == 0 }
     }
-    guard clientFD >= 0, connected else { throw BPFFailure.fromErrno("demo: connect to 127.0.0.1") }
+    guard clientFD >= 0, connected else { throw SockaffError.lastErrno(operation: "demo: connect to 127.0.0.1") }
     serverFD = accept(listenerFD, nil, nil)
-    guard serverFD >= 0 else { throw BPFFailure.fromErrno("demo: accept") }
+    guard serverFD >= 0 else { throw SockaffError.lastErrno(operation: "demo: accept") }
 
     var buffer = [UInt8](repeating: 0x61, count: 100)
     for _ in 0..<messages {
       guard send(clientFD, &buffer, buffer.count, 0) == buffer.count,
         recv(serverFD, &buffer, buffer.count, Int32(MSG_WAITALL)) == buffer.count
-      else { throw BPFFailure.fromErrno("demo: send over loopback") }
+      else { throw SockaffError.lastErrno(operation: "demo: send over loopback") }
     }
   }
 

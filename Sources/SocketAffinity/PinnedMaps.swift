@@ -19,7 +19,7 @@ final class PinnedMaps {
     guard Mounts.isBPFFSMounted(in: try Mounts.current()),
       let records = try BPF.openPinned(pins.records)
     else {
-      throw SockaffError(.notAttached, operation: "query", hint: "tracer not attached; run 'sockaff trace' first")
+      throw SockaffError.notAttached
     }
     let info: bpf_map_info
     do {
@@ -72,7 +72,7 @@ final class PinnedMaps {
   func requireAttached() throws(SockaffError) {
     let cgroup = try Mounts.requireCgroup2Root()
     if try AttachedPrograms.query(cgroup: cgroup).isEmpty {
-      throw SockaffError(.notAttached, operation: "query", hint: "tracer not attached; run 'sockaff trace' first")
+      throw SockaffError.notAttached
     }
   }
 }

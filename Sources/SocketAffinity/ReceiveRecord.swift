@@ -2,7 +2,7 @@ import CSockaffABI
 
 /// A socket's BPF record (struct sockaff_record), decoded: the per-CPU share
 /// is reassembled from the slots plus the current run on last_cpu.
-public struct ReceiveRecord: Sendable, Equatable {
+public struct ReceiveRecord: Sendable {
   public let cookie: UInt64
   public let packets: UInt64
   public let bytes: UInt64
@@ -55,10 +55,4 @@ public struct ReceiveRecord: Sendable, Equatable {
     readsSameNode = consumer?.reads_same_node ?? 0
   }
 
-  public static func == (lhs: ReceiveRecord, rhs: ReceiveRecord) -> Bool {
-    lhs.cookie == rhs.cookie && lhs.packets == rhs.packets && lhs.lastCPU == rhs.lastCPU
-      && lhs.packetsByCPU.map(\.cpu) == rhs.packetsByCPU.map(\.cpu)
-      && lhs.packetsByCPU.map(\.packets) == rhs.packetsByCPU.map(\.packets)
-      && lhs.otherPackets == rhs.otherPackets && lhs.bytes == rhs.bytes
-  }
 }

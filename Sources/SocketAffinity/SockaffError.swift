@@ -1,3 +1,4 @@
+import Glibc
 import SystemPackage
 
 /// Everything sockaff can fail with: what went wrong, in Linux terms (an errno
@@ -64,6 +65,15 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     case .incompatiblePins: 14
     }
   }
+
+  /// The failure of the call that just returned, from the thread's errno.
+  static func lastErrno(operation: String, hint: String? = nil) -> SockaffError {
+    fromErrno(Errno(rawValue: Glibc.errno), operation: operation, hint: hint)
+  }
+
+  /// The tracer's pins or programs are missing.
+  static let notAttached = SockaffError(
+    .notAttached, operation: "query", hint: "tracer not attached; run 'sockaff trace' first")
 
   /// Maps a syscall failure to a kind by its errno: the mapping the errno
   /// itself suggests, independent of the call.

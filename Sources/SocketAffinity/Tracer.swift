@@ -99,7 +99,7 @@ public struct Tracer: Sendable {
       // Tracing (raw tracepoint) links cannot be detached explicitly
       // (EOPNOTSUPP): they go when their last reference, the pin, goes below.
       if bpf_link_detach(link.rawValue) != 0 && Glibc.errno != EOPNOTSUPP {
-        throw BPFFailure.fromErrno("bpf_link_detach(\(path))")
+        throw SockaffError.lastErrno(operation: "bpf_link_detach(\(path))")
       }
       detached = true
     }
@@ -108,7 +108,7 @@ public struct Tracer: Sendable {
       if unlink(path) == 0 {
         removed += 1
       } else if Glibc.errno != ENOENT {
-        throw BPFFailure.fromErrno("unlink \(path)")
+        throw SockaffError.lastErrno(operation: "unlink \(path)")
       }
     }
     rmdir(pins.directory)
@@ -176,14 +176,14 @@ public final class TracingSession: @unchecked Sendable {
       for path in pinned.reversed() { unlink(path) }
     }
     if mkdir(pins.directory, 0o700) != 0 && Glibc.errno != EEXIST {
-      throw BPFFailure.fromErrno("mkdir \(pins.directory)")
+      throw SockaffError.lastErrno(operation: "mkdir \(pins.directory)")
     }
     for (name, path) in [
       ("sockaff_records", pins.records), ("sockaff_reads", pins.reads), ("sockaff_counts", pins.counts),
       ("sockaff_clock", pins.clock),
     ] {
       if bpf_map__pin(object.map(name), path) != 0 {
-        let error = BPFFailure.fromErrno("pin map \(name) at \(path)")
+        let error = SockaffError.lastErrno(operation: "pin map \(name) at \(path)")
         unwind()
         throw error
       }
@@ -193,7 +193,7 @@ public final class TracingSession: @unchecked Sendable {
 
     let cgroupFD = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     guard cgroupFD >= 0 else {
-      let error = BPFFailure.fromErrno("open cgroup \(cgroup)")
+      let error = SockaffError.lastErrno(operation: "open cgroup \(cgroup)")
       unwind()
       throw error
     }
@@ -223,7 +223,7 @@ public final class TracingSession: @unchecked Sendable {
       var key = UInt32(cpu)
       var node = UInt32(topology.node(ofCPU: Int(cpu)) ?? 0)
       if bpf_map_update_elem(mapFD, &key, &node, UInt64(BPF_ANY)) != 0 {
-        throw BPFFailure.fromErrno("fill sockaff_cpu_node for CPU \(cpu)")
+        throw SockaffError.lastErrno(operation: "fill sockaff_cpu_node for CPU \(cpu)")
       }
     }
   }
@@ -234,7 +234,7 @@ public final class TracingSession: @unchecked Sendable {
     for (link, path) in [(consumerLink, pins.consumerLink), (ingressLink, pins.ingressLink)] {
       guard let link else { continue }
       if bpf_link__pin(link, path) != 0 {
-        let error = BPFFailure.fromErrno("pin link at \(path)")
+        let error = SockaffError.lastErrno(operation: "pin link at \(path)")
         for path in pins.links { unlink(path) }
         close()
         throw error
@@ -267,12 +267,6 @@ public final class TracingSession: @unchecked Sendable {
   }
 
   deinit { close() }
-}
-
-enum BPFFailure {
-  static func fromErrno(_ operation: String) -> SockaffError {
-    SockaffError.fromErrno(Errno(rawValue: Glibc.errno), operation: operation)
-  }
 }
 
 extension FileDescriptor {

@@ -88,7 +88,7 @@ enum Counters {
     var values = [UInt64](repeating: 0, count: cpus)
     var key = index
     if bpf_map_lookup_elem(mapFD, &key, &values) != 0 {
-      throw BPFFailure.fromErrno("read counter \(index)")
+      throw SockaffError.lastErrno(operation: "read counter \(index)")
     }
     return values.reduce(0, +)
   }

@@ -27,7 +27,8 @@ struct TraceCommand: ParsableCommand {
       let tracer = Tracer(locality: locality, topology: try topologyOptions.topology())
       guard foreground else {
         switch try tracer.attach() {
-        case .attached: print("sockaff: attached to \(try tracer.status().cgroup ?? "cgroup v2 root")")
+        case .attached:
+          print("sockaff: attached to \(Mounts.cgroup2Root(in: try Mounts.current()) ?? "the cgroup v2 root")")
         case .alreadyAttached: print("sockaff: already attached")
         }
         return

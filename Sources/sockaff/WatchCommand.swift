@@ -110,9 +110,9 @@ final class LiveTerminal {
 
   /// Waits up to `seconds` for q, Ctrl-C or a signal; true means quit.
   func waitForQuit(seconds: Double) -> Bool {
-    let deadline = ClockTime.now + seconds
+    let deadline = Self.now + seconds
     while true {
-      let remaining = deadline - ClockTime.now
+      let remaining = deadline - Self.now
       if remaining <= 0 { return false }
       var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
       if interactive { fds.append(pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)) }
@@ -126,6 +126,8 @@ final class LiveTerminal {
       }
     }
   }
+
+  private static var now: Double { Double(ClockReference.clockNanoseconds(CLOCK_MONOTONIC)) / 1e9 }
 
   func restore() {
     write("\u{1B}[?25h\u{1B}[?1049l")  // show cursor, leave alternate screen
@@ -144,13 +146,5 @@ final class LiveTerminal {
         offset += written
       }
     }
-  }
-}
-
-enum ClockTime {
-  static var now: Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
   }
 }

@@ -90,16 +90,31 @@ final class LifecycleTests: KernelTestCase {
   }
 
   /// SIGKILL gives no chance to clean up: the kernel detaches the unpinned
-  /// link itself, and the next `trace` clears the stale map pins.
+  /// link itself; the map pins left behind, which still hold this socket's
+  /// record, are not answered from as if live; the next `trace` clears them.
   func testForegroundSIGKILLLeavesNoAttachmentAndTraceRecovers() throws {
     let foreground = try ForegroundTracer()
     XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 1)
+    let pair = try PeerPair.start(transport: "tcp", serverHost: "127.0.0.1")
+    try pair.exchange(10)
+    let before = try queryJSON(pid: pair.server.pid, fd: pair.serverFD)
+    XCTAssertEqual(before["source"] as? String, "bpf")
+    let packetsBefore = before["packets"] as? Int ?? 0
+    XCTAssertGreaterThanOrEqual(packetsBefore, 10)
     _ = try foreground.stop(signal: SIGKILL)
     XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 0)
-    let query = try Command.sockaff("query", "--pid", "\(getpid())", "--fd", "0")
-    XCTAssertNotEqual(query.status, 0)
+    XCTAssertEqual(try KernelListing.sockaffLinks(), 0)
+    let stale = try Command.sockaff("query", "--pid", "\(pair.server.pid)", "--fd", "\(pair.serverFD)")
+    XCTAssertEqual(stale.status, 8, "stale pins are not a live tracer: \(stale.stderr)")
+    XCTAssertTrue(stale.stderr.contains("sockaff trace"), stale.stderr)
     try attach()
     XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 1)
+    try pair.exchange(5)
+    let fresh = try queryJSON(pid: pair.server.pid, fd: pair.serverFD)
+    XCTAssertEqual(fresh["source"] as? String, "bpf")
+    let packetsAfter = fresh["packets"] as? Int ?? 0
+    XCTAssertGreaterThanOrEqual(packetsAfter, 5)
+    XCTAssertLessThan(packetsAfter, packetsBefore, "a fresh record, not the one left in the stale pins")
   }
 
   func testStatusReportsPinnedAttachment() throws {
