@@ -36,8 +36,12 @@ final class LifecycleTests: KernelTestCase {
     let expected = [
       "attached to", "already attached", "detached", "was not attached", "non-socket", "not attached; run",
     ]
+    // A descriptor of our own that is surely not a socket (fd 0 may be
+    // anything, or closed, under CI).
+    let notASocket = open("/dev/null", O_RDONLY)
+    defer { close(notASocket) }
     for round in 0..<10 {
-      let commands = [["trace"], ["trace"], ["detach"], ["query", "--pid", "\(getpid())", "--fd", "0"]]
+      let commands = [["trace"], ["trace"], ["detach"], ["query", "--pid", "\(getpid())", "--fd", "\(notASocket)"]]
       let processes = try commands.map { arguments -> (Process, Pipe) in
         let process = Process()
         process.executableURL = URL(filePath: Command.sockaffPath)

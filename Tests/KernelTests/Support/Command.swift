@@ -22,27 +22,34 @@ enum Command {
 
   @discardableResult
   static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(filePath: "/usr/bin/env")
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let out = Pipe()
+    var ends: [Int32] = [-1, -1]
+    guard pipe(&ends) == 0 else { throw HarnessError("pipe: \(String(cString: strerror(errno)))") }
     // stderr goes to a file, so a chatty child cannot block on a second full pipe.
     let errorPath = FileManager.default.temporaryDirectory
-      .appending(path: "sockaff-test-stderr-\(UUID().uuidString)")
-    _ = FileManager.default.createFile(atPath: errorPath.path(percentEncoded: false), contents: nil)
-    defer { try? FileManager.default.removeItem(at: errorPath) }
-    let errorHandle = try FileHandle(forWritingTo: errorPath)
-    process.standardOutput = out
-    process.standardError = errorHandle
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    try errorHandle.close()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let errorText = (try? String(contentsOf: errorPath, encoding: .utf8)) ?? ""
-    return CommandResult(
-      status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: errorText)
+      .appending(path: "sockaff-test-stderr-\(UUID().uuidString)").path(percentEncoded: false)
+    let errorFD = open(errorPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    defer { unlink(errorPath) }
+    guard errorFD >= 0 else {
+      close(ends[0])
+      close(ends[1])
+      throw HarnessError("open \(errorPath): \(String(cString: strerror(errno)))")
+    }
+    let pid: pid_t
+    do {
+      pid = try Spawn.start(arguments, environment: environment, stdout: ends[1], stderr: errorFD)
+    } catch {
+      close(ends[0])
+      close(ends[1])
+      close(errorFD)
+      throw error
+    }
+    close(ends[1])
+    close(errorFD)
+    let reader = FileHandle(fileDescriptor: ends[0], closeOnDealloc: true)
+    let outData = reader.readDataToEndOfFile()
+    let status = try Spawn.wait(pid)
+    let errorText = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
+    return CommandResult(status: status, stdout: String(decoding: outData, as: UTF8.self), stderr: errorText)
   }
 
   @discardableResult
