@@ -21,20 +21,11 @@ final class PinnedMaps {
     else {
       throw SockaffError.notAttached
     }
-    let info: bpf_map_info
     do {
-      info = try BPF.mapInfo(records)
+      try Self.checkLayout(of: records, at: pins.records)
     } catch {
       records.closeQuietly()
       throw error
-    }
-    guard info.value_size == MemoryLayout<sockaff_record>.size else {
-      records.closeQuietly()
-      throw SockaffError(
-        .incompatiblePins, operation: "read \(pins.records)",
-        hint:
-          "pinned by a sockaff with another record layout (\(info.value_size) bytes, this one reads \(MemoryLayout<sockaff_record>.size)); run 'sockaff detach' and 'sockaff trace'"
-      )
     }
     self.records = records
     reads = try? BPF.openPinned(pins.reads)
@@ -42,6 +33,20 @@ final class PinnedMaps {
       defer { fd.closeQuietly() }
       return try? ClockReference.load(clockMapFD: fd.rawValue)
     }
+  }
+
+  /// Pins made by a sockaff with another record layout (an older build still
+  /// attached across an upgrade) are refused by the map's own info, never
+  /// read as this build's layout.
+  static func checkLayout(of records: FileDescriptor, at path: String) throws(SockaffError) {
+    let info = try BPF.mapInfo(records)
+    let expected = UInt32(MemoryLayout<sockaff_record>.size)
+    if info.type == BPF_MAP_TYPE_SK_STORAGE.rawValue && info.value_size == expected { return }
+    throw SockaffError(
+      .incompatiblePins, operation: "read \(path)",
+      hint:
+        "pinned by a sockaff with another record layout (map type \(info.type), \(info.value_size)-byte records; this build reads type \(BPF_MAP_TYPE_SK_STORAGE.rawValue), \(expected) bytes); run 'sockaff detach', then 'sockaff trace'"
+    )
   }
 
   deinit {

@@ -36,6 +36,12 @@ public struct Tracer: Sendable {
       try Mounts.ensureBPFFS()
       let cgroup = try Mounts.requireCgroup2Root()
       if try BPF.openPinned(pins.ingressLink).map({ $0.closeQuietly() }) != nil {
+        // Attached by this build, or by another one across an upgrade:
+        // "already attached" only if this build can read what it records.
+        if let records = try BPF.openPinned(pins.records) {
+          defer { records.closeQuietly() }
+          try PinnedMaps.checkLayout(of: records, at: pins.records)
+        }
         return .alreadyAttached
       }
       try removeStaleMapPins(cgroup: cgroup)
