@@ -52,3 +52,18 @@ int sockaff_termination_signalfd(void)
 		return -1;
 	return signalfd(-1, &mask, SFD_CLOEXEC);
 }
+
+int sockaff_has_effective_capability(int cap)
+{
+	struct __user_cap_header_struct header = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0,
+	};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	if (cap < 0 || cap >= 32 * _LINUX_CAPABILITY_U32S_3)
+		return -1;
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &header, data) != 0)
+		return -1;
+	return (data[cap / 32].effective >> (cap % 32)) & 1;
+}

@@ -33,18 +33,36 @@ enum AttachedPrograms {
         errno, operation: "bpf_prog_query(\(cgroup), ingress)",
         hint: errno == .notPermitted ? "needs CAP_NET_ADMIN or root" : nil)
     }
-    return ids.prefix(Int(count)).compactMap { id in
+    var programs: [AttachedProgram] = []
+    for id in ids.prefix(Int(count)) {
       let fd = bpf_prog_get_fd_by_id(id)
-      guard fd >= 0 else { return nil }  // detached meanwhile
+      guard fd >= 0 else {
+        // ENOENT: detached meanwhile. EPERM must not read as "not attached".
+        if Glibc.errno == ENOENT { continue }
+        throw SockaffError.lastErrno(
+          operation: "bpf_prog_get_fd_by_id(\(id))", hint: "needs CAP_SYS_ADMIN to identify attached programs")
+      }
       let program = FileDescriptor(rawValue: fd)
       defer { program.closeQuietly() }
-      guard let info = try? BPF.programInfo(program) else { return nil }
+      let info = try BPF.programInfo(program)
       let name = withUnsafeBytes(of: info.name) {
         String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
       }
-      guard name == LoadedBPFObject.ingressProgramName else { return nil }
-      return AttachedProgram(
-        id: id, name: name, runCount: info.run_cnt, runTimeNanoseconds: info.run_time_ns)
+      guard name == LoadedBPFObject.ingressProgramName else { continue }
+      programs.append(
+        AttachedProgram(id: id, name: name, runCount: info.run_cnt, runTimeNanoseconds: info.run_time_ns))
     }
+    return programs
+  }
+
+  /// Whether the pinned ingress link still holds the program on a cgroup:
+  /// pinned mode's own answer, which needs no CAP_SYS_ADMIN (reading the
+  /// programs' info by id does). A link detached under its pin reports
+  /// cgroup id 0.
+  static func pinnedIngressLinkIsAttached(pins: PinLayout) throws(SockaffError) -> Bool {
+    guard let link = try BPF.openPinned(pins.ingressLink) else { return false }
+    defer { link.closeQuietly() }
+    let info = try BPF.linkInfo(link)
+    return info.type == BPF_LINK_TYPE_CGROUP.rawValue && info.cgroup.cgroup_id != 0
   }
 }

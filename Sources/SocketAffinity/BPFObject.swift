@@ -52,10 +52,11 @@ final class LoadedBPFObject {
     if possibleCPUs > 0 {
       bpf_map__set_max_entries(map("sockaff_cpu_node"), UInt32(possibleCPUs))
     }
+    // No bpf_object__close on failure: every stored property is set, so
+    // Swift runs deinit when this initializer throws, and deinit closes it
+    // (closing here too was a double free, seen without CAP_PERFMON).
     if bpf_object__load(object) != 0 {
-      let error = Self.failure("load BPF object (verifier)")
-      bpf_object__close(object)
-      throw error
+      throw Self.failure("load BPF object (verifier)")
     }
   }
 
@@ -82,7 +83,7 @@ final class LoadedBPFObject {
     if errno == .notPermitted || errno == .permissionDenied {
       return SockaffError(
         .notPermitted, errno: errno, operation: operation,
-        hint: "needs CAP_BPF and CAP_NET_ADMIN, or root")
+        hint: "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON, or root")
     }
     return SockaffError(.bpf, errno: errno, operation: operation, hint: warning)
   }
@@ -99,7 +100,8 @@ enum BPF {
     if errno == .noSuchFileOrDirectory { return nil }
     throw SockaffError.fromErrno(
       errno, operation: "open pinned \(path)",
-      hint: errno == .notPermitted || errno == .permissionDenied ? "needs root (CAP_BPF, CAP_SYS_ADMIN)" : nil)
+      hint: errno == .notPermitted || errno == .permissionDenied
+        ? "sockaff's pins are root's, mode 0600: run as root" : nil)
   }
 
   static func mapInfo(_ fd: FileDescriptor) throws(SockaffError) -> bpf_map_info {
@@ -108,6 +110,10 @@ enum BPF {
 
   static func programInfo(_ fd: FileDescriptor) throws(SockaffError) -> bpf_prog_info {
     try info(of: fd, initial: bpf_prog_info(), kind: "prog")
+  }
+
+  static func linkInfo(_ fd: FileDescriptor) throws(SockaffError) -> bpf_link_info {
+    try info(of: fd, initial: bpf_link_info(), kind: "link")
   }
 
   /// bpf_obj_get_info_by_fd into a zeroed info struct of the object's kind.

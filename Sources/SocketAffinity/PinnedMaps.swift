@@ -75,6 +75,7 @@ final class PinnedMaps {
   /// Pinned maps without an attached program are what a killed foreground
   /// tracer leaves: no new packets will be recorded, so say so.
   func requireAttached() throws(SockaffError) {
+    if try AttachedPrograms.pinnedIngressLinkIsAttached(pins: pins) { return }
     let cgroup = try Mounts.requireCgroup2Root()
     if try AttachedPrograms.query(cgroup: cgroup).isEmpty {
       throw SockaffError.notAttached

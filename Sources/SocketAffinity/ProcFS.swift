@@ -1,11 +1,17 @@
 import Glibc
+import SystemPackage
 
 /// What sockaff reads from /proc about processes: their ids, names, socket
 /// fds, network namespaces and where their threads last ran.
 public enum ProcFS {
-  /// Numeric entries of a directory, e.g. pids in /proc or fds in /proc/P/fd.
+  /// Numeric entries of a directory, e.g. pids in /proc or fds in /proc/P/fd;
+  /// empty if it cannot be read.
   static func numericEntries(_ path: String) -> [Int32] {
-    guard let dir = opendir(path) else { return [] }
+    (try? readNumericEntries(path)) ?? []
+  }
+
+  static func readNumericEntries(_ path: String) throws(SockaffError) -> [Int32] {
+    guard let dir = opendir(path) else { throw SockaffError.lastErrno(operation: "read \(path)") }
     defer { closedir(dir) }
     var result: [Int32] = []
     while let entry = readdir(dir) {
@@ -33,14 +39,39 @@ public enum ProcFS {
   }
 
   /// Fds of process `pid` that are sockets, with their socket inodes.
-  static func socketFDs(pid: Int32) -> [(fd: Int32, inode: UInt64)] {
-    numericEntries("/proc/\(pid)/fd").compactMap { fd in
-      guard let target = link("/proc/\(pid)/fd/\(fd)"), let inode = inode(inLink: target, kind: "socket") else {
-        return nil
+  /// /proc/P/fd of a process with capabilities we lack is not readable:
+  /// that throws notPermitted rather than looking like "no sockets".
+  static func socketFDs(pid: Int32) throws(SockaffError) -> [(fd: Int32, inode: UInt64)] {
+    let fds: [Int32]
+    do {
+      fds = try readNumericEntries("/proc/\(pid)/fd")
+    } catch {
+      if error.errno == .noSuchFileOrDirectory {
+        throw SockaffError(.noSuchProcess, errno: .noSuchProcess, operation: "read /proc/\(pid)/fd")
       }
-      return (fd, inode)
+      if error.kind == .notPermitted {
+        throw SockaffError(error.kind, errno: error.errno, operation: error.operation, hint: Self.ptraceHint)
+      }
+      throw error
     }
+    var sockets: [(fd: Int32, inode: UInt64)] = []
+    for fd in fds {
+      guard let target = link("/proc/\(pid)/fd/\(fd)") else {
+        // The directory lists for the owner's uid, but each link needs
+        // ptrace access: refused here means refused for every fd.
+        if errno == EACCES || errno == EPERM {
+          throw SockaffError(
+            .notPermitted, errno: Errno(rawValue: errno), operation: "readlink /proc/\(pid)/fd/\(fd)",
+            hint: Self.ptraceHint)
+        }
+        continue  // closed meanwhile
+      }
+      if let inode = inode(inLink: target, kind: "socket") { sockets.append((fd, inode)) }
+    }
+    return sockets
   }
+
+  static let ptraceHint = "needs CAP_SYS_PTRACE: ptrace access to the target"
 
   public static func command(pid: Int32) -> String? {
     (try? readTextFile("/proc/\(pid)/comm"))?.trimmingWhitespace()

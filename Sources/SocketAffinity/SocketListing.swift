@@ -16,9 +16,21 @@ public struct SocketListing: Sendable {
     self.topology = topology
   }
 
-  /// Processes that could not be read (exited meanwhile, or not permitted)
-  /// are skipped in a host-wide listing; with `pid` they are an error.
+  /// The sockets, and the processes a host-wide listing had to skip because
+  /// reading them was not permitted (the caller lacks CAP_SYS_PTRACE over
+  /// them): a listing that silently left them out would look complete.
+  public struct Result: Sendable {
+    public let sockets: [SocketAffinity]
+    public let notPermitted: [Int32]
+  }
+
+  /// Processes that exited meanwhile are skipped; with `pid`, any failure
+  /// to read the process is an error.
   public func list(pid: Int32? = nil) throws(SockaffError) -> [SocketAffinity] {
+    try listReportingSkipped(pid: pid).sockets
+  }
+
+  public func listReportingSkipped(pid: Int32? = nil) throws(SockaffError) -> Result {
     let maps = try PinnedMaps(pins: pins)
     try maps.requireAttached()
     let inspection = SocketInspection(topology: topology)
@@ -28,15 +40,18 @@ public struct SocketListing: Sendable {
       }
     }
     var answers: [SocketAffinity] = []
+    var notPermitted: [Int32] = []
     let interfaceNames = SocketInspection.InterfaceNames()
     for process in pid.map({ [$0] }) ?? ProcFS.processIDs() {
-      let fds = ProcFS.socketFDs(pid: process)
-      guard !fds.isEmpty else { continue }
+      let fds: [(fd: Int32, inode: UInt64)]
       let handle: ProcessHandle
       do {
+        fds = try ProcFS.socketFDs(pid: process)
+        guard !fds.isEmpty else { continue }
         handle = try ProcessHandle(pid: process)
       } catch {
         if pid != nil { throw error }
+        if error.kind == .notPermitted { notPermitted.append(process) }
         continue  // exited meanwhile, or not ours to read
       }
       var facts: SocketInspection.ProcessFacts?
@@ -55,12 +70,15 @@ public struct SocketListing: Sendable {
         } catch {
           // The process or fd went away meanwhile: nothing to list.
           if [.noSuchProcess, .badFileDescriptor].contains(error.kind) { continue }
-          if pid == nil && error.kind == .notPermitted { break }
+          if pid == nil && error.kind == .notPermitted {
+            notPermitted.append(process)
+            break
+          }
           throw error
         }
       }
     }
-    return answers
+    return Result(sockets: answers, notPermitted: notPermitted)
   }
 }
 

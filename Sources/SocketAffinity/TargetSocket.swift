@@ -27,7 +27,7 @@ public struct TargetSocket: ~Copyable {
       let errno = Errno(rawValue: Glibc.errno)
       let hint: String? =
         switch errno {
-        case .notPermitted, .permissionDenied: "needs CAP_SYS_PTRACE (ptrace access to the target)"
+        case .notPermitted, .permissionDenied: ProcFS.ptraceHint
         case .noSuchProcess: "the process has exited"
         case Errno(rawValue: ENOSYS): "kernel older than 5.6"
         default: nil

@@ -1,5 +1,6 @@
 import CLibbpf
 import CSockaffABI
+import CSockaffShims
 import Glibc
 import SystemPackage
 
@@ -79,14 +80,23 @@ public struct Tracer: Sendable {
 
   /// Detaches the pinned link and removes every pin. Safe to repeat.
   public func detach() throws(SockaffError) -> DetachOutcome {
-    try Self.withLock { () throws(SockaffError) -> DetachOutcome in
+    // The kernel lets whoever can open the link pin detach it; the pins are
+    // root's (0600), but a root-uid process stripped of capabilities (a
+    // container's root with bpffs mounted in) must not detach the host's
+    // tracer either: ask for what attaching and BPF_PROG_DETACH ask for.
+    guard sockaff_has_effective_capability(CAP_NET_ADMIN) == 1 else {
+      throw SockaffError(.notPermitted, errno: .notPermitted, operation: "detach", hint: "needs CAP_NET_ADMIN")
+    }
+    return try Self.withLock { () throws(SockaffError) -> DetachOutcome in
       let mounts = try Mounts.current()
       guard Mounts.isBPFFSMounted(in: mounts) else {
         return DetachOutcome(detachedLink: false, removedPins: 0)
       }
-      if let cgroup = Mounts.cgroup2Root(in: mounts),
-        try !AttachedPrograms.query(cgroup: cgroup).isEmpty,
-        try BPF.openPinned(pins.ingressLink).map({ $0.closeQuietly() }) == nil
+      // The link pin first: pinned mode (the usual case) then needs no
+      // CAP_SYS_ADMIN, which identifying attached programs by id does.
+      if try BPF.openPinned(pins.ingressLink).map({ $0.closeQuietly() }) == nil,
+        let cgroup = Mounts.cgroup2Root(in: mounts),
+        try !AttachedPrograms.query(cgroup: cgroup).isEmpty
       {
         throw SockaffError(
           .other, operation: "detach",
@@ -136,8 +146,10 @@ public struct Tracer: Sendable {
   /// Serializes attach/detach between concurrent sockaff processes, so two
   /// `trace` calls cannot both find "not attached" and attach twice.
   static func withLock<T>(_ body: () throws(SockaffError) -> T) throws(SockaffError) -> T {
-    let path = access("/run", W_OK) == 0 ? "/run/sockaff.lock" : "/tmp/sockaff.lock"
-    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    // Never a world-writable directory such as /tmp: there any user could
+    // hold the lock (or plant a link) and stall root's trace and detach.
+    let path = "/run/sockaff.lock"
+    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
     guard fd >= 0 else {
       let errno = Errno(rawValue: Glibc.errno)
       throw SockaffError.fromErrno(errno, operation: "open lock \(path)", hint: "needs root")
@@ -177,8 +189,13 @@ public final class TracingSession: @unchecked Sendable {
     try Self.fillCPUNodes(mapFD: bpf_map__fd(object.map("sockaff_cpu_node")), topology: tracer.topology)
 
     var pinned: [String] = []
+    // Every stored property is set by now, so if this initializer throws,
+    // Swift runs deinit (close()) too: what unwind frees it also forgets,
+    // or close() frees it again (a double free, seen without CAP_NET_ADMIN).
     func unwind() {
       for link in [consumerLink, ingressLink] { if let link { bpf_link__destroy(link) } }
+      consumerLink = nil
+      ingressLink = nil
       for path in pinned.reversed() { unlink(path) }
     }
     if mkdir(pins.directory, 0o700) != 0 && Glibc.errno != EEXIST {

@@ -30,7 +30,14 @@ struct ListCommand: ParsableCommand {
 
   func run() throws {
     try reporting(json: json) {
-      var sockets = try SocketListing(topology: try topologyOptions.topology()).list(pid: pid)
+      let result = try SocketListing(topology: try topologyOptions.topology()).listReportingSkipped(pid: pid)
+      if !result.notPermitted.isEmpty {
+        let pids = result.notPermitted.prefix(10).map(String.init).joined(separator: ", ")
+        Output.standardError(
+          "sockaff: warning: skipped \(result.notPermitted.count) \(result.notPermitted.count == 1 ? "process" : "processes") not readable without CAP_SYS_PTRACE (pids \(pids)\(result.notPermitted.count > 10 ? ", ..." : ""))"
+        )
+      }
+      var sockets = result.sockets
       if mismatch { sockets = sockets.filter { $0.crossNUMA == true } }
       let summaries = ProcessMismatch.summarize(sockets)
       if json {

@@ -40,7 +40,7 @@ final class LifecycleTests: KernelTestCase {
     // anything, or closed, under CI).
     let notASocket = open("/dev/null", O_RDONLY)
     defer { close(notASocket) }
-    for round in 0..<10 {
+    for round in 0..<20 {
       let commands = [["trace"], ["trace"], ["detach"], ["query", "--pid", "\(getpid())", "--fd", "\(notASocket)"]]
       let processes = try commands.map { arguments -> (Process, Pipe) in
         let process = Process()

@@ -6,6 +6,8 @@
 #ifndef SOCKAFF_SHIMS_H
 #define SOCKAFF_SHIMS_H
 
+#include <linux/capability.h> /* CAP_* numbers, for Swift too */
+
 int sockaff_pidfd_open(int pid);
 int sockaff_pidfd_getfd(int pidfd, int targetfd);
 int sockaff_pidfd_send_signal(int pidfd, int sig);
@@ -22,5 +24,12 @@ int sockaff_interface_name(int sockfd, int ifindex, char *name);
  * first (<sys/signalfd.h> is not exported to Swift by Glibc).
  */
 int sockaff_termination_signalfd(void);
+
+/*
+ * 1 if capability cap (CAP_NET_ADMIN = 12, ...) is in this process's
+ * effective set, 0 if not, -1 on error (capget is a raw syscall: glibc has
+ * no wrapper and libcap is not a dependency).
+ */
+int sockaff_has_effective_capability(int cap);
 
 #endif
