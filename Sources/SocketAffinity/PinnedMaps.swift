@@ -16,9 +16,14 @@ final class PinnedMaps {
   /// were made by a sockaff with another record layout.
   init(pins: PinLayout) throws(SockaffError) {
     self.pins = pins
-    guard Mounts.isBPFFSMounted(in: try Mounts.current()),
-      let records = try BPF.openPinned(pins.records)
-    else {
+    guard Mounts.isBPFFSMounted(in: try Mounts.current()) else {
+      throw SockaffError(
+        .notAttached, operation: "query",
+        hint:
+          "bpffs is not mounted at \(Mounts.bpffsMountPoint), so no tracer pins can be read; 'sockaff trace' mounts it"
+      )
+    }
+    guard let records = try BPF.openPinned(pins.records) else {
       throw SockaffError.notAttached
     }
     do {

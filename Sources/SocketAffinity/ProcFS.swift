@@ -90,14 +90,24 @@ public enum ProcFS {
     }
   }
 
-  /// Field 39 ("processor") of a stat line. The command name (field 2) is in
+  /// Whether `pid` is a kernel thread (PF_KTHREAD in field 9 of its stat line).
+  static func isKernelThread(pid: Int32) -> Bool {
+    guard let line = try? readTextFile("/proc/\(pid)/stat") else { return false }
+    return statFields(line).flatMap { $0.count > 6 ? UInt64($0[6]) : nil }.map { $0 & 0x0020_0000 != 0 } ?? false
+  }
+
+  /// Fields 3 onwards of a stat line. The command name (field 2) is in
   /// parentheses and may itself hold spaces and parentheses, so fields are
   /// counted from the last ')'.
-  public static func lastCPU(statLine: String) -> Int? {
+  static func statFields(_ statLine: String) -> [Substring]? {
     guard let close = statLine.lastIndex(of: ")") else { return nil }
-    let fields = statLine[statLine.index(after: close)...].split(separator: " ")
+    return statLine[statLine.index(after: close)...].split(separator: " ")
+  }
+
+  /// Field 39 ("processor") of a stat line.
+  public static func lastCPU(statLine: String) -> Int? {
     // fields[0] is field 3 (state), so field 39 is fields[36].
-    guard fields.count > 36, let cpu = Int(fields[36]), cpu >= 0 else { return nil }
+    guard let fields = statFields(statLine), fields.count > 36, let cpu = Int(fields[36]), cpu >= 0 else { return nil }
     return cpu
   }
 }

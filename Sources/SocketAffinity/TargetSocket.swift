@@ -29,6 +29,7 @@ public struct TargetSocket: ~Copyable {
         switch errno {
         case .notPermitted, .permissionDenied: ProcFS.ptraceHint
         case .noSuchProcess: "the process has exited"
+        case .badFileDescriptor where ProcFS.isKernelThread(pid: pid): "pid \(pid) is a kernel thread: it has no files"
         case Errno(rawValue: ENOSYS): "kernel older than 5.6"
         default: nil
         }

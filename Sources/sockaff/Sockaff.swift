@@ -22,4 +22,20 @@ struct Sockaff: ParsableCommand {
       WatchCommand.self,
       DemoCommand.self,
     ])
+
+  /// ArgumentParser's own main, except that a usage error is one line on
+  /// stderr (exit 64), like every other error: scripts read one line, and
+  /// `sockaff help COMMAND` has the full usage.
+  static func main() {
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch {
+      let code = exitCode(for: error)
+      guard code == .validationFailure else { exit(withError: error) }
+      let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
+      Output.standardError("sockaff: \(message) (see 'sockaff help')")
+      exit(withError: ExitCode.validationFailure)
+    }
+  }
 }

@@ -9,8 +9,10 @@ sockets being queried, driven line by line over stdin, answering in JSON lines.
                                    bind HOST:0, print {pid, port, fd}; with the flag,
                                    connect to the first sender (a connected socket)
   peer.py udp-client HOST PORT     connect a UDP socket, print {pid, fd}
-  peer.py hold                     open a file, a pipe, unix and netlink sockets,
-                                   print their fds
+  peer.py hold                     open a file, a pipe, an eventfd, an epoll fd,
+                                   unix, netlink and packet sockets and a UDP socket
+                                   that receives nothing, fork a zombie child;
+                                   print their fds and the zombie's pid
   peer.py multi HOST               in one process: a TCP listener, a TCP connection
                                    to it (both ends), a connected UDP socket and the
                                    unconnected UDP socket it talks to; print all fds
@@ -25,6 +27,7 @@ Every socket call has a timeout, so a broken test fails instead of hanging.
 """
 import json
 import os
+import select
 import socket
 import sys
 import time
@@ -123,8 +126,18 @@ def hold():
     read_end, write_end = os.pipe()
     unix_a, unix_b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     netlink = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+    packet = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, 0)
+    quiet_udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    quiet_udp.bind(("127.0.0.1", 0))
+    events = os.eventfd(0)
+    poller = select.epoll()
+    zombie = os.fork()
+    if zombie == 0:
+        os._exit(0)  # never reaped while we hold: stays a zombie
     say(pid=os.getpid(), file_fd=regular.fileno(), pipe_fd=read_end,
-        unix_fd=unix_a.fileno(), netlink_fd=netlink.fileno())
+        unix_fd=unix_a.fileno(), netlink_fd=netlink.fileno(), packet_fd=packet.fileno(),
+        quiet_udp_fd=quiet_udp.fileno(), eventfd_fd=events, epoll_fd=poller.fileno(),
+        zombie_pid=zombie)
     sys.stdin.read()
 
 

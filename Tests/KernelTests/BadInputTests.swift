@@ -1,0 +1,129 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// Bad input across the CLI, as a table: every case gives one line on
+/// stderr that says what is wrong, its own exit status, and nothing on
+/// stdout. Statuses are the documented ones (README, "Exit statuses").
+final class BadInputTests: KernelTestCase {
+  struct Case {
+    let name: String
+    let arguments: [String]
+    let status: Int32
+    /// Each must appear in the line.
+    let mentioning: [String]
+    /// Runs the command in a private mount namespace after unmounting this
+    /// mount point (bpffs or cgroup2 "absent"), the host's mounts untouched.
+    var unmounting: String? = nil
+  }
+
+  func testEveryBadInputGetsOneLineAndItsOwnStatus() throws {
+    try attach()
+    let holder = try Peer(["hold"])
+    let pid = "\(holder.pid)"
+    let reaped = try Command.run(["sh", "-c", "echo $$"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    let zombie = "\(holder.hello["zombie_pid"] as! Int)"
+    func fd(_ key: String) -> String { "\(holder.fd(key))" }
+    let kernelThread = try kernelThreadPID()
+    let cgroup2 = try KernelListing.cgroupRoot()
+
+    let cases: [Case] = [
+      Case(name: "negative pid", arguments: ["query", "--pid", "-5", "--fd", "0"], status: 64, mentioning: ["--pid"]),
+      Case(name: "pid 0", arguments: ["query", "--pid", "0", "--fd", "0"], status: 3, mentioning: ["pid 0"]),
+      Case(
+        name: "huge pid", arguments: ["query", "--pid", "99999999999", "--fd", "0"], status: 64,
+        mentioning: ["99999999999"]),
+      Case(
+        name: "non-numeric pid", arguments: ["query", "--pid", "nginx", "--fd", "0"], status: 64,
+        mentioning: ["nginx"]),
+      Case(name: "negative fd", arguments: ["query", "--pid", pid, "--fd=-3"], status: 4, mentioning: ["fd -3"]),
+      Case(
+        name: "huge fd", arguments: ["query", "--pid", pid, "--fd", "4294967296"], status: 64,
+        mentioning: ["4294967296"]),
+      Case(name: "non-numeric fd", arguments: ["query", "--pid", pid, "--fd", "x"], status: 64, mentioning: ["'x'"]),
+      Case(
+        name: "fd not open", arguments: ["query", "--pid", pid, "--fd", "999"], status: 4,
+        mentioning: ["fd 999", "Bad file descriptor"]),
+      Case(
+        name: "regular file", arguments: ["query", "--pid", pid, "--fd", fd("file_fd")], status: 5,
+        mentioning: ["non-socket", "/etc/"]),
+      Case(
+        name: "pipe", arguments: ["query", "--pid", pid, "--fd", fd("pipe_fd")], status: 5,
+        mentioning: ["non-socket", "pipe:"]),
+      Case(
+        name: "eventfd", arguments: ["query", "--pid", pid, "--fd", fd("eventfd_fd")], status: 5,
+        mentioning: ["non-socket", "eventfd"]),
+      Case(
+        name: "epoll", arguments: ["query", "--pid", pid, "--fd", fd("epoll_fd")], status: 5,
+        mentioning: ["non-socket", "eventpoll"]),
+      Case(
+        name: "unix socket", arguments: ["query", "--pid", pid, "--fd", fd("unix_fd")], status: 6,
+        mentioning: ["not supported", "unix stream socket"]),
+      Case(
+        name: "netlink socket", arguments: ["query", "--pid", pid, "--fd", fd("netlink_fd")], status: 6,
+        mentioning: ["not supported", "netlink"]),
+      Case(
+        name: "packet socket", arguments: ["query", "--pid", pid, "--fd", fd("packet_fd")], status: 6,
+        mentioning: ["not supported", "packet"]),
+      Case(
+        name: "UDP socket that received nothing", arguments: ["query", "--pid", pid, "--fd", fd("quiet_udp_fd")],
+        status: 9, mentioning: ["no packets received yet"]),
+      Case(
+        name: "process gone", arguments: ["query", "--pid", reaped, "--fd", "0"], status: 3,
+        mentioning: ["pid \(reaped)", "No such process"]),
+      Case(
+        name: "zombie", arguments: ["query", "--pid", zombie, "--fd", "0"], status: 3,
+        mentioning: ["pid \(zombie)", "exited"]),
+      Case(
+        name: "kernel thread", arguments: ["query", "--pid", kernelThread, "--fd", "0"], status: 4,
+        mentioning: ["kernel thread"]),
+      Case(name: "unknown flag", arguments: ["list", "--everything"], status: 64, mentioning: ["--everything"]),
+      Case(name: "unknown command", arguments: ["frobnicate"], status: 64, mentioning: ["frobnicate"]),
+      Case(
+        name: "negative --wait", arguments: ["query", "--pid", pid, "--fd", "0", "--wait=-1"], status: 64,
+        mentioning: ["--wait"]),
+      Case(
+        name: "huge --wait", arguments: ["query", "--pid", pid, "--fd", "0", "--wait", "1e9"], status: 64,
+        mentioning: ["--wait"]),
+      Case(name: "list --pid 0", arguments: ["list", "--pid", "0"], status: 64, mentioning: ["--pid"]),
+      Case(
+        name: "list of a process gone", arguments: ["list", "--pid", reaped], status: 3, mentioning: ["pid \(reaped)"]
+      ),
+      Case(name: "watch interval 0", arguments: ["watch", "--interval", "0"], status: 64, mentioning: ["--interval"]),
+      Case(name: "watch --json without --once", arguments: ["watch", "--json"], status: 64, mentioning: ["--once"]),
+      Case(
+        name: "bpffs absent", arguments: ["query", "--pid", pid, "--fd", fd("quiet_udp_fd")], status: 8,
+        mentioning: ["bpffs is not mounted"], unmounting: "/sys/fs/bpf"),
+      Case(
+        name: "cgroup2 absent", arguments: ["trace"], status: 11, mentioning: ["no cgroup2"], unmounting: cgroup2),
+    ]
+    XCTAssertGreaterThanOrEqual(cases.count, 25)
+    for item in cases {
+      var command = [Command.sockaffPath] + item.arguments
+      if let mountPoint = item.unmounting {
+        command =
+          ["unshare", "--mount", "--propagation", "private", "sh", "-c", "umount \"$0\" && exec \"$@\"", mountPoint]
+          + command
+      }
+      let result = try Command.run(command)
+      XCTAssertEqual(result.status, item.status, "\(item.name): \(result.stderr)")
+      XCTAssertEqual(result.stdout, "", "\(item.name): nothing on stdout")
+      XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(item.name): one line: \(result.stderr)")
+      for word in item.mentioning {
+        XCTAssertTrue(result.stderr.contains(word), "\(item.name): mentions \(word): \(result.stderr)")
+      }
+    }
+    // Tried in a mount namespace of their own: the host's tracer is intact.
+    XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 1)
+  }
+
+  /// kthreadd (pid 2) where the kernel has it; else any kernel thread.
+  func kernelThreadPID() throws -> String {
+    let listing = try Command.must(["ps", "-eo", "pid=,ppid="])
+    for line in listing.split(separator: "\n") {
+      let fields = line.split(separator: " ")
+      if fields.count == 2, fields[1] == "2" || fields[0] == "2" { return String(fields[0]) }
+    }
+    throw HarnessError("no kernel thread found in ps")
+  }
+}
