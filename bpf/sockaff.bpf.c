@@ -204,3 +204,37 @@ int sockaff_probe(struct __sk_buff *skb)
 	}
 	return 1;
 }
+
+/*
+ * The context of an iterator over a socket-storage map (kernel >= 5.9), as
+ * the kernel lays it out: one 8-byte slot per field.
+ */
+struct seq_file;
+struct bpf_iter_meta {
+	struct seq_file *seq;
+	__u64 session_id;
+	__u64 seq_num;
+};
+struct bpf_iter__bpf_sk_storage_map {
+	struct bpf_iter_meta *meta;
+	struct bpf_map *map;
+	struct sock *sk;
+	void *value;
+};
+
+/*
+ * Never attached to traffic: `status` (and the benchmark) run it over the
+ * pinned sockaff_records map to learn which records exist right now. It
+ * writes each live record's cookie (8 bytes), so the reader gets the exact
+ * map fill, something no map-info field tells for socket storage.
+ */
+SEC("iter/bpf_sk_storage_map")
+int sockaff_live_records(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct sockaff_record *r = ctx->value;
+
+	if (!ctx->sk || !r)
+		return 0;
+	bpf_seq_write(ctx->meta->seq, &r->cookie, sizeof(r->cookie));
+	return 0;
+}

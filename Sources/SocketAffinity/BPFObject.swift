@@ -12,6 +12,7 @@ final class LoadedBPFObject {
   static let ingressProgramName = "sockaff_ingress"
   static let probeProgramName = "sockaff_probe"
   static let consumerProgramName = "sockaff_consume"
+  static let liveRecordsProgramName = "sockaff_live_records"
 
   /// The ELF bytes, decoded once.
   static let elf: [UInt8] = {
@@ -27,7 +28,9 @@ final class LoadedBPFObject {
 
   /// Opens and loads the object; `programs` names those to load (programs
   /// the kernel cannot verify, such as the consumer before 6.3, are left out).
-  init(programs: Set<String>) throws(SockaffError) {
+  /// `reusing` maps map names to fds of existing (pinned) maps; when given,
+  /// no other map is created, so the programs loaded must use only those.
+  init(programs: Set<String>, reusing: [String: Int32] = [:]) throws(SockaffError) {
     LibbpfLog.install()
     elfCopy = Self.elf
     var opts = bpf_object_open_opts()
@@ -47,6 +50,17 @@ final class LoadedBPFObject {
       let name = String(cString: bpf_program__name(current))
       bpf_program__set_autoload(current, programs.contains(name))
       program = bpf_object__next_program(object, current)
+    }
+    if !reusing.isEmpty {
+      var map = bpf_object__next_map(object, nil)
+      while let current = map {
+        if let fd = reusing[String(cString: bpf_map__name(current))] {
+          if bpf_map__reuse_fd(current, fd) != 0 { throw Self.failure("reuse pinned map fd") }
+        } else {
+          bpf_map__set_autocreate(current, false)
+        }
+        map = bpf_object__next_map(object, current)
+      }
     }
     let possibleCPUs = libbpf_num_possible_cpus()
     if possibleCPUs > 0 {

@@ -17,6 +17,11 @@ public struct TracerStatus: Sendable, Codable {
   public let recordsCreated: UInt64?
   /// Packets for which no record could be made (not a full socket, or no memory).
   public let untrackedPackets: UInt64?
+  /// Records in the map right now: open sockets that received a traced
+  /// packet (the map's fill; freed with their sockets). Nil if unreadable.
+  public let liveRecords: Int?
+  /// Why liveRecords could not be read (kernel < 5.9, missing capability).
+  public let liveRecordsError: String?
   public let recordValueSize: UInt32?
   public let kernelHZ: UInt64?
   public let bpfStatsEnabled: Bool
@@ -31,6 +36,8 @@ public struct TracerStatus: Sendable, Codable {
     case bpffsMounted = "bpffs_mounted"
     case recordsCreated = "records_created"
     case untrackedPackets = "untracked_packets"
+    case liveRecords = "live_records"
+    case liveRecordsError = "live_records_error"
     case recordValueSize = "record_value_size"
     case kernelHZ = "kernel_hz"
     case bpfStatsEnabled = "bpf_stats_enabled"
@@ -59,9 +66,17 @@ extension Tracer {
       created = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_RECORDS_CREATED.rawValue)
       untracked = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_UNTRACKED.rawValue)
     }
+    var live: Int?
+    var liveError: String?
     if bpffs, let records = try BPF.openPinned(pins.records) {
       defer { records.closeQuietly() }
       valueSize = try BPF.mapInfo(records).value_size
+      do {
+        try PinnedMaps.checkLayout(of: records, at: pins.records)
+        live = try LiveRecords.cookies(records: records).count
+      } catch {
+        liveError = error.description
+      }
     }
     if bpffs, let clock = try BPF.openPinned(pins.clock) {
       defer { clock.closeQuietly() }
@@ -73,7 +88,8 @@ extension Tracer {
       attached: !programs.isEmpty,
       mode: programs.isEmpty ? nil : (linkPinned ? "pinned" : "foreground"),
       cgroup: cgroup, pinDirectory: pins.directory, bpffsMounted: bpffs, programs: programs,
-      recordsCreated: created, untrackedPackets: untracked, recordValueSize: valueSize, kernelHZ: hz,
+      recordsCreated: created, untrackedPackets: untracked, liveRecords: live, liveRecordsError: liveError,
+      recordValueSize: valueSize, kernelHZ: hz,
       bpfStatsEnabled: KernelFeatures.bpfStatsEnabled(),
       nanosecondsPerPacket: runs > 0 ? Double(time) / Double(runs) : nil,
       kernel: KernelFeatures.release(), features: KernelFeatures.probe())

@@ -22,6 +22,11 @@ struct StatusCommand: ParsableCommand {
       if let created = status.recordsCreated {
         print("sockets traced:  \(created) since attach")
       }
+      if let live = status.liveRecords {
+        print("live records:    \(live) (open sockets with a record)")
+      } else if let error = status.liveRecordsError {
+        print("live records:    unknown (\(error))")
+      }
       if let untracked = status.untrackedPackets {
         print("untracked pkts:  \(untracked) (not a full socket, or no memory for a record)")
       }

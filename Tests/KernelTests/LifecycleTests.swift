@@ -132,6 +132,9 @@ final class LifecycleTests: KernelTestCase {
     XCTAssertEqual(object?["mode"] as? String, "pinned")
     XCTAssertGreaterThanOrEqual(object?["records_created"] as? Int ?? 0, 2)
     XCTAssertEqual(object?["record_value_size"] as? Int, 128)
+    // The pair's two sockets are open and have records (the map's fill).
+    XCTAssertGreaterThanOrEqual(object?["live_records"] as? Int ?? 0, 2)
+    XCTAssertNil(object?["live_records_error"] as? String)
     XCTAssertTrue([100, 250, 300, 1000].contains(object?["kernel_hz"] as? Int ?? 0))
   }
 

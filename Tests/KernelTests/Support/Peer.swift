@@ -6,6 +6,9 @@ import Glibc
 final class Peer {
   static let script = Command.packageRoot.appending(path: "Tests/KernelTests/Peers/peer.py")
     .path(percentEncoded: false)
+  /// Peers/load.py: checked bulk traffic and socket churn.
+  static let loadScript = Command.packageRoot.appending(path: "Tests/KernelTests/Peers/load.py")
+    .path(percentEncoded: false)
 
   private let process = Process()
   private let input = Pipe()
@@ -14,8 +17,8 @@ final class Peer {
   /// The first line the peer printed: its pid and socket fds.
   private(set) var hello: [String: Any] = [:]
 
-  init(_ arguments: [String], namespace: String? = nil) throws {
-    let command = ["python3", Self.script] + arguments
+  init(_ arguments: [String], namespace: String? = nil, script: String = Peer.script) throws {
+    let command = ["python3", script] + arguments
     process.executableURL = URL(filePath: "/usr/bin/env")
     process.arguments = namespace.map { ["ip", "netns", "exec", $0] + command } ?? command
     process.standardInput = input

@@ -1,0 +1,43 @@
+import CLibbpf
+import Glibc
+import SystemPackage
+
+/// The records that exist right now in the pinned sockaff_records map: one
+/// per socket that received a traced packet and is still open. Socket
+/// storage has no entry count in its map info, so a BPF iterator over the
+/// map (kernel >= 5.9) reports each record's cookie.
+enum LiveRecords {
+  static func cookies(records: FileDescriptor) throws(SockaffError) -> [UInt64] {
+    let object = try LoadedBPFObject(
+      programs: [LoadedBPFObject.liveRecordsProgramName], reusing: ["sockaff_records": records.rawValue])
+    var linkInfo = bpf_iter_link_info()
+    linkInfo.map.map_fd = UInt32(bitPattern: records.rawValue)
+    var options = bpf_iter_attach_opts()
+    options.sz = MemoryLayout<bpf_iter_attach_opts>.stride
+    options.link_info_len = UInt32(MemoryLayout<bpf_iter_link_info>.size)
+    let link: OpaquePointer? = withUnsafeMutablePointer(to: &linkInfo) { info in
+      options.link_info = info
+      return bpf_program__attach_iter(object.program(LoadedBPFObject.liveRecordsProgramName), &options)
+    }
+    guard let link else { throw LoadedBPFObject.failure("attach iterator over sockaff_records") }
+    defer { bpf_link__destroy(link) }
+    let iterator = bpf_iter_create(bpf_link__fd(link))
+    guard iterator >= 0 else { throw SockaffError.lastErrno(operation: "bpf_iter_create") }
+    defer { close(iterator) }
+
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+      let count = read(iterator, &chunk, chunk.count)
+      if count == 0 { break }
+      if count < 0 {
+        if Glibc.errno == EINTR { continue }
+        throw SockaffError.lastErrno(operation: "read sockaff_records iterator")
+      }
+      bytes += chunk[..<count]
+    }
+    return stride(from: 0, to: bytes.count - 7, by: 8).map { offset in
+      bytes[offset..<offset + 8].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+  }
+}
