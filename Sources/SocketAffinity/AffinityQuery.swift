@@ -29,7 +29,8 @@ public struct AffinityQuery: Sendable {
   }
 
   private func answer(pid: Int32, fd: Int32, waitingUpTo timeout: Double?) throws(SockaffError) -> SocketAffinity {
-    let socket = try TargetSocket(pid: pid, fd: fd)
+    let handle = try ProcessHandle(pid: pid)
+    let socket = try TargetSocket(process: handle, fd: fd)
     let inspection = SocketInspection(topology: topology)
     let kind = try inspection.kind(of: socket)
     let maps = try PinnedMaps(pins: pins)
@@ -37,6 +38,9 @@ public struct AffinityQuery: Sendable {
     // records that no longer grow: never answer from them as if live.
     try maps.requireAttached()
     let process = inspection.facts(pid: pid)
+    // The facts came from /proc/PID: valid only if PID still names the
+    // process behind the pidfd (not reaped, so not reused).
+    try handle.requireSameProcess()
     let deadline = ClockReference.clockNanoseconds(CLOCK_MONOTONIC) + Int64((timeout ?? 0) * 1e9)
     while true {
       let record = try maps.record(socketFD: socket.descriptor.rawValue)

@@ -60,7 +60,10 @@ public struct SocketListing: Sendable {
           let socket = try TargetSocket(process: handle, fd: fd)
           guard let record = try maps.record(socketFD: socket.descriptor.rawValue) else { continue }
           guard let kind = try? inspection.kind(of: socket) else { continue }
-          if facts == nil { facts = inspection.facts(pid: process) }
+          if facts == nil {
+            facts = inspection.facts(pid: process)
+            try handle.requireSameProcess()  // the facts are this process's
+          }
           if let answer = try inspection.answer(
             socket: socket, kind: kind, record: record, clock: maps.clock, process: facts!,
             interfaceNames: interfaceNames)

@@ -12,9 +12,6 @@ public struct TargetSocket: ~Copyable {
   public let descriptor: FileDescriptor
 
   public init(pid: Int32, fd: Int32) throws(SockaffError) {
-    guard fd >= 0 else {
-      throw SockaffError(.badFileDescriptor, errno: .badFileDescriptor, operation: "pid \(pid) fd \(fd)")
-    }
     let process = try ProcessHandle(pid: pid)
     try self.init(process: process, fd: fd)
   }
@@ -22,6 +19,9 @@ public struct TargetSocket: ~Copyable {
   /// Through an already open pidfd: a listing opens one per process.
   init(process: borrowing ProcessHandle, fd: Int32) throws(SockaffError) {
     let pid = process.pid
+    guard fd >= 0 else {
+      throw SockaffError(.badFileDescriptor, errno: .badFileDescriptor, operation: "pid \(pid) fd \(fd)")
+    }
     let duplicate = sockaff_pidfd_getfd(process.pidfd, fd)
     guard duplicate >= 0 else {
       let errno = Errno(rawValue: Glibc.errno)
@@ -151,6 +151,16 @@ struct ProcessHandle: ~Copyable {
     }
     self.pid = pid
     self.pidfd = pidfd
+  }
+
+  /// What was read from /proc/PID after opening the pidfd described this
+  /// process only if it has not been reaped since (a pid is reused only
+  /// then): call this after such reads. Signal 0 to a zombie succeeds.
+  func requireSameProcess() throws(SockaffError) {
+    guard sockaff_pidfd_send_signal(pidfd, 0) == 0 else {
+      throw SockaffError(
+        .noSuchProcess, errno: .noSuchProcess, operation: "pid \(pid)", hint: "the process exited during the query")
+    }
   }
 
   deinit { close(pidfd) }
