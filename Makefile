@@ -6,11 +6,12 @@ SWIFT ?= swift
 CLANG ?= clang
 PREFIX ?= /usr/local
 PACKAGES = libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool iproute2 python3 socat make procps tmux
+VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2
 
 BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o
 BPF_CFLAGS = -target bpf -O2 -g -Wall -idirafter /usr/include/$(shell uname -m)-linux-gnu -ISources/CSockaffABI/include
 
-.PHONY: all deps build test unit-test kernel-test demo install clean lint format bench bench-smoke bench-deps
+.PHONY: all deps build test unit-test kernel-test vmtest vm-deps demo install clean lint format bench bench-smoke bench-deps
 
 all: build
 
@@ -37,6 +38,14 @@ unit-test:
 
 kernel-test:
 	$(SWIFT) test --disable-swift-testing --filter KernelTests
+
+# Debian's 6.1 kernel with 2 NUMA nodes and 4 CPUs under qemu (TCG): the
+# static sockaff binary against real steered traffic (~20 s; Tests/vm/run.sh).
+vmtest: build
+	bash Tests/vm/run.sh .build/release/sockaff
+
+vm-deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(VM_PACKAGES)
 
 demo: deps build
 	.build/release/sockaff demo
