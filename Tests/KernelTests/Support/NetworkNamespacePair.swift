@@ -11,7 +11,8 @@ final class NetworkNamespacePair {
   static let receiverAddress = "192.0.2.2"
   static let receiverDevice = "sockaff-rx"
 
-  init() throws {
+  /// `queues`: TX and RX queues on each veth end (for RX queue tests).
+  init(queues: Int = 1) throws {
     let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max) % 100_000)"
     sender = "sockaff-tx-\(tag)"
     receiver = "sockaff-rx-\(tag)"
@@ -19,8 +20,9 @@ final class NetworkNamespacePair {
       try Command.must(["ip", "netns", "add", sender])
       try Command.must(["ip", "netns", "add", receiver])
       try Command.must([
-        "ip", "-n", sender, "link", "add", "sockaff-tx", "type", "veth", "peer", "name", Self.receiverDevice,
-        "netns", receiver,
+        "ip", "-n", sender, "link", "add", "sockaff-tx", "numtxqueues", "\(queues)", "numrxqueues", "\(queues)", "type",
+        "veth", "peer", "name", Self.receiverDevice, "netns", receiver, "numtxqueues", "\(queues)", "numrxqueues",
+        "\(queues)",
       ])
       try Command.must(["ip", "-n", sender, "addr", "add", "\(Self.senderAddress)/24", "dev", "sockaff-tx"])
       try Command.must(["ip", "-n", receiver, "addr", "add", "\(Self.receiverAddress)/24", "dev", Self.receiverDevice])
@@ -37,10 +39,18 @@ final class NetworkNamespacePair {
   /// Steers the receiver's packet processing to `cpu` through RPS. The veth
   /// end is visible in /sys only from inside its namespace.
   func steerReceive(toCPU cpu: Int) throws {
-    let mask = String(1 << cpu, radix: 16)
+    try setQueueMask("rx-0", cpus: [cpu])
+  }
+
+  /// Writes a CPU mask of one queue: `rx-N/rps_cpus` on the receiver, or
+  /// `tx-N/xps_cpus` on the sender (which TX queue a CPU's packets take).
+  func setQueueMask(_ queue: String, cpus: [Int]) throws {
+    let (namespace, device, file) =
+      queue.hasPrefix("rx")
+      ? (receiver, Self.receiverDevice, "rps_cpus") : (sender, "sockaff-tx", "xps_cpus")
+    let mask = String(cpus.reduce(0) { $0 | 1 << $1 }, radix: 16)
     try Command.must([
-      "ip", "netns", "exec", receiver, "sh", "-c",
-      "echo \(mask) > /sys/class/net/\(Self.receiverDevice)/queues/rx-0/rps_cpus",
+      "ip", "netns", "exec", namespace, "sh", "-c", "echo \(mask) > /sys/class/net/\(device)/queues/\(queue)/\(file)",
     ])
   }
 
