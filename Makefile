@@ -18,6 +18,7 @@ all: build
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PACKAGES)
+	python3 -m pip install -q --root-user-action=ignore prometheus-client
 
 # A fully static executable: one file to copy to a host, and start-up of a
 # `sockaff query` drops from 22 ms (dynamic Swift runtime and Foundation) to ~6 ms.

@@ -10,6 +10,8 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
   ],
   targets: [
     // The one definition of the BPF map layout, shared with bpf/sockaff.bpf.c.
@@ -29,10 +31,17 @@ let package = Package(
         .product(name: "SystemPackage", package: "swift-system"),
       ],
       plugins: ["EmbedBPFObject"]),
+    // Prometheus exposition of the tracer's readings (swift-prometheus).
+    .target(
+      name: "SockaffMetrics",
+      dependencies: ["SocketAffinity", .product(name: "Prometheus", package: "swift-prometheus")]),
     .executableTarget(
       name: "sockaff",
       dependencies: [
-        "SocketAffinity", "CSockaffShims",
+        "SocketAffinity", "SockaffMetrics", "CSockaffShims",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "SystemPackage", package: "swift-system"),
       ]),

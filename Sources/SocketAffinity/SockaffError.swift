@@ -77,7 +77,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
 
   /// Maps a syscall failure to a kind by its errno: the mapping the errno
   /// itself suggests, independent of the call.
-  static func fromErrno(
+  public static func fromErrno(
     _ errno: Errno, operation: String, hint: String? = nil
   ) -> SockaffError {
     let kind: Kind =

@@ -19,7 +19,7 @@ struct Sockaff: ParsableCommand {
       """,
     subcommands: [
       TraceCommand.self, DetachCommand.self, StatusCommand.self, QueryCommand.self, ListCommand.self,
-      WatchCommand.self,
+      WatchCommand.self, ExportCommand.self, ServeCommand.self,
       DemoCommand.self,
     ])
 

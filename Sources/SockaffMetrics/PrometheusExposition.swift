@@ -1,0 +1,100 @@
+import Prometheus
+import SocketAffinity
+
+/// Renders a snapshot in the Prometheus text exposition format through
+/// swift-prometheus. A fresh registry per snapshot: every value is read
+/// from the kernel as an absolute count, so a counter is made and
+/// incremented by its current value (a socket's packets only grow while it
+/// is open; when it closes, its series goes away).
+///
+/// Cardinality is bounded: per-socket series only for the `top` sockets by
+/// packets (each with at most 5 CPU series: 4 slots and "other"); per-CPU,
+/// per-node and per-process figures cover every socket.
+public enum PrometheusExposition {
+  public static func render(_ snapshot: MetricsSnapshot, top: Int) -> String {
+    let registry = PrometheusCollectorRegistry()
+    func describe(_ name: String, _ help: String) -> MetricNameDescriptor {
+      MetricNameDescriptor(namespace: "sockaff", metricName: name, unitName: "", helpText: help)
+    }
+    func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
+      registry.makeGauge(descriptor: describe(name, help), labels: labels)
+    }
+    func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Counter {
+      registry.makeCounter(descriptor: describe(name, help), labels: labels)
+    }
+    let status = snapshot.status
+    gauge("tracer_attached", "1 if the receive tracer is attached to the cgroup v2 root")
+      .set(Int64(status.attached ? 1 : 0))
+    if let live = status.liveRecords {
+      gauge("live_records", "Records in the map now: open sockets that received a traced packet")
+        .set(Int64(live))
+    }
+    if let created = status.recordsCreated {
+      counter("records_created_total", "Sockets that received their first traced packet since attach")
+        .increment(by: Int64(clamping: created))
+    }
+    if let untracked = status.untrackedPackets {
+      counter("untracked_packets_total", "Packets no record could be made for (not a full socket, or no memory)")
+        .increment(by: Int64(clamping: untracked))
+    }
+    if let cost = status.nanosecondsPerPacket {
+      gauge("ingress_nanoseconds_per_packet", "Mean cost of the receive program (kernel.bpf_stats_enabled=1)").set(cost)
+    }
+    guard status.attached else { return registry.emitToString() }
+
+    let sockets = snapshot.sockets
+    gauge("sockets", "Traced sockets of the host's processes (one per holder)")
+      .set(Int64(sockets.count))
+    gauge("cross_numa_sockets", "Traced sockets consumed mostly on a NUMA node other than where they are received")
+      .set(Int64(sockets.filter { $0.crossNUMA == true }.count))
+    gauge("skipped_processes", "Processes not readable without CAP_SYS_PTRACE, left out")
+      .set(Int64(snapshot.skippedProcesses))
+
+    var byCPU: [Int: (node: Int?, packets: UInt64)] = [:]
+    var byNode: [Int: UInt64] = [:]
+    for socket in sockets {
+      for share in socket.cpus {
+        byCPU[share.cpu, default: (share.numaNode, 0)].packets += share.packets
+        byNode[share.numaNode ?? -1, default: 0] += share.packets
+      }
+    }
+    for (cpu, total) in byCPU.sorted(by: { $0.key < $1.key }) {
+      gauge(
+        "cpu_receive_packets", "Packets received by the open traced sockets, by the CPU that processed them",
+        [("cpu", "\(cpu)"), ("node", label(total.node))]
+      ).set(Int64(clamping: total.packets))
+    }
+    for (node, packets) in byNode.sorted(by: { $0.key < $1.key }) {
+      gauge(
+        "node_receive_packets", "Packets received by the open traced sockets, by the NUMA node that processed them",
+        [("node", node < 0 ? "unknown" : "\(node)")]
+      ).set(Int64(clamping: packets))
+    }
+    for process in ProcessMismatch.summarize(sockets).prefix(top) {
+      gauge(
+        "process_cross_numa_sockets", "Cross-NUMA sockets per process (processes with at least one)",
+        [("pid", "\(process.pid)"), ("comm", process.command ?? "")]
+      ).set(Int64(process.crossNUMASockets))
+    }
+
+    let busiest = sockets.sorted { ($0.packets ?? 0) > ($1.packets ?? 0) }.prefix(top)
+    for socket in busiest {
+      let labels = [
+        ("pid", "\(socket.pid)"), ("comm", socket.command ?? ""), ("fd", "\(socket.fd)"),
+        ("protocol", socket.transport.rawValue), ("local", socket.local ?? ""), ("remote", socket.remote ?? ""),
+      ]
+      var shares = socket.cpus.map { (cpu: "\($0.cpu)", node: label($0.numaNode), packets: $0.packets) }
+      if let other = socket.otherCPUsPackets, other > 0 { shares.append(("other", "unknown", other)) }
+      for share in shares {
+        counter(
+          "socket_receive_packets_total",
+          "Packets a socket received, by the CPU that processed them (the busiest sockets only)",
+          labels + [("cpu", share.cpu), ("node", share.node)]
+        ).increment(by: Int64(clamping: share.packets))
+      }
+    }
+    return registry.emitToString()
+  }
+
+  static func label(_ node: Int?) -> String { node.map(String.init) ?? "unknown" }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// Prometheus metrics from `export` and `serve`, read back with the
+/// reference parser (prometheus-client, Peers/prom.py), never by sockaff.
+final class MetricsTests: KernelTestCase {
+  static let parser = Command.packageRoot.appending(path: "Tests/KernelTests/Peers/prom.py")
+    .path(percentEncoded: false)
+
+  struct Exposition {
+    let status: Int?
+    let families: [String: String]
+    let samples: [(name: String, labels: [String: String], value: Double)]
+
+    func values(_ name: String, where labels: [String: String] = [:]) -> [Double] {
+      samples.filter { sample in
+        sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value }
+      }.map(\.value)
+    }
+  }
+
+  func parse(_ mode: String, _ target: String) throws -> Exposition {
+    let result = try Command.run(["python3", Self.parser, mode, target])
+    guard result.status == 0,
+      let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+    else { throw HarnessError("prom.py \(mode) \(target) failed (\(result.status)): \(result.stderr)") }
+    let samples = (object["samples"] as? [[Any]] ?? []).map { sample in
+      (
+        name: sample[0] as? String ?? "", labels: sample[1] as? [String: String] ?? [:],
+        value: (sample[2] as? NSNumber)?.doubleValue ?? .nan
+      )
+    }
+    return Exposition(
+      status: object["status"] as? Int, families: object["families"] as? [String: String] ?? [:], samples: samples)
+  }
+
+  func testExportedTextfileParsesAndCountsTheSocketsPackets() throws {
+    try attach()
+    let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1", connectOnFirst: true)
+    try pair.exchange(20)
+    let directory = try Command.must(["mktemp", "-d"]).trimmingCharacters(in: .whitespacesAndNewlines)
+    defer { _ = try? Command.run(["rm", "-rf", directory]) }
+    let export = try Command.sockaff("export", "--textfile", directory)
+    XCTAssertEqual(export.status, 0, export.stderr)
+    XCTAssertEqual(
+      try FileManager.default.contentsOfDirectory(atPath: directory), ["sockaff.prom"], "no temporary left")
+
+    let metrics = try parse("file", directory + "/sockaff.prom")
+    XCTAssertEqual(metrics.families["sockaff_socket_receive_packets"], "counter")
+    XCTAssertEqual(metrics.families["sockaff_cpu_receive_packets"], "gauge")
+    XCTAssertEqual(metrics.values("sockaff_tracer_attached"), [1])
+    let server = ["pid": "\(pair.server.pid)", "fd": "\(pair.serverFD)", "protocol": "udp"]
+    let perCPU = metrics.values("sockaff_socket_receive_packets_total", where: server)
+    XCTAssertFalse(perCPU.isEmpty, "the server socket has series")
+    let query = try queryJSON(pid: pair.server.pid, fd: pair.serverFD)
+    XCTAssertEqual(perCPU.reduce(0, +), Double(query["packets"] as? Int ?? -1), "the same packets as query")
+    let cpu = "\(query["cpu"] as? Int ?? -1)"
+    XCTAssertFalse(
+      metrics.values("sockaff_socket_receive_packets_total", where: server.merging(["cpu": cpu]) { $1 }).isEmpty,
+      "a series for the CPU that received it")
+    XCTAssertGreaterThanOrEqual(metrics.values("sockaff_node_receive_packets").reduce(0, +), 20)
+  }
+
+  func testExportWithTheTracerDetachedSaysSo() throws {
+    let export = try Command.sockaff("export")
+    XCTAssertEqual(export.status, 0, export.stderr)
+    let file = FileManager.default.temporaryDirectory.appending(path: "sockaff-detached-\(getpid()).prom")
+      .path(percentEncoded: false)
+    defer { unlink(file) }
+    try export.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+    XCTAssertEqual(try parse("file", file).values("sockaff_tracer_attached"), [0], "an alertable 0, not an error")
+  }
+
+  func testServeAnswersOnLoopbackAndCountersOnlyGrow() throws {
+    try attach()
+    let pair = try PeerPair.start(transport: "tcp", serverHost: "127.0.0.1")
+    try pair.exchange(10)
+    let server = try MetricsServer()
+    defer { server.stop() }
+    XCTAssertTrue(server.url.hasPrefix("http://127.0.0.1:"), server.url)
+
+    let labels = ["pid": "\(pair.server.pid)", "fd": "\(pair.serverFD)"]
+    let first = try parse("url", server.url)
+    XCTAssertEqual(first.status, 200)
+    try pair.exchange(10)
+    settle()
+    let second = try parse("url", server.url)
+    let before = first.values("sockaff_socket_receive_packets_total", where: labels).reduce(0, +)
+    let after = second.values("sockaff_socket_receive_packets_total", where: labels).reduce(0, +)
+    XCTAssertGreaterThanOrEqual(before, 10)
+    XCTAssertGreaterThanOrEqual(after, before + 10, "the socket's counter grew with its traffic")
+    for name in ["sockaff_records_created_total", "sockaff_untracked_packets_total"] {
+      XCTAssertGreaterThanOrEqual(
+        second.values(name).first ?? -1, first.values(name).first ?? .infinity, "\(name) never goes down")
+    }
+    XCTAssertEqual(try parse("url", server.url.replacingOccurrences(of: "/metrics", with: "/other")).status, 404)
+  }
+
+  func testBadListenValuesAreUsageErrors() throws {
+    for value in ["localhost:9977", "127.0.0.1", "127.0.0.1:99999", "[::1]", ":9977", "127.0.0.1:http", "[::1:9977"] {
+      let result = try Command.sockaff("serve", "--listen", value)
+      XCTAssertEqual(result.status, 64, "--listen \(value): \(result.stderr)")
+      XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+      XCTAssertTrue(result.stderr.contains("--listen"), result.stderr)
+    }
+    // Well-formed, but not an address of this host: bind fails, nothing is sent.
+    let foreign = try Command.sockaff("serve", "--listen", "192.0.2.77:9977")
+    XCTAssertEqual(foreign.status, 11, foreign.stderr)
+    XCTAssertTrue(foreign.stderr.contains("listen on 192.0.2.77:9977"), foreign.stderr)
+  }
+}
+
+/// `sockaff serve --listen 127.0.0.1:0`, until stopped; `url` is what it
+/// printed it serves.
+final class MetricsServer {
+  private let pid: pid_t
+  private let output: FileHandle
+  let url: String
+
+  init() throws {
+    var ends: [Int32] = [-1, -1]
+    guard pipe(&ends) == 0 else { throw HarnessError("pipe failed") }
+    let null = open("/dev/null", O_WRONLY)
+    defer { close(null) }
+    pid = try Spawn.start(
+      [Command.sockaffPath, "serve", "--listen", "127.0.0.1:0"], environment: nil, stdout: ends[1], stderr: null)
+    close(ends[1])
+    output = FileHandle(fileDescriptor: ends[0], closeOnDealloc: true)
+    var poller = pollfd(fd: ends[0], events: Int16(POLLIN), revents: 0)
+    guard poll(&poller, 1, 20_000) == 1 else {
+      kill(pid, SIGKILL)
+      _ = try? Spawn.wait(pid)
+      throw HarnessError("sockaff serve printed nothing")
+    }
+    let line = String(decoding: output.availableData, as: UTF8.self)
+    guard let start = line.range(of: "http://") else {
+      kill(pid, SIGKILL)
+      _ = try? Spawn.wait(pid)
+      throw HarnessError("sockaff serve said: \(line)")
+    }
+    url = String(line[start.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  func stop() {
+    kill(pid, SIGTERM)
+    _ = try? Spawn.wait(pid)
+  }
+}
