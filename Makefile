@@ -11,7 +11,7 @@ VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2
 BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o
 BPF_CFLAGS = -target bpf -O2 -g -Wall -idirafter /usr/include/$(shell uname -m)-linux-gnu -ISources/CSockaffABI/include
 
-.PHONY: all deps build test unit-test kernel-test vmtest vm-deps demo install clean lint format bench bench-smoke bench-deps
+.PHONY: all deps build test unit-test kernel-test vmtest vm-deps demo man completions install install-check clean lint format bench bench-smoke bench-deps
 
 all: build
 
@@ -51,8 +51,33 @@ vm-deps:
 demo: deps build
 	.build/release/sockaff demo
 
-install: build
+# The man page and the shell completions are generated from the argument
+# parser (its generate-manual tool and --generate-completion-script).
+man: build
+	mkdir -p .build/man
+	$(SWIFT) run generate-manual .build/release/sockaff --output-directory .build/man
+
+completions: build
+	mkdir -p .build/completions
+	.build/release/sockaff --generate-completion-script bash > .build/completions/sockaff.bash
+	.build/release/sockaff --generate-completion-script zsh > .build/completions/_sockaff
+	.build/release/sockaff --generate-completion-script fish > .build/completions/sockaff.fish
+
+install: build man completions
 	install -D -m 0755 .build/release/sockaff $(DESTDIR)$(PREFIX)/bin/sockaff
+	install -D -m 0644 .build/man/sockaff.1 $(DESTDIR)$(PREFIX)/share/man/man1/sockaff.1
+	install -D -m 0644 .build/completions/sockaff.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/sockaff
+	install -D -m 0644 .build/completions/_sockaff $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_sockaff
+	install -D -m 0644 .build/completions/sockaff.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/sockaff.fish
+	for unit in sockaff sockaff-metrics; do \
+		mkdir -p $(DESTDIR)$(PREFIX)/lib/systemd/system; \
+		sed 's|@BINDIR@|$(PREFIX)/bin|g' contrib/$$unit.service.in > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$unit.service; \
+		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$unit.service; \
+	done
+
+# Installs into a scratch DESTDIR and checks what landed (Tests/install/check.sh).
+install-check: build
+	bash Tests/install/check.sh
 
 # The benchmark (minutes): writes the results into BENCHMARKS.md.
 bench: build $(BENCH_OBJECTS)

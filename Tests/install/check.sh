@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make install` into a scratch DESTDIR, then checks what landed: the binary,
+# the man page (renders), the completions (bash loads them), the systemd
+# units (systemd-analyze verifies them), and the commands the units run
+# (ExecStart attaches, ExecStop detaches, per the kernel's own listing).
+# Prints "install: N passed, M failed" last; exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+destdir=$(mktemp -d)
+trap 'rm -rf "$destdir"' EXIT
+prefix=/usr/local
+root="$destdir$prefix"
+passed=0
+failed=0
+check() { # check NAME COMMAND...
+  local name=$1
+  shift
+  if "$@" >/dev/null 2>&1; then
+    passed=$((passed + 1))
+    echo "install: PASS $name"
+  else
+    failed=$((failed + 1))
+    echo "install: FAIL $name"
+  fi
+}
+
+log=$(mktemp)
+make --no-print-directory install DESTDIR="$destdir" PREFIX="$prefix" >"$log" 2>&1
+status=$?
+check "make install" test "$status" = 0
+[ "$status" = 0 ] || tail -n 20 "$log"
+rm -f "$log"
+
+check "binary" test -x "$root/bin/sockaff"
+check "binary runs" "$root/bin/sockaff" help query
+check "man page renders" sh -c "groff -mandoc -Tutf8 '$root/share/man/man1/sockaff.1' | grep -q 'sockaff query'"
+check "bash completion loads" bash -c "source '$root/share/bash-completion/completions/sockaff' && complete -p sockaff"
+check "zsh completion" grep -q '^#compdef sockaff' "$root/share/zsh/site-functions/_sockaff"
+check "fish completion" grep -q "complete -c 'sockaff'" "$root/share/fish/vendor_completions.d/sockaff.fish"
+# systemd-analyze checks that ExecStart's program exists: verify copies of
+# the units that point into DESTDIR, side by side (one Requires the other).
+units=$(mktemp -d)
+for unit in sockaff sockaff-metrics; do
+  file="$root/lib/systemd/system/$unit.service"
+  check "$unit.service names $prefix/bin" grep -q "^ExecStart=$prefix/bin/sockaff " "$file"
+  sed "s|=$prefix/bin/|=$root/bin/|" "$file" >"$units/$unit.service"
+done
+check "units verify" systemd-analyze verify --man=no "$units/sockaff.service" "$units/sockaff-metrics.service"
+rm -rf "$units"
+
+# What sockaff.service runs, with the installed binary.
+attached() { bpftool -j cgroup show "$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)" | grep -c '"sockaff_ingress"'; }
+unit_command() { sed -n "s|^$1=$prefix|$root|p" "$root/lib/systemd/system/sockaff.service"; }
+$(unit_command ExecStop) >/dev/null 2>&1
+$(unit_command ExecStart) >/dev/null 2>&1
+check "ExecStart attaches" test "$(attached)" = 1
+$(unit_command ExecStart) >/dev/null 2>&1
+check "ExecStart again attaches once" test "$(attached)" = 1
+$(unit_command ExecStop) >/dev/null 2>&1
+check "ExecStop detaches" test "$(attached)" = 0
+
+echo "install: $passed passed, $failed failed"
+[ "$failed" = 0 ]
