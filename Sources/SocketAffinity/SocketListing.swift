@@ -30,7 +30,11 @@ public struct SocketListing: Sendable {
     try listReportingSkipped(pid: pid).sockets
   }
 
-  public func listReportingSkipped(pid: Int32? = nil) throws(SockaffError) -> Result {
+  /// `progress(done, total)` is called after each process, for a caller
+  /// that shows progress on a long host-wide listing.
+  public func listReportingSkipped(pid: Int32? = nil, progress: ((Int, Int) -> Void)? = nil) throws(SockaffError)
+    -> Result
+  {
     let maps = try PinnedMaps(pins: pins)
     try maps.requireAttached()
     let inspection = SocketInspection(topology: topology)
@@ -42,7 +46,9 @@ public struct SocketListing: Sendable {
     var answers: [SocketAffinity] = []
     var notPermitted: [Int32] = []
     let interfaceNames = SocketInspection.InterfaceNames()
-    for process in pid.map({ [$0] }) ?? ProcFS.processIDs() {
+    let processes = pid.map { [$0] } ?? ProcFS.processIDs()
+    for (index, process) in processes.enumerated() {
+      defer { progress?(index + 1, processes.count) }
       let fds: [(fd: Int32, inode: UInt64)]
       let handle: ProcessHandle
       do {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
+import Glibc
 import SocketAffinity
 
 struct ListCommand: ParsableCommand {
@@ -30,7 +31,10 @@ struct ListCommand: ParsableCommand {
 
   func run() throws {
     try reporting(json: json) {
-      let result = try SocketListing(topology: try topologyOptions.topology()).listReportingSkipped(pid: pid)
+      let progress = ProgressLine()
+      let result = try SocketListing(topology: try topologyOptions.topology())
+        .listReportingSkipped(pid: pid, progress: progress.update)
+      progress.finish()
       if !result.notPermitted.isEmpty {
         let pids = result.notPermitted.prefix(10).map(String.init).joined(separator: ", ")
         Output.standardError(
@@ -94,5 +98,28 @@ enum SocketTable {
 extension String {
   func trimmingTrailingSpaces() -> String {
     String(self[..<(lastIndex(where: { $0 != " " }).map(index(after:)) ?? startIndex)])
+  }
+}
+
+/// "reading processes 812/3000" on stderr, only when stderr is a terminal
+/// and the work has already taken a second; erased when done. Nothing on
+/// stdout, so piping the output is unaffected.
+final class ProgressLine {
+  private let enabled = isatty(STDERR_FILENO) == 1
+  private let started = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
+  private var lastDrawn: Int64 = 0
+  private var drawn = false
+
+  func update(done: Int, total: Int) {
+    guard enabled else { return }
+    let now = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
+    guard now - started > 1_000_000_000, now - lastDrawn > 100_000_000 else { return }
+    lastDrawn = now
+    drawn = true
+    Output.standardError("\rsockaff: reading processes \(done)/\(total)\u{1B}[K", newline: false)
+  }
+
+  func finish() {
+    if drawn { Output.standardError("\r\u{1B}[K", newline: false) }
   }
 }

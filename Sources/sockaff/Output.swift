@@ -27,8 +27,8 @@ enum Output {
     print(text + (values.isEmpty ? "]" : "\n]"))
   }
 
-  static func standardError(_ line: String) {
-    _ = try? FileDescriptor.standardError.writeAll((line + "\n").utf8)
+  static func standardError(_ line: String, newline: Bool = true) {
+    _ = try? FileDescriptor.standardError.writeAll((newline ? line + "\n" : line).utf8)
   }
 
   /// Reports `error` and exits with its status. With --json, stdout also gets
