@@ -11,7 +11,7 @@ VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2
 BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o
 BPF_CFLAGS = -target bpf -O2 -g -Wall -idirafter /usr/include/$(shell uname -m)-linux-gnu -ISources/CSockaffABI/include
 
-.PHONY: all deps build test unit-test kernel-test vmtest vm-deps demo man completions install install-check clean lint format bench bench-smoke bench-deps
+.PHONY: all deps build capi capi-check test unit-test kernel-test vmtest vm-deps demo man completions install install-check clean lint format bench bench-smoke bench-deps
 
 all: build
 
@@ -25,9 +25,21 @@ deps:
 # libbpf's static archive needs libelf and zlib named explicitly.
 STATIC_FLAGS = -Xswiftc -static-executable -Xlinker -lelf -Xlinker -lz
 
+# Executables only: the C library (make capi) is a shared object and cannot
+# be linked with -static-executable. glibc warns that NSS calls (unused
+# here) need its shared libraries at run time.
 build:
-	# glibc warns that NSS calls (unused here) need its shared libraries at run time.
-	$(SWIFT) build -c release $(STATIC_FLAGS) 2>&1 | { grep -v "statically linked applications requires at runtime" || true; }
+	for product in sockaff sockaff-bench; do \
+		$(SWIFT) build -c release --product $$product $(STATIC_FLAGS) 2>&1 \
+			| { grep -v "statically linked applications requires at runtime" || true; }; \
+	done
+
+# libsockaff.so.1: the C API (Sources/CSockaffAPI/include/sockaff.h) with the
+# Swift runtime linked in, so C programs need only libbpf, libnuma and libc.
+# Its own scratch path: its link flags differ from the static executables'.
+capi:
+	$(SWIFT) build -c release --scratch-path .build-capi --product SockaffC -Xswiftc -static-stdlib \
+		-Xlinker -soname=libsockaff.so.1 2>&1 | { grep -v "the use of .mktemp. is dangerous" || true; }
 
 # Unit tests and the kernel tests (root, real BPF, real traffic).
 test:
@@ -63,8 +75,16 @@ completions: build
 	.build/release/sockaff --generate-completion-script zsh > .build/completions/_sockaff
 	.build/release/sockaff --generate-completion-script fish > .build/completions/sockaff.fish
 
-install: build man completions
+VERSION = 0.1.0
+
+install: build man completions capi
 	install -D -m 0755 .build/release/sockaff $(DESTDIR)$(PREFIX)/bin/sockaff
+	install -D -m 0755 .build-capi/release/libSockaffC.so $(DESTDIR)$(PREFIX)/lib/libsockaff.so.1
+	ln -sf libsockaff.so.1 $(DESTDIR)$(PREFIX)/lib/libsockaff.so
+	install -D -m 0644 Sources/CSockaffAPI/include/sockaff.h $(DESTDIR)$(PREFIX)/include/sockaff.h
+	mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' contrib/sockaff.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/sockaff.pc
 	install -D -m 0644 .build/man/sockaff.1 $(DESTDIR)$(PREFIX)/share/man/man1/sockaff.1
 	install -D -m 0644 .build/completions/sockaff.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/sockaff
 	install -D -m 0644 .build/completions/_sockaff $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_sockaff

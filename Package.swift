@@ -6,6 +6,9 @@ let package = Package(
   products: [
     .library(name: "SocketAffinity", targets: ["SocketAffinity"]),
     .executable(name: "sockaff", targets: ["sockaff"]),
+    // libsockaff.so for C (include/sockaff.h): `make capi` builds it apart,
+    // with the Swift runtime linked in statically.
+    .library(name: "SockaffC", type: .dynamic, targets: ["SockaffCAPI"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -31,6 +34,9 @@ let package = Package(
         .product(name: "SystemPackage", package: "swift-system"),
       ],
       plugins: ["EmbedBPFObject"]),
+    // The C API: sockaff.h (the header C programs include) and its Swift body.
+    .target(name: "CSockaffAPI"),
+    .target(name: "SockaffCAPI", dependencies: ["SocketAffinity", "CSockaffAPI"]),
     // Prometheus exposition of the tracer's readings (swift-prometheus).
     .target(
       name: "SockaffMetrics",

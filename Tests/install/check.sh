@@ -32,6 +32,8 @@ check "make install" test "$status" = 0
 rm -f "$log"
 
 check "binary" test -x "$root/bin/sockaff"
+check "library" test -x "$root/lib/libsockaff.so.1" -a -L "$root/lib/libsockaff.so"
+check "header" test -f "$root/include/sockaff.h"
 check "binary runs" "$root/bin/sockaff" help query
 check "man page renders" sh -c "groff -mandoc -Tutf8 '$root/share/man/man1/sockaff.1' | grep -q 'sockaff query'"
 check "bash completion loads" bash -c "source '$root/share/bash-completion/completions/sockaff' && complete -p sockaff"
@@ -58,6 +60,35 @@ $(unit_command ExecStart) >/dev/null 2>&1
 check "ExecStart again attaches once" test "$(attached)" = 1
 $(unit_command ExecStop) >/dev/null 2>&1
 check "ExecStop detaches" test "$(attached)" = 0
+
+# The C library: a C program built against the installed header and library
+# through pkg-config, run with the tracer readable (root, attached), without
+# it (detached), and as a user who may not read it (nobody: kernel answer).
+check "pkg-config finds sockaff" env PKG_CONFIG_SYSROOT_DIR="$destdir" PKG_CONFIG_PATH="$root/lib/pkgconfig" \
+  pkg-config --exists sockaff
+cprogram=$(mktemp -d)
+chmod 0755 "$cprogram"
+flags=$(PKG_CONFIG_SYSROOT_DIR="$destdir" PKG_CONFIG_PATH="$root/lib/pkgconfig" pkg-config --cflags --libs sockaff)
+# shellcheck disable=SC2086 # flags are words
+check "C program compiles against sockaff.h" cc -Wall -Werror -o "$cprogram/check" Tests/capi/check.c $flags \
+  -Wl,-rpath,"$root/lib"
+chmod -R a+rX "$destdir"
+run_c() { # run_c LABEL MODE [COMMAND PREFIX...]
+  local label=$1 mode=$2 line
+  shift 2
+  while IFS= read -r line; do
+    case "$line" in
+      PASS*) passed=$((passed + 1)) && echo "install: PASS capi $label: ${line#PASS }" ;;
+      *) failed=$((failed + 1)) && echo "install: FAIL capi $label: ${line#FAIL }" ;;
+    esac
+  done < <("$@" "$cprogram/check" "$mode" 2>&1 || true)
+}
+"$root/bin/sockaff" trace >/dev/null 2>&1
+run_c "root, tracer attached" traced
+run_c "nobody, tracer attached" kernel setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all
+"$root/bin/sockaff" detach >/dev/null 2>&1
+run_c "root, tracer detached" kernel
+rm -rf "$cprogram"
 
 echo "install: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,0 +1,50 @@
+import CSockaffAPI
+import Glibc
+import SocketAffinity
+
+/// `sockaff_query_rss_processor_info` (include/sockaff.h): the Windows
+/// control code's contract on the caller's own socket. The traced answer
+/// when the pinned maps can be read, else the kernel's SO_INCOMING_CPU.
+@_cdecl("sockaff_query_rss_processor_info")
+public func sockaffQueryRSSProcessorInfo(
+  _ fd: Int32, _ out: UnsafeMutableRawPointer?, _ outLength: Int, _ returned: UnsafeMutablePointer<Int>?
+) -> Int32 {
+  let savedErrno = errno
+  let required = MemoryLayout<sockaff_processor_affinity>.size
+  returned?.pointee = required
+  guard let out, outLength >= required else { return fail(EINVAL) }
+
+  let topology = Topology.live()
+  let cpu: Int
+  do {
+    // Our own process: pidfd_getfd on ourselves needs no privilege.
+    cpu = try AffinityQuery(topology: topology).query(pid: getpid(), fd: fd).cpu
+  } catch {
+    switch error.kind {
+    case .notSocket: return fail(ENOTSOCK)
+    case .unsupportedSocket: return fail(EOPNOTSUPP)
+    case .badFileDescriptor: return fail(EBADF)
+    case .noPacketsYet: return fail(ENODATA)
+    default:
+      // No tracer, or not ours to read (its pins are root's): the kernel's answer.
+      var incoming: Int32 = -1
+      var length = socklen_t(MemoryLayout<Int32>.size)
+      guard getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &incoming, &length) == 0 else { return fail(errno) }
+      guard incoming >= 0 else { return fail(ENODATA) }
+      cpu = Int(incoming)
+    }
+  }
+  let processor = topology.processorNumber(ofCPU: cpu) ?? ProcessorNumber(group: 0, number: cpu)
+  var answer = sockaff_processor_affinity()
+  answer.group = UInt16(clamping: processor.group)
+  answer.number = UInt8(clamping: processor.number)
+  answer.numa_node_id = UInt16(clamping: topology.node(ofCPU: cpu) ?? 0)
+  out.storeBytes(of: answer, as: sockaff_processor_affinity.self)
+  errno = savedErrno  // success leaves the caller's errno as it was
+  return 0
+}
+
+private func fail(_ code: Int32) -> Int32 {
+  errno = code
+  return -1
+}
