@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 CLANG ?= clang
 PREFIX ?= /usr/local
-PACKAGES = libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool iproute2 python3 socat make procps tmux
+PACKAGES = libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool iproute2 python3 socat make procps tmux pkg-config gcc
 VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2
 
 BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o
