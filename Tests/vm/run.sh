@@ -18,7 +18,7 @@ package=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-ima
 [ -n "$package" ] || { echo "vm: no linux-image package found (run apt-get update)" >&2; exit 1; }
 if [ ! -d "$work/$package" ]; then
   rm -f "$work"/*.deb
-  (cd "$work" && apt-get download "$package" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+  (cd "$work" && apt-get -qq download "$package" 2>&1 | grep -v "^W: Download is performed unsandboxed" || true)
   deb=$(ls "$work"/"$package"_*.deb)
   dpkg-deb -x "$deb" "$work/$package.partial"
   mv "$work/$package.partial" "$work/$package"
