@@ -1,6 +1,8 @@
 # sockaff: build, test, demo. `make demo` on a fresh Debian 12 host (as root)
 # installs the packages, builds, attaches and answers a real query.
 SHELL := /bin/bash
+# The Swift toolchain's place on this project's machines; swift on PATH works too.
+export PATH := /opt/swift/usr/bin:$(PATH)
 .SHELLFLAGS := -o pipefail -c
 SWIFT ?= swift
 CLANG ?= clang
@@ -11,7 +13,7 @@ VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2
 BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o
 BPF_CFLAGS = -target bpf -O2 -g -Wall -idirafter /usr/include/$(shell uname -m)-linux-gnu -ISources/CSockaffABI/include
 
-.PHONY: all deps build capi capi-check test unit-test kernel-test vmtest vm-deps demo man completions install install-check clean lint format bench bench-smoke bench-deps
+.PHONY: all deps build capi test unit-test kernel-test vmtest vm-deps demo man completions install install-check clean lint format bench bench-smoke bench-deps
 
 all: build
 
@@ -41,8 +43,9 @@ capi:
 	$(SWIFT) build -c release --scratch-path .build-capi --product SockaffC -Xswiftc -static-stdlib \
 		-Xlinker -soname=libsockaff.so.1 2>&1 | { grep -v "the use of .mktemp. is dangerous" || true; }
 
-# Unit tests and the kernel tests (root, real BPF, real traffic).
-test:
+# Unit tests and the kernel tests (root, real BPF, real traffic); installs
+# what they use first, so it also works on a fresh Debian 12 machine.
+test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --disable-swift-testing
 
@@ -54,10 +57,10 @@ kernel-test:
 
 # Debian's 6.1 kernel with 2 NUMA nodes and 4 CPUs under qemu (TCG): the
 # static sockaff binary against real steered traffic (~20 s; Tests/vm/run.sh).
-vmtest: build
+vmtest: vm-deps build
 	bash Tests/vm/run.sh .build/release/sockaff
 
-vm-deps:
+vm-deps: deps
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(VM_PACKAGES)
 
 demo: deps build
