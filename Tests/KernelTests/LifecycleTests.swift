@@ -42,20 +42,11 @@ final class LifecycleTests: KernelTestCase {
     defer { close(notASocket) }
     for round in 0..<20 {
       let commands = [["trace"], ["trace"], ["detach"], ["query", "--pid", "\(getpid())", "--fd", "\(notASocket)"]]
-      let processes = try commands.map { arguments -> (Process, Pipe) in
-        let process = Process()
-        process.executableURL = URL(filePath: Command.sockaffPath)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        return (process, output)
-      }
-      for (process, output) in processes {
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertTrue(expected.contains { text.contains($0) }, "round \(round) \(process.arguments!): \(text)")
+      let processes = try commands.map { try Child([Command.sockaffPath] + $0, stderrToStdout: true) }
+      for process in processes {
+        let text = String(decoding: process.output.readDataToEndOfFile(), as: UTF8.self)
+        try process.wait()
+        XCTAssertTrue(expected.contains { text.contains($0) }, "round \(round) \(process.arguments): \(text)")
       }
       let attached = try KernelListing.attachedSockaffPrograms()
       XCTAssertLessThanOrEqual(attached, 1, "round \(round)")
@@ -162,32 +153,25 @@ final class LifecycleTests: KernelTestCase {
 
 /// `sockaff trace --foreground`, running until stopped.
 final class ForegroundTracer {
-  let process = Process()
-  private let output = Pipe()
+  let process: Child
 
   init() throws {
-    process.executableURL = URL(filePath: Command.sockaffPath)
-    process.arguments = ["trace", "--foreground"]
-    process.standardOutput = output
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
+    process = try Child([Command.sockaffPath, "trace", "--foreground"])
     // Wait for the line that says it is tracing.
-    var poller = pollfd(fd: output.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+    var poller = pollfd(fd: process.output.fileDescriptor, events: Int16(POLLIN), revents: 0)
     guard poll(&poller, 1, 20_000) == 1 else { throw HarnessError("trace --foreground printed nothing") }
-    let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+    let line = String(decoding: process.output.availableData, as: UTF8.self)
     guard line.contains("tracing") else { throw HarnessError("trace --foreground said: \(line)") }
   }
 
   func stop(signal: Int32) throws -> Int32 {
-    kill(process.processIdentifier, signal)
-    process.waitUntilExit()
-    return process.terminationStatus
+    process.signal(signal)
+    return try process.wait()
   }
 
   deinit {
-    if process.isRunning {
-      kill(process.processIdentifier, SIGTERM)
-      process.waitUntilExit()
-    }
+    // A gentle stop first, so that the tracer detaches (deinit of Child kills).
+    process.signal(SIGTERM)
+    _ = try? process.wait()
   }
 }

@@ -114,36 +114,20 @@ final class MetricsTests: KernelTestCase {
 /// `sockaff serve --listen 127.0.0.1:0`, until stopped; `url` is what it
 /// printed it serves.
 final class MetricsServer {
-  private let pid: pid_t
-  private let output: FileHandle
+  private let process: Child
   let url: String
 
   init() throws {
-    var ends: [Int32] = [-1, -1]
-    guard pipe(&ends) == 0 else { throw HarnessError("pipe failed") }
-    let null = open("/dev/null", O_WRONLY)
-    defer { close(null) }
-    pid = try Spawn.start(
-      [Command.sockaffPath, "serve", "--listen", "127.0.0.1:0"], environment: nil, stdout: ends[1], stderr: null)
-    close(ends[1])
-    output = FileHandle(fileDescriptor: ends[0], closeOnDealloc: true)
-    var poller = pollfd(fd: ends[0], events: Int16(POLLIN), revents: 0)
-    guard poll(&poller, 1, 20_000) == 1 else {
-      kill(pid, SIGKILL)
-      _ = try? Spawn.wait(pid)
-      throw HarnessError("sockaff serve printed nothing")
-    }
-    let line = String(decoding: output.availableData, as: UTF8.self)
-    guard let start = line.range(of: "http://") else {
-      kill(pid, SIGKILL)
-      _ = try? Spawn.wait(pid)
-      throw HarnessError("sockaff serve said: \(line)")
-    }
+    process = try Child([Command.sockaffPath, "serve", "--listen", "127.0.0.1:0"])
+    var poller = pollfd(fd: process.output.fileDescriptor, events: Int16(POLLIN), revents: 0)
+    guard poll(&poller, 1, 20_000) == 1 else { throw HarnessError("sockaff serve printed nothing") }
+    let line = String(decoding: process.output.availableData, as: UTF8.self)
+    guard let start = line.range(of: "http://") else { throw HarnessError("sockaff serve said: \(line)") }
     url = String(line[start.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
   func stop() {
-    kill(pid, SIGTERM)
-    _ = try? Spawn.wait(pid)
+    process.signal(SIGTERM)
+    _ = try? process.wait()
   }
 }

@@ -16,15 +16,13 @@ final class ReliabilityTests: KernelTestCase {
     for attempt in 0..<50 {
       let foreground = attempt % 5 != 4
       let arguments = foreground ? ["trace", "--foreground"] : ["trace"]
-      let null = open("/dev/null", O_WRONLY)
-      defer { close(null) }
-      let pid = try Spawn.start([Command.sockaffPath] + arguments, environment: nil, stdout: null, stderr: null)
+      let tracer = try Child([Command.sockaffPath] + arguments)
       // `trace` takes ~110 ms, 80 of them calibrating the clock: spread the
       // kills over it and a little past it.
       usleep(UInt32.random(in: 0...160_000, using: &generator))
       let attachedAtKill = try KernelListing.attachedSockaffPrograms() == 1
-      kill(pid, SIGKILL)
-      _ = try Spawn.wait(pid)
+      tracer.signal(SIGKILL)
+      try tracer.wait()
       if attachedAtKill { killedWhileAttached += 1 } else { killedBeforeAttaching += 1 }
 
       let programs = try KernelListing.attachedSockaffPrograms()

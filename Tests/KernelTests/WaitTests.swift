@@ -7,22 +7,18 @@ final class WaitTests: KernelTestCase {
   func testWaitReturnsWhenTheFirstPacketArrives() throws {
     try attach()
     let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1")
-    let waiting = Process()
-    waiting.executableURL = URL(filePath: Command.sockaffPath)
-    waiting.arguments = ["query", "--pid", "\(pair.server.pid)", "--fd", "\(pair.serverFD)", "--wait", "20", "--json"]
-    let output = Pipe()
-    waiting.standardOutput = output
-    try waiting.run()
+    let waiting = try Child([
+      Command.sockaffPath, "query", "--pid", "\(pair.server.pid)", "--fd", "\(pair.serverFD)", "--wait", "20", "--json",
+    ])
     usleep(700_000)
     XCTAssertTrue(waiting.isRunning, "nothing was sent yet: the query must still wait")
     let sent = Date()
     try pair.exchange(1)
-    waiting.waitUntilExit()
+    let output = waiting.output.readDataToEndOfFile()
+    XCTAssertEqual(try waiting.wait(), 0)
     let elapsed = Date().timeIntervalSince(sent)
-    XCTAssertEqual(waiting.terminationStatus, 0)
     XCTAssertLessThan(elapsed, 2, "answered soon after the packet, not at the time-out")
-    let answer =
-      try JSONSerialization.jsonObject(with: output.fileHandleForReading.readDataToEndOfFile()) as? [String: Any]
+    let answer = try JSONSerialization.jsonObject(with: output) as? [String: Any]
     XCTAssertEqual(answer?["source"] as? String, "bpf")
     XCTAssertGreaterThanOrEqual(answer?["packets"] as? Int ?? 0, 1)
   }

@@ -10,20 +10,14 @@ final class Peer {
   static let loadScript = Command.packageRoot.appending(path: "Tests/KernelTests/Peers/load.py")
     .path(percentEncoded: false)
 
-  private let process = Process()
-  private let input = Pipe()
-  private let output = Pipe()
+  private let process: Child
   private var buffer: [UInt8] = []
   /// The first line the peer printed: its pid and socket fds.
   private(set) var hello: [String: Any] = [:]
 
   init(_ arguments: [String], namespace: String? = nil, script: String = Peer.script) throws {
     let command = ["python3", script] + arguments
-    process.executableURL = URL(filePath: "/usr/bin/env")
-    process.arguments = namespace.map { ["ip", "netns", "exec", $0] + command } ?? command
-    process.standardInput = input
-    process.standardOutput = output
-    try process.run()
+    process = try Child(namespace.map { ["ip", "netns", "exec", $0] + command } ?? command, withInput: true)
     hello = try readLine()
   }
 
@@ -33,15 +27,15 @@ final class Peer {
 
   /// Reads the next JSON line, failing after `timeout` seconds.
   func readLine(timeout: Int32 = 20) throws -> [String: Any] {
-    let fd = output.fileHandleForReading.fileDescriptor
+    let fd = process.output.fileDescriptor
     while !buffer.contains(UInt8(ascii: "\n")) {
       var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
       guard poll(&poller, 1, timeout * 1000) == 1 else {
-        throw HarnessError("peer \(process.arguments ?? []) printed nothing for \(timeout) s")
+        throw HarnessError("peer \(process.arguments) printed nothing for \(timeout) s")
       }
       var chunk = [UInt8](repeating: 0, count: 4096)
       let count = read(fd, &chunk, chunk.count)
-      guard count > 0 else { throw HarnessError("peer \(process.arguments ?? []) exited") }
+      guard count > 0 else { throw HarnessError("peer \(process.arguments) exited") }
       buffer += chunk[..<count]
     }
     let end = buffer.firstIndex(of: UInt8(ascii: "\n"))!
@@ -54,7 +48,7 @@ final class Peer {
   }
 
   func send(_ line: String) {
-    input.fileHandleForWriting.write(Data((line + "\n").utf8))
+    process.input?.write(Data((line + "\n").utf8))
   }
 
   /// Starts `count` exchanges; call `waitDone` to wait for them.
@@ -65,11 +59,6 @@ final class Peer {
     guard reply["done"] != nil else { throw HarnessError("peer replied \(reply)") }
   }
 
-  deinit {
-    try? input.fileHandleForWriting.close()
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    process.waitUntilExit()
-  }
 }
 
 /// A client/server pair of peers that exchange messages.

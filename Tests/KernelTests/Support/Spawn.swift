@@ -10,15 +10,19 @@ import Glibc
 /// returned, and CI hung for its whole 90 minutes. Here the child gets
 /// exactly stdin, stdout and stderr, and its exit is what waitpid says.
 enum Spawn {
-  /// Runs `arguments` (looked up in PATH) with stdin from /dev/null and
-  /// stdout/stderr on the given descriptors; returns the child's pid.
-  static func start(_ arguments: [String], environment: [String: String]?, stdout: Int32, stderr: Int32) throws
-    -> pid_t
-  {
+  /// Runs `arguments` (looked up in PATH) with stdin from `stdin` (nil:
+  /// /dev/null) and stdout/stderr on the given descriptors; returns the pid.
+  static func start(
+    _ arguments: [String], environment: [String: String]? = nil, stdin: Int32? = nil, stdout: Int32, stderr: Int32
+  ) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    if let stdin {
+      posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+    } else {
+      posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    }
     posix_spawn_file_actions_adddup2(&actions, stdout, 1)
     posix_spawn_file_actions_adddup2(&actions, stderr, 2)
     // Close every other inherited descriptor (Foundation's pipes are not
@@ -57,5 +61,63 @@ enum Spawn {
   private static func openDescriptors() -> [Int32] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
     return names.compactMap { Int32($0) }
+  }
+}
+
+/// A started program this process owns: its pid, the write end of its stdin
+/// and the read end of its stdout (stderr goes with stdout, or to
+/// /dev/null). Killed and reaped on deinit if still running.
+final class Child {
+  let pid: pid_t
+  let arguments: [String]
+  /// Write end of the child's stdin; nil when it reads /dev/null.
+  let input: FileHandle?
+  /// Read end of the child's stdout.
+  let output: FileHandle
+  private var status: Int32?
+
+  init(_ arguments: [String], withInput: Bool = false, stderrToStdout: Bool = false) throws {
+    self.arguments = arguments
+    var out: [Int32] = [-1, -1]
+    var into: [Int32] = [-1, -1]
+    guard pipe(&out) == 0, !withInput || pipe(&into) == 0 else {
+      throw HarnessError("pipe: \(String(cString: strerror(errno)))")
+    }
+    let null = open("/dev/null", O_WRONLY)
+    defer {
+      close(null)
+      close(out[1])
+      if withInput { close(into[0]) }
+    }
+    pid = try Spawn.start(
+      arguments, stdin: withInput ? into[0] : nil, stdout: out[1], stderr: stderrToStdout ? out[1] : null)
+    output = FileHandle(fileDescriptor: out[0], closeOnDealloc: true)
+    input = withInput ? FileHandle(fileDescriptor: into[1], closeOnDealloc: true) : nil
+  }
+
+  var isRunning: Bool {
+    guard status == nil else { return false }
+    var raw: Int32 = 0
+    guard waitpid(pid, &raw, WNOHANG) == pid else { return true }
+    let signal = raw & 0x7f
+    status = signal == 0 ? (raw >> 8) & 0xff : signal
+    return false
+  }
+
+  /// Waits for the child to end: its exit code, or the signal that ended it.
+  @discardableResult
+  func wait() throws -> Int32 {
+    if let status { return status }
+    let result = try Spawn.wait(pid)
+    status = result
+    return result
+  }
+
+  func signal(_ number: Int32) { if isRunning { kill(pid, number) } }
+
+  deinit {
+    try? input?.close()
+    signal(SIGKILL)
+    _ = try? wait()
   }
 }
