@@ -38,13 +38,12 @@ public enum ProcFS {
     return UInt64(text.dropFirst(kind.count + 2).dropLast())
   }
 
-  /// Fds of process `pid` that are sockets, with their socket inodes.
-  /// /proc/P/fd of a process with capabilities we lack is not readable:
-  /// that throws notPermitted rather than looking like "no sockets".
-  static func socketFDs(pid: Int32) throws(SockaffError) -> [(fd: Int32, inode: UInt64)] {
-    let fds: [Int32]
+  /// The open fds of process `pid`. /proc/P/fd of a process with
+  /// capabilities we lack is not readable: that throws notPermitted rather
+  /// than looking like "no fds"; a process gone throws noSuchProcess.
+  static func fileDescriptors(pid: Int32) throws(SockaffError) -> [Int32] {
     do {
-      fds = try readNumericEntries("/proc/\(pid)/fd")
+      return try readNumericEntries("/proc/\(pid)/fd")
     } catch {
       if error.errno == .noSuchFileOrDirectory {
         throw SockaffError(.noSuchProcess, errno: .noSuchProcess, operation: "read /proc/\(pid)/fd")
@@ -54,21 +53,21 @@ public enum ProcFS {
       }
       throw error
     }
-    var sockets: [(fd: Int32, inode: UInt64)] = []
-    for fd in fds {
-      guard let target = link("/proc/\(pid)/fd/\(fd)") else {
-        // The directory lists for the owner's uid, but each link needs
-        // ptrace access: refused here means refused for every fd.
-        if errno == EACCES || errno == EPERM {
-          throw SockaffError(
-            .notPermitted, errno: Errno(rawValue: errno), operation: "readlink /proc/\(pid)/fd/\(fd)",
-            hint: Self.ptraceHint)
-        }
-        continue  // closed meanwhile
+  }
+
+  /// The socket inode behind fd `fd` of process `pid`; nil if it is not a
+  /// socket, or was closed meanwhile. The directory lists for the owner's
+  /// uid, but each link needs ptrace access: refused throws notPermitted.
+  static func socketInode(pid: Int32, fd: Int32) throws(SockaffError) -> UInt64? {
+    guard let target = link("/proc/\(pid)/fd/\(fd)") else {
+      if errno == EACCES || errno == EPERM {
+        throw SockaffError(
+          .notPermitted, errno: Errno(rawValue: errno), operation: "readlink /proc/\(pid)/fd/\(fd)",
+          hint: Self.ptraceHint)
       }
-      if let inode = inode(inLink: target, kind: "socket") { sockets.append((fd, inode)) }
+      return nil
     }
-    return sockets
+    return inode(inLink: target, kind: "socket")
   }
 
   static let ptraceHint = "needs CAP_SYS_PTRACE: ptrace access to the target"

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// Turns one opened socket, its record and the host topology into the
 /// answer. Shared by `query` (one socket, errors for the operator) and `list`
@@ -9,14 +10,15 @@ struct SocketInspection {
 
   /// Interface names per (network namespace, ifindex): a listing asks the
   /// kernel once per interface, not once per socket.
-  final class InterfaceNames {
-    private var names: [String: String?] = [:]
+  /// Shared by the threads of one listing, hence the lock.
+  final class InterfaceNames: Sendable {
+    private let names = Mutex<[String: String?]>([:])
 
     func name(socket: borrowing TargetSocket, namespace: UInt64?, ifindex: UInt32) -> String? {
       let key = "\(namespace ?? 0)/\(ifindex)"
-      if let known = names[key] { return known }
+      if let known = names.withLock({ $0[key] }) { return known }
       let name = socket.interfaceName(ifindex: ifindex)
-      names[key] = name
+      names.withLock { $0[key] = name }
       return name
     }
   }

@@ -1,4 +1,6 @@
+import Dispatch
 import Glibc
+import Synchronization
 
 /// Every traced socket of one process, or of the whole host: `sockaff list`.
 ///
@@ -30,64 +32,148 @@ public struct SocketListing: Sendable {
     try listReportingSkipped(pid: pid).sockets
   }
 
-  /// `progress(done, total)` is called after each process, for a caller
-  /// that shows progress on a long host-wide listing.
-  public func listReportingSkipped(pid: Int32? = nil, progress: ((Int, Int) -> Void)? = nil) throws(SockaffError)
+  /// `progress(done, total)` is called as slices of sockets are done (from
+  /// any thread, one call at a time), for a caller that shows progress.
+  public func listReportingSkipped(pid: Int32? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil)
+    throws(SockaffError)
     -> Result
   {
     let maps = try PinnedMaps(pins: pins)
     try maps.requireAttached()
-    let inspection = SocketInspection(topology: topology)
     if let pid {
       guard pid > 0, access("/proc/\(pid)", F_OK) == 0 else {
         throw SockaffError(.noSuchProcess, errno: .noSuchProcess, operation: "list pid \(pid)")
       }
     }
-    var answers: [SocketAffinity] = []
+    // 1. Per process (cheap, in order): its fd numbers and a pidfd.
     var notPermitted: [Int32] = []
-    let interfaceNames = SocketInspection.InterfaceNames()
+    var found: [SocketHolder] = []
     let processes = pid.map { [$0] } ?? ProcFS.processIDs()
-    for (index, process) in processes.enumerated() {
-      defer { progress?(index + 1, processes.count) }
-      let fds: [(fd: Int32, inode: UInt64)]
-      let handle: ProcessHandle
+    for process in processes {
       do {
-        fds = try ProcFS.socketFDs(pid: process)
+        let fds = try ProcFS.fileDescriptors(pid: process)
         guard !fds.isEmpty else { continue }
-        handle = try ProcessHandle(pid: process)
+        found.append(SocketHolder(handle: try ProcessHandle(pid: process), fds: fds))
       } catch {
         if pid != nil { throw error }
         if error.kind == .notPermitted { notPermitted.append(process) }
         continue  // exited meanwhile, or not ours to read
       }
-      var facts: SocketInspection.ProcessFacts?
-      for (fd, _) in fds {
-        do {
-          let socket = try TargetSocket(process: handle, fd: fd)
-          guard let record = try maps.record(socketFD: socket.descriptor.rawValue) else { continue }
-          guard let kind = try? inspection.kind(of: socket) else { continue }
-          if facts == nil {
-            facts = inspection.facts(pid: process)
-            try handle.requireSameProcess()  // the facts are this process's
-          }
-          if let answer = try inspection.answer(
-            socket: socket, kind: kind, record: record, clock: maps.clock, process: facts!,
-            interfaceNames: interfaceNames)
-          {
-            answers.append(answer)
-          }
-        } catch {
-          // The process or fd went away meanwhile: nothing to list.
-          if [.noSuchProcess, .badFileDescriptor].contains(error.kind) { continue }
-          if pid == nil && error.kind == .notPermitted {
-            notPermitted.append(process)
-            break
-          }
-          throw error
+    }
+
+    // 2. The fds (which are sockets: /proc's links) and the sockets (about
+    // ten syscalls each): in slices, on every CPU.
+    let holders = found
+    let slices = holders.indices.flatMap { index in
+      stride(from: 0, to: holders[index].fds.count, by: Self.sliceSize).map { (holder: index, start: $0) }
+    }
+    let outcomes = SliceOutcomes(count: slices.count)
+    let done = Mutex(0)
+    let work = ListingWork(
+      maps: maps, inspection: SocketInspection(topology: topology), interfaceNames: SocketInspection.InterfaceNames(),
+      hostWide: pid == nil)
+    DispatchQueue.concurrentPerform(iterations: slices.count) { index in
+      let slice = slices[index]
+      let holder = holders[slice.holder]
+      let fds = holder.fds[slice.start..<min(slice.start + Self.sliceSize, holder.fds.count)]
+      outcomes.set(index, work.list(fds, of: holder))
+      if let progress {
+        done.withLock { count in
+          count += 1; progress(count, slices.count)
         }
       }
     }
+
+    // 3. In process and fd order, as if read one by one.
+    var answers: [SocketAffinity] = []
+    for (index, outcome) in outcomes.all.enumerated() {
+      if let error = outcome.error { throw error }
+      answers += outcome.sockets
+      let process = holders[slices[index].holder].handle.pid
+      if outcome.notPermitted && notPermitted.last != process { notPermitted.append(process) }
+    }
     return Result(sockets: answers, notPermitted: notPermitted)
+  }
+
+  /// Sockets per work item: small enough to spread one big process over
+  /// every CPU, large enough that scheduling costs nothing.
+  static let sliceSize = 256
+}
+
+/// A process with socket fds, and the pidfd that names it while it is read.
+final class SocketHolder: @unchecked Sendable {
+  let handle: ProcessHandle
+  let fds: [Int32]
+  /// Read once, by whichever thread first needs them.
+  private let facts = Mutex<SocketInspection.ProcessFacts?>(nil)
+
+  init(handle: consuming ProcessHandle, fds: [Int32]) {
+    self.handle = handle
+    self.fds = fds
+  }
+
+  func facts(_ inspection: SocketInspection) throws(SockaffError) -> SocketInspection.ProcessFacts {
+    if let known = facts.withLock({ $0 }) { return known }
+    let read = inspection.facts(pid: handle.pid)
+    try handle.requireSameProcess()  // the facts are this process's
+    facts.withLock { $0 = read }
+    return read
+  }
+}
+
+/// What one slice of a process's sockets gave.
+struct SliceOutcome: Sendable {
+  var sockets: [SocketAffinity] = []
+  var error: SockaffError?
+  var notPermitted = false
+}
+
+/// One slot per slice, each written by exactly one thread.
+final class SliceOutcomes: @unchecked Sendable {
+  private var slots: [SliceOutcome]
+  private let lock = Mutex(())
+
+  init(count: Int) { slots = Array(repeating: SliceOutcome(), count: count) }
+
+  func set(_ index: Int, _ outcome: SliceOutcome) { lock.withLock { _ in slots[index] = outcome } }
+
+  var all: [SliceOutcome] { lock.withLock { _ in slots } }
+}
+
+/// The per-socket half of a listing, shared by its threads (all read-only
+/// or locked inside).
+struct ListingWork: @unchecked Sendable {
+  let maps: PinnedMaps
+  let inspection: SocketInspection
+  let interfaceNames: SocketInspection.InterfaceNames
+  let hostWide: Bool
+
+  func list(_ fds: ArraySlice<Int32>, of holder: SocketHolder) -> SliceOutcome {
+    var outcome = SliceOutcome()
+    for fd in fds {
+      do {
+        guard try ProcFS.socketInode(pid: holder.handle.pid, fd: fd) != nil else { continue }
+        let socket = try TargetSocket(process: holder.handle, fd: fd)
+        guard let record = try maps.record(socketFD: socket.descriptor.rawValue) else { continue }
+        guard let kind = try? inspection.kind(of: socket) else { continue }
+        if let answer = try inspection.answer(
+          socket: socket, kind: kind, record: record, clock: maps.clock, process: try holder.facts(inspection),
+          interfaceNames: interfaceNames)
+        {
+          outcome.sockets.append(answer)
+        }
+      } catch {
+        // The process or fd went away meanwhile: nothing to list.
+        if [.noSuchProcess, .badFileDescriptor].contains(error.kind) { continue }
+        if hostWide && error.kind == .notPermitted {
+          outcome.notPermitted = true
+          break
+        }
+        outcome.error = error
+        break
+      }
+    }
+    return outcome
   }
 }
 

@@ -104,7 +104,7 @@ extension String {
 /// "reading processes 812/3000" on stderr, only when stderr is a terminal
 /// and the work has already taken a second; erased when done. Nothing on
 /// stdout, so piping the output is unaffected.
-final class ProgressLine {
+final class ProgressLine: @unchecked Sendable {  // called one at a time (the listing's lock)
   private let enabled = isatty(STDERR_FILENO) == 1
   private let started = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
   private var lastDrawn: Int64 = 0

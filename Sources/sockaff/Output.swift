@@ -1,6 +1,8 @@
 import ArgumentParser
+import Dispatch
 import FoundationEssentials
 import SocketAffinity
+import Synchronization
 import SystemPackage
 
 /// Printing for every command: JSON documents on stdout, one-line errors on
@@ -17,14 +19,24 @@ enum Output {
   /// An array of many objects (list, watch): one compact object per line, in
   /// field order. Pretty-printing and sorting keys cost more than the listing
   /// itself at 10k sockets.
-  static func jsonLines(_ values: [some Encodable]) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.withoutEscapingSlashes]
-    var text = "["
-    for (index, value) in values.enumerated() {
-      text += (index == 0 ? "\n" : ",\n") + String(decoding: try encoder.encode(value), as: UTF8.self)
+  /// The objects are encoded on every CPU, in slices (JSONEncoder costs
+  /// ~30 µs per socket record, most of a 100k-socket listing).
+  static func jsonLines<Value: Encodable & Sendable>(_ values: [Value]) throws {
+    let slice = 512
+    let parts = EncodedSlices(count: (values.count + slice - 1) / slice)
+    DispatchQueue.concurrentPerform(iterations: parts.count) { index in
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.withoutEscapingSlashes]
+      parts.set(
+        index,
+        Result {
+          try values[index * slice..<min((index + 1) * slice, values.count)].map {
+            String(decoding: try encoder.encode($0), as: UTF8.self)
+          }
+        })
     }
-    print(text + (values.isEmpty ? "]" : "\n]"))
+    let lines = try parts.all.flatMap { try $0.get() }
+    print(lines.isEmpty ? "[]" : "[\n" + lines.joined(separator: ",\n") + "\n]")
   }
 
   static func standardError(_ line: String, newline: Bool = true) {
@@ -68,4 +80,20 @@ func reporting(json: Bool = false, _ body: () throws -> Void) throws {
   } catch let error as SockaffError {
     throw Output.fail(error, json: json)
   }
+}
+
+/// One slot per slice of encoded objects, each written by one thread.
+final class EncodedSlices: @unchecked Sendable {
+  private var slots: [Result<[String], any Error>]
+  private let lock = Mutex(())
+  let count: Int
+
+  init(count: Int) {
+    self.count = count
+    slots = Array(repeating: .success([]), count: count)
+  }
+
+  func set(_ index: Int, _ value: Result<[String], any Error>) { lock.withLock { _ in slots[index] = value } }
+
+  var all: [Result<[String], any Error>] { lock.withLock { _ in slots } }
 }
