@@ -16,24 +16,18 @@ enum Output {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
   }
 
-  /// An array of many objects (list, watch): one compact object per line, in
-  /// field order. Pretty-printing and sorting keys cost more than the listing
+  /// An array of many objects (list, watch): one compact object per line,
+  /// keys in field order. Pretty-printing and sorting keys cost more than the listing
   /// itself at 10k sockets.
-  /// The objects are encoded on every CPU, in slices (JSONEncoder costs
-  /// ~30 µs per socket record, most of a 100k-socket listing).
+  /// The objects are written by CompactJSON (JSONEncoder cost ~30 µs per
+  /// socket record, most of a 100k-socket listing), in slices on every CPU.
   static func jsonLines<Value: Encodable & Sendable>(_ values: [Value]) throws {
     let slice = 512
     let parts = EncodedSlices(count: (values.count + slice - 1) / slice)
     DispatchQueue.concurrentPerform(iterations: parts.count) { index in
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.withoutEscapingSlashes]
       parts.set(
         index,
-        Result {
-          try values[index * slice..<min((index + 1) * slice, values.count)].map {
-            String(decoding: try encoder.encode($0), as: UTF8.self)
-          }
-        })
+        Result { try values[index * slice..<min((index + 1) * slice, values.count)].map(CompactJSON.encode) })
     }
     let lines = try parts.all.flatMap { try $0.get() }
     print(lines.isEmpty ? "[]" : "[\n" + lines.joined(separator: ",\n") + "\n]")
