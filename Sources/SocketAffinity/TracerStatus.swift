@@ -7,7 +7,8 @@ import Glibc
 public struct TracerStatus: Sendable, Codable {
   public let attached: Bool
   /// "pinned" (survives this process), "foreground" (held by a running
-  /// `trace --foreground`), or nil when not attached.
+  /// `trace --foreground`), "unknown" (no bpffs here to tell, as in a
+  /// container's mount namespace), or nil when not attached.
   public let mode: String?
   public let cgroup: String?
   public let pinDirectory: String
@@ -86,7 +87,7 @@ extension Tracer {
     let time = programs.reduce(0) { $0 + $1.runTimeNanoseconds }
     return TracerStatus(
       attached: !programs.isEmpty,
-      mode: programs.isEmpty ? nil : (linkPinned ? "pinned" : "foreground"),
+      mode: programs.isEmpty ? nil : (linkPinned ? "pinned" : bpffs ? "foreground" : "unknown"),
       cgroup: cgroup, pinDirectory: pins.directory, bpffsMounted: bpffs, programs: programs,
       recordsCreated: created, untrackedPackets: untracked, liveRecords: live, liveRecordsError: liveError,
       recordValueSize: valueSize, kernelHZ: hz,

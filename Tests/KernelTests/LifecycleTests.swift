@@ -112,6 +112,21 @@ final class LifecycleTests: KernelTestCase {
     XCTAssertLessThan(packetsAfter, packetsBefore, "a fresh record, not the one left in the stale pins")
   }
 
+  /// In a mount namespace without bpffs the pins cannot be seen: status
+  /// says attached (the kernel knows) but does not guess the mode.
+  func testStatusWithoutBPFFSDoesNotGuessTheMode() throws {
+    try attach()
+    let result = try Command.run([
+      "unshare", "--mount", "--propagation", "private", "sh", "-c", "umount /sys/fs/bpf && exec \"$0\" status --json",
+      Command.sockaffPath,
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+    XCTAssertEqual(object?["attached"] as? Bool, true)
+    XCTAssertEqual(object?["mode"] as? String, "unknown")
+    XCTAssertEqual(object?["bpffs_mounted"] as? Bool, false)
+  }
+
   func testStatusReportsPinnedAttachment() throws {
     try attach()
     let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1")
