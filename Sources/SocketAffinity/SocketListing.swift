@@ -1,4 +1,3 @@
-import Dispatch
 import Glibc
 import Synchronization
 
@@ -67,26 +66,26 @@ public struct SocketListing: Sendable {
     let slices = holders.indices.flatMap { index in
       stride(from: 0, to: holders[index].fds.count, by: Self.sliceSize).map { (holder: index, start: $0) }
     }
-    let outcomes = SliceOutcomes(count: slices.count)
     let done = Mutex(0)
     let work = ListingWork(
       maps: maps, inspection: SocketInspection(topology: topology), interfaceNames: SocketInspection.InterfaceNames(),
       hostWide: pid == nil)
-    DispatchQueue.concurrentPerform(iterations: slices.count) { index in
+    let outcomes = concurrentMap(slices.count) { index in
       let slice = slices[index]
       let holder = holders[slice.holder]
-      let fds = holder.fds[slice.start..<min(slice.start + Self.sliceSize, holder.fds.count)]
-      outcomes.set(index, work.list(fds, of: holder))
+      let outcome = work.list(holder.fds[slice.start..<min(slice.start + Self.sliceSize, holder.fds.count)], of: holder)
       if let progress {
         done.withLock { count in
-          count += 1; progress(count, slices.count)
+          count += 1
+          progress(count, slices.count)
         }
       }
+      return outcome
     }
 
     // 3. In process and fd order, as if read one by one.
     var answers: [SocketAffinity] = []
-    for (index, outcome) in outcomes.all.enumerated() {
+    for (index, outcome) in outcomes.enumerated() {
       if let error = outcome.error { throw error }
       answers += outcome.sockets
       let process = holders[slices[index].holder].handle.pid
@@ -126,18 +125,6 @@ struct SliceOutcome: Sendable {
   var sockets: [SocketAffinity] = []
   var error: SockaffError?
   var notPermitted = false
-}
-
-/// One slot per slice, each written by exactly one thread.
-final class SliceOutcomes: @unchecked Sendable {
-  private var slots: [SliceOutcome]
-  private let lock = Mutex(())
-
-  init(count: Int) { slots = Array(repeating: SliceOutcome(), count: count) }
-
-  func set(_ index: Int, _ outcome: SliceOutcome) { lock.withLock { _ in slots[index] = outcome } }
-
-  var all: [SliceOutcome] { lock.withLock { _ in slots } }
 }
 
 /// The per-socket half of a listing, shared by its threads (all read-only

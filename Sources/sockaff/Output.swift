@@ -1,8 +1,6 @@
 import ArgumentParser
-import Dispatch
 import FoundationEssentials
 import SocketAffinity
-import Synchronization
 import SystemPackage
 
 /// Printing for every command: JSON documents on stdout, one-line errors on
@@ -23,13 +21,10 @@ enum Output {
   /// socket record, most of a 100k-socket listing), in slices on every CPU.
   static func jsonLines<Value: Encodable & Sendable>(_ values: [Value]) throws {
     let slice = 512
-    let parts = EncodedSlices(count: (values.count + slice - 1) / slice)
-    DispatchQueue.concurrentPerform(iterations: parts.count) { index in
-      parts.set(
-        index,
-        Result { try values[index * slice..<min((index + 1) * slice, values.count)].map(CompactJSON.encode) })
+    let parts = concurrentMap((values.count + slice - 1) / slice) { index in
+      Result { try values[index * slice..<min((index + 1) * slice, values.count)].map(CompactJSON.encode) }
     }
-    let lines = try parts.all.flatMap { try $0.get() }
+    let lines = try parts.flatMap { try $0.get() }
     print(lines.isEmpty ? "[]" : "[\n" + lines.joined(separator: ",\n") + "\n]")
   }
 
@@ -74,20 +69,4 @@ func reporting(json: Bool = false, _ body: () throws -> Void) throws {
   } catch let error as SockaffError {
     throw Output.fail(error, json: json)
   }
-}
-
-/// One slot per slice of encoded objects, each written by one thread.
-final class EncodedSlices: @unchecked Sendable {
-  private var slots: [Result<[String], any Error>]
-  private let lock = Mutex(())
-  let count: Int
-
-  init(count: Int) {
-    self.count = count
-    slots = Array(repeating: .success([]), count: count)
-  }
-
-  func set(_ index: Int, _ value: Result<[String], any Error>) { lock.withLock { _ in slots[index] = value } }
-
-  var all: [Result<[String], any Error>] { lock.withLock { _ in slots } }
 }

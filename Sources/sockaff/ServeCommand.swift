@@ -27,8 +27,9 @@ struct ServeCommand: ParsableCommand {
 
   func run() throws {
     try reporting {
-      try MetricsHTTPServer.run(at: ListenAddress(listen)!, top: top) { port in
-        print("sockaff: serving http://\(ListenAddress(listen)!.host(forURL: true)):\(port)/metrics")
+      let address = ListenAddress(listen)!  // validate() accepted it
+      try MetricsHTTPServer.run(at: address, top: top) { port in
+        print("sockaff: serving http://\(address.host(forURL: true)):\(port)/metrics")
         fflush(nil)  // a pipe (a service manager, a test) gets the line now
       }
     }
