@@ -3,24 +3,18 @@ import Glibc
 /// Packet rates between successive listings, for `sockaff watch`: each
 /// socket (pid, fd, cookie) is compared with its previous sample.
 public struct ReceiveRates: Sendable {
-  public struct Entry: Sendable, Encodable {
+  public struct Entry: Sendable, JSONFields {
     public let socket: SocketAffinity
     /// Packets per second since the previous sample; nil for a new socket.
     public let packetRate: Double?
     /// The receiving CPU at the previous sample, when it has changed since.
     public let previousCPU: Int?
 
-    enum CodingKeys: String, CodingKey {
-      case packetRate = "packet_rate"
-      case previousCPU = "previous_cpu"
-    }
-
     /// The socket's own fields, plus packet_rate and previous_cpu.
-    public func encode(to encoder: any Encoder) throws {
-      try socket.encode(to: encoder)
-      var c = encoder.container(keyedBy: CodingKeys.self)
-      try c.encode(packetRate, forKey: .packetRate)
-      try c.encode(previousCPU, forKey: .previousCPU)
+    public func visitFields<Visitor: JSONFieldVisitor>(_ visitor: inout Visitor) throws {
+      try socket.visitFields(&visitor)
+      try visitor.field("packet_rate", packetRate)
+      try visitor.field("previous_cpu", previousCPU)
     }
   }
 

@@ -5,7 +5,7 @@ import Glibc
 /// Linux counterpart of Windows' SOCKET_PROCESSOR_AFFINITY, with more.
 /// Encoded with the stable snake_case field names of DESIGN.md; fields that
 /// are unknown are present as null rather than missing.
-public struct SocketAffinity: Sendable, Encodable {
+public struct SocketAffinity: Sendable, JSONFields {
   public enum Source: String, Sendable, Codable {
     /// From sockaff's BPF record of the socket's received packets.
     case bpf
@@ -13,21 +13,23 @@ public struct SocketAffinity: Sendable, Encodable {
     case kernel
   }
 
-  public struct CPUShare: Sendable, Encodable, Equatable {
+  public struct CPUShare: Sendable, JSONFields, Equatable {
     public let cpu: Int
     public let numaNode: Int?
     public let packets: UInt64
     /// packets / all packets of the socket, 0...1.
     public let share: Double
 
-    enum CodingKeys: String, CodingKey {
-      case cpu, packets, share
-      case numaNode = "numa_node"
+    public func visitFields<Visitor: JSONFieldVisitor>(_ visitor: inout Visitor) throws {
+      try visitor.field("cpu", cpu)
+      try visitor.field("numa_node", numaNode)
+      try visitor.field("packets", packets)
+      try visitor.field("share", share)
     }
   }
 
   /// Where the socket's data is consumed compared with where it is received.
-  public struct Locality: Sendable, Encodable, Equatable {
+  public struct Locality: Sendable, JSONFields, Equatable {
     public enum Source: String, Sendable, Codable {
       /// Exact: every read (recvmsg) compared with the receiving CPU, in the kernel.
       case recvmsg
@@ -41,17 +43,10 @@ public struct SocketAffinity: Sendable, Encodable {
     public let sameNode: Double
     public let source: Source
 
-    enum CodingKeys: String, CodingKey {
-      case source
-      case sameCPU = "same_cpu"
-      case sameNode = "same_node"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-      var c = encoder.container(keyedBy: CodingKeys.self)
-      try c.encode(sameCPU, forKey: .sameCPU)
-      try c.encode(sameNode, forKey: .sameNode)
-      try c.encode(source, forKey: .source)
+    public func visitFields<Visitor: JSONFieldVisitor>(_ visitor: inout Visitor) throws {
+      try visitor.field("same_cpu", sameCPU)
+      try visitor.field("same_node", sameNode)
+      try visitor.field("source", source.rawValue)
     }
   }
 
@@ -103,75 +98,39 @@ public struct SocketAffinity: Sendable, Encodable {
     cpus.reduce(into: [:]) { totals, share in totals[share.numaNode ?? -1, default: 0] += share.packets }
   }
 
-  enum CodingKeys: String, CodingKey {
-    case pid, fd, cookie, family, local, remote, connected, cpu, group, number, interface
-    case ifindex, packets, bytes, cpus, source, reads, locality, command
-    case networkNamespace = "netns"
-    case consumerCPU = "consumer_cpu"
-    case threadNodes = "thread_nodes"
-    case crossNUMA = "cross_numa"
-    case transport = "protocol"
-    case numaNode = "numa_node"
-    case rxQueue = "rx_queue"
-    case napiID = "napi_id"
-    case cpuChanges = "cpu_changes"
-    case otherCPUsPackets = "other_cpus_packets"
-    case firstSeen = "first_seen"
-    case lastSeen = "last_seen"
-    case kernelIncomingCPU = "kernel_incoming_cpu"
-  }
-
-  public func encode(to encoder: any Encoder) throws {
-    var c = encoder.container(keyedBy: CodingKeys.self)
-    try c.encode(pid, forKey: .pid)
-    try c.encode(fd, forKey: .fd)
-    try c.encode(command, forKey: .command)
-    try c.encode(networkNamespace, forKey: .networkNamespace)
-    try c.encode(cookie, forKey: .cookie)
-    try c.encode(family, forKey: .family)
-    try c.encode(transport, forKey: .transport)
-    try c.encode(local, forKey: .local)
-    try c.encode(remote, forKey: .remote)
-    try c.encode(connected, forKey: .connected)
-    try c.encode(cpu, forKey: .cpu)
-    try c.encode(processor?.group, forKey: .group)
-    try c.encode(processor?.number, forKey: .number)
-    try c.encode(numaNode, forKey: .numaNode)
-    try c.encode(rxQueue, forKey: .rxQueue)
-    try c.encode(napiID, forKey: .napiID)
-    try c.encode(ifindex, forKey: .ifindex)
-    try c.encode(interface, forKey: .interface)
-    try c.encode(packets, forKey: .packets)
-    try c.encode(bytes, forKey: .bytes)
-    try c.encode(cpuChanges, forKey: .cpuChanges)
-    try c.encode(cpus, forKey: .cpus)
-    try c.encode(otherCPUsPackets, forKey: .otherCPUsPackets)
-    try c.encode(firstSeen.map(Self.timestamp), forKey: .firstSeen)
-    try c.encode(lastSeen.map(Self.timestamp), forKey: .lastSeen)
-    try c.encode(kernelIncomingCPU, forKey: .kernelIncomingCPU)
-    try c.encode(source, forKey: .source)
-    try c.encode(consumerCPU, forKey: .consumerCPU)
-    try c.encode(reads, forKey: .reads)
-    try c.encode(threadNodes, forKey: .threadNodes)
-    try c.encode(locality, forKey: .locality)
-    try c.encode(crossNUMA, forKey: .crossNUMA)
-  }
-
-  /// RFC 3339 UTC with milliseconds, e.g. "2026-11-25T10:41:07.123Z".
-  /// Written by hand from gmtime_r: a format style per call was a large
-  /// part of a 100k-socket `list --json`.
-  public static func timestamp(_ date: Date) -> String {
-    let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-    var seconds = time_t(milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000)
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    func padded(_ value: Int32, _ width: Int) -> String {
-      let digits = String(value)
-      return String(repeating: "0", count: max(width - digits.count, 0)) + digits
-    }
-    let millis = Int32(milliseconds - Int64(seconds) * 1000)
-    return padded(parts.tm_year + 1900, 4) + "-" + padded(parts.tm_mon + 1, 2) + "-" + padded(parts.tm_mday, 2) + "T"
-      + padded(parts.tm_hour, 2) + ":" + padded(parts.tm_min, 2) + ":" + padded(parts.tm_sec, 2) + "."
-      + padded(millis, 3) + "Z"
+  /// DESIGN.md's field names, in the order every JSON output shows them.
+  public func visitFields<Visitor: JSONFieldVisitor>(_ visitor: inout Visitor) throws {
+    try visitor.field("pid", pid)
+    try visitor.field("fd", fd)
+    try visitor.field("command", command)
+    try visitor.field("netns", networkNamespace)
+    try visitor.field("cookie", cookie)
+    try visitor.field("family", family.rawValue)
+    try visitor.field("protocol", transport.rawValue)
+    try visitor.field("local", local)
+    try visitor.field("remote", remote)
+    try visitor.field("connected", connected)
+    try visitor.field("cpu", cpu)
+    try visitor.field("group", processor?.group)
+    try visitor.field("number", processor?.number)
+    try visitor.field("numa_node", numaNode)
+    try visitor.field("rx_queue", rxQueue)
+    try visitor.field("napi_id", napiID)
+    try visitor.field("ifindex", ifindex)
+    try visitor.field("interface", interface)
+    try visitor.field("packets", packets)
+    try visitor.field("bytes", bytes)
+    try visitor.field("cpu_changes", cpuChanges)
+    try visitor.field("cpus", cpus)
+    try visitor.field("other_cpus_packets", otherCPUsPackets)
+    try visitor.field("first_seen", firstSeen)
+    try visitor.field("last_seen", lastSeen)
+    try visitor.field("kernel_incoming_cpu", kernelIncomingCPU)
+    try visitor.field("source", source.rawValue)
+    try visitor.field("consumer_cpu", consumerCPU)
+    try visitor.field("reads", reads)
+    try visitor.field("thread_nodes", threadNodes)
+    try visitor.field("locality", locality)
+    try visitor.field("cross_numa", crossNUMA)
   }
 }

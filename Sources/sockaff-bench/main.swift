@@ -1,6 +1,7 @@
 // Times sockaff's library calls in-process, for `make bench`:
 //   sockaff-bench query PID FD REPEATS   one socket's query, repeated
 //   sockaff-bench list PID REPEATS       a process's listing, repeated
+//   sockaff-bench json PID REPEATS       `list --json`'s encoding of the process's records, per record
 // Prints one JSON object: median and p99 in microseconds, and the repeats.
 import FoundationEssentials
 import Glibc
@@ -38,6 +39,14 @@ do {
     guard let repeats = Int(arguments[3]) else { exit(64) }
     let listing = SocketListing(topology: topology)
     report(try (0..<repeats).map { _ in try microseconds { _ = try listing.list(pid: pid) } })
+  case "json":
+    guard let repeats = Int(arguments[3]) else { exit(64) }
+    let records = try SocketListing(topology: topology).list(pid: pid)
+    guard !records.isEmpty else { throw SockaffError(.noPacketsYet, operation: "no traced socket in pid \(pid)") }
+    report(
+      try (0..<repeats).map { _ in
+        try microseconds { _ = try JSONLines.document(records) { _ in } } / Double(records.count)
+      })
   default:
     exit(64)
   }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
+import Glibc
 import SocketAffinity
 import SystemPackage
 
@@ -7,7 +8,7 @@ import SystemPackage
 /// stderr with the error's own exit status.
 enum Output {
   /// One document, pretty-printed with sorted keys. Every type spells its
-  /// snake_case keys itself (CodingKeys): the encoder converts nothing.
+  /// snake_case keys itself (CodingKeys or JSONFields): the encoder converts nothing.
   static func json(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -15,18 +16,32 @@ enum Output {
   }
 
   /// An array of many objects (list, watch): one compact object per line,
-  /// keys in field order. Pretty-printing and sorting keys cost more than the listing
-  /// itself at 10k sockets.
-  /// The objects are written by CompactJSON (JSONEncoder cost ~30 µs per
-  /// socket record, most of a 100k-socket listing), in slices on every CPU.
-  static func jsonLines<Value: Encodable & Sendable>(_ values: [Value]) throws {
-    let slice = 512
-    let parts = concurrentMap((values.count + slice - 1) / slice) { index in
-      Result { try values[index * slice..<min((index + 1) * slice, values.count)].map(CompactJSON.encode) }
-    }
-    let lines = try parts.flatMap { try $0.get() }
-    print(lines.isEmpty ? "[]" : "[\n" + lines.joined(separator: ",\n") + "\n]")
+  /// keys in field order, written by JSONLines (JSONEncoder cost ~30 µs per
+  /// socket record, most of a 100k-socket listing).
+  static func jsonLines(_ sockets: [SocketAffinity]) throws {
+    try JSONLines.document(sockets, write: writeStandardOutput)
   }
+
+  static func jsonLines(_ entries: [ReceiveRates.Entry]) throws {
+    try JSONLines.document(entries, write: writeStandardOutput)
+  }
+
+  /// Bytes to stdout after whatever print() buffered. A reader that went
+  /// away (`| head`) ends the output quietly, as for print().
+  static func writeStandardOutput(_ bytes: [UInt8]) throws {
+    guard !readerGone else { return }
+    fflush(nil)  // every stream: stdout is a shared global to Swift 6
+    do {
+      try FileDescriptor.standardOutput.writeAll(bytes)
+    } catch Errno.brokenPipe {
+      readerGone = true
+    } catch let errno as Errno {
+      throw SockaffError(.other, errno: errno, operation: "write to standard output")
+    }
+  }
+
+  /// Set on EPIPE; the process prints nothing more to stdout.
+  nonisolated(unsafe) private static var readerGone = false
 
   static func standardError(_ line: String, newline: Bool = true) {
     _ = try? FileDescriptor.standardError.writeAll((newline ? line + "\n" : line).utf8)

@@ -74,7 +74,7 @@ enum AffinityText {
     if let other = a.otherCPUsPackets, other > 0 { distribution += ", other cpus (\(other))" }
     lines.append("  share: \(distribution)")
     if let first = a.firstSeen, let last = a.lastSeen {
-      lines.append("  first seen \(SocketAffinity.timestamp(first)), last seen \(SocketAffinity.timestamp(last))")
+      lines.append("  first seen \(RFC3339.timestamp(first)), last seen \(RFC3339.timestamp(last))")
     }
     if let locality = a.locality {
       var text = "  locality: \(percent(locality.sameNode)) on the consumers' node"

@@ -1,0 +1,327 @@
+import FoundationEssentials
+import Glibc
+
+/// A type whose JSON object is one list of fields, written once and read by
+/// two writers: `JSONLines` (bytes, for 100k-record listings) and Codable
+/// (JSONEncoder, for pretty single documents). One list, so the two cannot
+/// disagree on names, order or nulls.
+///
+/// Why not Codable alone: through any Encoder, every field is a boxed
+/// container call and every optional a generic round trip; that was ~11 µs
+/// per socket record, most of a 100k-socket `list --json`.
+public protocol JSONFields: Encodable {
+  func visitFields<Visitor: JSONFieldVisitor>(_ visitor: inout Visitor) throws
+}
+
+/// Receives fields in order. A nil value is written as null: DESIGN.md's
+/// fields are always present.
+public protocol JSONFieldVisitor {
+  mutating func field(_ key: StaticString, _ value: String?) throws
+  mutating func field(_ key: StaticString, _ value: Int64?) throws
+  mutating func field(_ key: StaticString, _ value: UInt64?) throws
+  mutating func field(_ key: StaticString, _ value: Double?) throws
+  mutating func field(_ key: StaticString, _ value: Bool?) throws
+  mutating func field(_ key: StaticString, _ values: [Int]) throws
+  /// RFC 3339 UTC with milliseconds (`RFC3339.timestamp`).
+  mutating func field(_ key: StaticString, _ value: Date?) throws
+  mutating func field<Object: JSONFields>(_ key: StaticString, _ value: Object?) throws
+  mutating func field<Object: JSONFields>(_ key: StaticString, _ values: [Object]) throws
+}
+
+extension JSONFieldVisitor {
+  public mutating func field(_ key: StaticString, _ value: Int?) throws { try field(key, value.map(Int64.init)) }
+  public mutating func field(_ key: StaticString, _ value: Int32?) throws { try field(key, value.map(Int64.init)) }
+  public mutating func field(_ key: StaticString, _ value: UInt32?) throws { try field(key, value.map(UInt64.init)) }
+}
+
+extension JSONFields {
+  /// Codable through the same field list (JSONEncoder, `query --json`).
+  public func encode(to encoder: any Encoder) throws {
+    var visitor = CodableFieldVisitor(container: encoder.container(keyedBy: FieldKey.self))
+    try visitFields(&visitor)
+  }
+}
+
+private struct FieldKey: CodingKey {
+  let stringValue: String
+  var intValue: Int? { nil }
+  init(_ key: StaticString) { stringValue = key.description }
+  init?(stringValue: String) { self.stringValue = stringValue }
+  init?(intValue: Int) { nil }
+}
+
+private struct CodableFieldVisitor: JSONFieldVisitor {
+  var container: KeyedEncodingContainer<FieldKey>
+
+  mutating func field(_ key: StaticString, _ value: String?) throws {
+    try container.encode(value, forKey: FieldKey(key))
+  }
+  mutating func field(_ key: StaticString, _ value: Int64?) throws {
+    try container.encode(value, forKey: FieldKey(key))
+  }
+  mutating func field(_ key: StaticString, _ value: UInt64?) throws {
+    try container.encode(value, forKey: FieldKey(key))
+  }
+  mutating func field(_ key: StaticString, _ value: Double?) throws {
+    try container.encode(value, forKey: FieldKey(key))
+  }
+  mutating func field(_ key: StaticString, _ value: Bool?) throws { try container.encode(value, forKey: FieldKey(key)) }
+  mutating func field(_ key: StaticString, _ values: [Int]) throws {
+    try container.encode(values, forKey: FieldKey(key))
+  }
+  mutating func field(_ key: StaticString, _ value: Date?) throws {
+    try container.encode(value.map(RFC3339.timestamp), forKey: FieldKey(key))
+  }
+  mutating func field<Object: JSONFields>(_ key: StaticString, _ value: Object?) throws {
+    try container.encode(value, forKey: FieldKey(key))
+  }
+  mutating func field<Object: JSONFields>(_ key: StaticString, _ values: [Object]) throws {
+    try container.encode(values, forKey: FieldKey(key))
+  }
+}
+
+/// Compact JSON for many records: one object per line, written straight into
+/// bytes. The same document as JSONEncoder's (without sorted keys or escaped
+/// slashes), which a unit test checks value for value.
+///
+/// Public entry points are concrete types on purpose: the generic writer is
+/// specialized inside this module only, and unspecialized it spent a third
+/// of its time in generic metadata and witness calls.
+public enum JSONLines {
+  /// `[`, one object per line, `]`, handed to `write` in parts (about 512
+  /// records each, encoded on every CPU) so the whole text is never in
+  /// memory twice.
+  public static func document(_ values: [SocketAffinity], write: ([UInt8]) throws -> Void) throws {
+    try parallelDocument(values, write: write)
+  }
+  public static func document(_ values: [ReceiveRates.Entry], write: ([UInt8]) throws -> Void) throws {
+    try parallelDocument(values, write: write)
+  }
+
+  /// One value as a compact JSON object.
+  public static func encode(_ value: SocketAffinity) throws -> String { try object(value) }
+  public static func encode(_ value: ReceiveRates.Entry) throws -> String { try object(value) }
+
+  static func object(_ value: some JSONFields) throws -> String {
+    var writer = JSONObjectWriter()
+    try writer.object(value)
+    return String(decoding: writer.bytes, as: UTF8.self)
+  }
+
+  static func parallelDocument<Value: JSONFields & Sendable>(_ values: [Value], write: ([UInt8]) throws -> Void)
+    throws
+  {
+    guard !values.isEmpty else { return try write(Array("[]\n".utf8)) }
+    let slice = 512
+    let parts = concurrentMap((values.count + slice - 1) / slice) { index in
+      Result { try lines(values[index * slice..<min((index + 1) * slice, values.count)]) }
+    }
+    for (index, part) in parts.enumerated() {
+      try write(Array((index == 0 ? "[\n" : ",\n").utf8) + part.get())
+    }
+    try write(Array("\n]\n".utf8))
+  }
+
+  /// The values as lines of an array's body: objects joined by ",\n".
+  static func lines<Value: JSONFields>(_ values: ArraySlice<Value>) throws -> [UInt8] {
+    var writer = JSONObjectWriter()
+    for index in values.indices {
+      if index != values.startIndex { writer.bytes.append(contentsOf: ",\n".utf8) }
+      try writer.object(values[index])
+    }
+    return writer.bytes
+  }
+}
+
+struct JSONObjectWriter: JSONFieldVisitor {
+  var bytes: [UInt8] = []
+  /// No field written yet in the innermost open object.
+  private var atFirstField = true
+
+  init() { bytes.reserveCapacity(1024) }
+
+  mutating func object(_ value: some JSONFields) throws {
+    bytes.append(UInt8(ascii: "{"))
+    atFirstField = true
+    try value.visitFields(&self)
+    atFirstField = false
+    bytes.append(UInt8(ascii: "}"))
+  }
+
+  /// Keys are literals in sockaff's own source: nothing to escape.
+  private mutating func key(_ key: StaticString) {
+    if !atFirstField { bytes.append(UInt8(ascii: ",")) }
+    atFirstField = false
+    bytes.append(UInt8(ascii: "\""))
+    key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    bytes.append(contentsOf: "\":".utf8)
+  }
+
+  mutating func field(_ key: StaticString, _ value: String?) throws {
+    self.key(key)
+    guard let value else { return null() }
+    string(value)
+  }
+
+  mutating func field(_ key: StaticString, _ value: Int64?) throws {
+    self.key(key)
+    guard let value else { return null() }
+    if value < 0 { bytes.append(UInt8(ascii: "-")) }
+    digits(value.magnitude)
+  }
+
+  mutating func field(_ key: StaticString, _ value: UInt64?) throws {
+    self.key(key)
+    guard let value else { return null() }
+    digits(value)
+  }
+
+  mutating func field(_ key: StaticString, _ value: Double?) throws {
+    self.key(key)
+    guard let value else { return null() }
+    try double(value)
+  }
+
+  mutating func field(_ key: StaticString, _ value: Bool?) throws {
+    self.key(key)
+    guard let value else { return null() }
+    bytes.append(contentsOf: (value ? "true" : "false").utf8)
+  }
+
+  mutating func field(_ key: StaticString, _ values: [Int]) throws {
+    self.key(key)
+    bytes.append(UInt8(ascii: "["))
+    for (index, value) in values.enumerated() {
+      if index > 0 { bytes.append(UInt8(ascii: ",")) }
+      if value < 0 { bytes.append(UInt8(ascii: "-")) }
+      digits(UInt64(value.magnitude))
+    }
+    bytes.append(UInt8(ascii: "]"))
+  }
+
+  mutating func field(_ key: StaticString, _ value: Date?) throws {
+    self.key(key)
+    guard let value else { return null() }
+    bytes.append(UInt8(ascii: "\""))
+    RFC3339.append(value, to: &bytes)
+    bytes.append(UInt8(ascii: "\""))
+  }
+
+  mutating func field<Object: JSONFields>(_ key: StaticString, _ value: Object?) throws {
+    self.key(key)
+    guard let value else { return null() }
+    try object(value)
+  }
+
+  mutating func field<Object: JSONFields>(_ key: StaticString, _ values: [Object]) throws {
+    self.key(key)
+    bytes.append(UInt8(ascii: "["))
+    for (index, value) in values.enumerated() {
+      if index > 0 { bytes.append(UInt8(ascii: ",")) }
+      try object(value)
+    }
+    bytes.append(UInt8(ascii: "]"))
+  }
+
+  private mutating func null() { bytes.append(contentsOf: "null".utf8) }
+
+  /// Decimal digits written in place (String(value) allocated per number).
+  private mutating func digits(_ value: UInt64) {
+    guard value != 0 else { return bytes.append(UInt8(ascii: "0")) }
+    let start = bytes.count
+    var rest = value
+    while rest != 0 {
+      bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
+      rest /= 10
+    }
+    bytes[start...].reverse()
+  }
+
+  private mutating func double(_ value: Double) throws {
+    guard value.isFinite else {
+      throw EncodingError.invalidValue(
+        value, EncodingError.Context(codingPath: [], debugDescription: "\(value) is not valid in JSON"))
+    }
+    // Integral values as integers, like JSONEncoder; others in Swift's
+    // shortest round-tripping form, which is valid JSON.
+    if value == value.rounded(), abs(value) < 1e15 {
+      if value < 0 { bytes.append(UInt8(ascii: "-")) }
+      digits(UInt64(abs(value)))
+    } else {
+      bytes.append(contentsOf: "\(value)".utf8)
+    }
+  }
+
+  private mutating func string(_ text: String) {
+    bytes.append(UInt8(ascii: "\""))
+    // Most strings (addresses, names) need no escape: copied whole.
+    let copied = text.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
+      guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+        return false
+      }
+      bytes.append(contentsOf: utf8)
+      return true
+    }
+    if copied == true { return bytes.append(UInt8(ascii: "\"")) }
+    for byte in text.utf8 {
+      switch byte {
+      case UInt8(ascii: "\""): bytes.append(contentsOf: "\\\"".utf8)
+      case UInt8(ascii: "\\"): bytes.append(contentsOf: "\\\\".utf8)
+      case 0x0A: bytes.append(contentsOf: "\\n".utf8)
+      case 0x0D: bytes.append(contentsOf: "\\r".utf8)
+      case 0x09: bytes.append(contentsOf: "\\t".utf8)
+      case 0x08: bytes.append(contentsOf: "\\b".utf8)
+      case 0x0C: bytes.append(contentsOf: "\\f".utf8)
+      case 0..<0x20:
+        let hex = "0123456789abcdef".utf8
+        bytes.append(contentsOf: "\\u00".utf8)
+        bytes.append(hex[hex.index(hex.startIndex, offsetBy: Int(byte >> 4))])
+        bytes.append(hex[hex.index(hex.startIndex, offsetBy: Int(byte & 0xF))])
+      default: bytes.append(byte)
+      }
+    }
+    bytes.append(UInt8(ascii: "\""))
+  }
+}
+
+/// Timestamps as RFC 3339 UTC with milliseconds, e.g. "2026-11-25T10:41:07.123Z",
+/// written digit by digit from gmtime_r: a format style per call was a large
+/// part of a 100k-socket `list --json`.
+public enum RFC3339 {
+  public static func timestamp(_ date: Date) -> String {
+    var bytes: [UInt8] = []
+    append(date, to: &bytes)
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  static func append(_ date: Date, to bytes: inout [UInt8]) {
+    let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+    var seconds = time_t(milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000)
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    func digits(_ value: Int32, _ width: Int) {
+      var divisor: Int32 = 1
+      for _ in 1..<width { divisor *= 10 }
+      var rest = value
+      while divisor > 0 {
+        bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest / divisor % 10))
+        rest %= divisor
+        divisor /= 10
+      }
+    }
+    digits(parts.tm_year + 1900, 4)
+    bytes.append(UInt8(ascii: "-"))
+    digits(parts.tm_mon + 1, 2)
+    bytes.append(UInt8(ascii: "-"))
+    digits(parts.tm_mday, 2)
+    bytes.append(UInt8(ascii: "T"))
+    digits(parts.tm_hour, 2)
+    bytes.append(UInt8(ascii: ":"))
+    digits(parts.tm_min, 2)
+    bytes.append(UInt8(ascii: ":"))
+    digits(parts.tm_sec, 2)
+    bytes.append(UInt8(ascii: "."))
+    digits(Int32(milliseconds - Int64(seconds) * 1000), 3)
+    bytes.append(UInt8(ascii: "Z"))
+  }
+}
