@@ -174,8 +174,9 @@ int sockaff_consume(__u64 *ctx)
 
 	cpu = bpf_get_smp_processor_id();
 	last = r->last_cpu;
-	reads->reads += 1;
-	reads->reader_cpu = cpu;
+	reads->reads_and_cpu =
+		((reads->reads_and_cpu + 1) & SOCKAFF_READS_COUNT_MASK) |
+		((__u64)cpu << SOCKAFF_READS_COUNT_BITS);
 	if (cpu == last) {
 		reads->reads_same_cpu += 1;
 		reads->reads_same_node += 1;

@@ -38,9 +38,9 @@ public struct ReceiveRecord: Sendable {
     lastJiffies = raw.last_jiffies
 
     var byCPU: [Int: UInt64] = [:]
-    let slotCPUs = withUnsafeBytes(of: raw.slot_cpu) { Array($0.bindMemory(to: UInt32.self)) }
+    let slotCPUs = withUnsafeBytes(of: raw.slot_cpu) { Array($0.bindMemory(to: UInt16.self)) }
     let slotPackets = withUnsafeBytes(of: raw.slot_packets) { Array($0.bindMemory(to: UInt64.self)) }
-    for (cpu, count) in zip(slotCPUs, slotPackets) where cpu != SOCKAFF_NO_CPU {
+    for (cpu, count) in zip(slotCPUs, slotPackets) where UInt32(cpu) != SOCKAFF_NO_CPU {
       byCPU[Int(cpu), default: 0] += count
     }
     // The current run on last_cpu has not been credited to a slot yet.
@@ -49,8 +49,9 @@ public struct ReceiveRecord: Sendable {
     packetsByCPU = byCPU.map { (cpu: $0.key, packets: $0.value) }
       .sorted { $0.packets != $1.packets ? $0.packets > $1.packets : $0.cpu < $1.cpu }
     otherPackets = raw.other_packets
-    reads = consumer?.reads ?? 0
-    readerCPU = reads > 0 ? consumer.map { Int($0.reader_cpu) } : nil
+    let readsAndCPU = consumer?.reads_and_cpu ?? 0
+    reads = readsAndCPU & SOCKAFF_READS_COUNT_MASK
+    readerCPU = reads > 0 ? Int(readsAndCPU >> SOCKAFF_READS_COUNT_BITS) : nil
     readsSameCPU = consumer?.reads_same_cpu ?? 0
     readsSameNode = consumer?.reads_same_node ?? 0
   }

@@ -1,3 +1,4 @@
+import CSockaffABI
 import Foundation
 import Glibc
 import XCTest
@@ -137,7 +138,7 @@ final class LifecycleTests: KernelTestCase {
     XCTAssertEqual(object?["attached"] as? Bool, true)
     XCTAssertEqual(object?["mode"] as? String, "pinned")
     XCTAssertGreaterThanOrEqual(object?["records_created"] as? Int ?? 0, 2)
-    XCTAssertEqual(object?["record_value_size"] as? Int, 128)
+    XCTAssertEqual(object?["record_value_size"] as? Int, MemoryLayout<sockaff_record>.size)
     // The pair's two sockets are open and have records (the map's fill).
     XCTAssertGreaterThanOrEqual(object?["live_records"] as? Int ?? 0, 2)
     XCTAssertNil(object?["live_records_error"] as? String)

@@ -4,7 +4,7 @@ import XCTest
 
 final class ReceiveRecordTests: XCTestCase {
   func record(
-    packets: UInt64, runStart: UInt64, lastCPU: UInt32, slots: [(UInt32, UInt64)], other: UInt64 = 0,
+    packets: UInt64, runStart: UInt64, lastCPU: UInt32, slots: [(UInt16, UInt64)], other: UInt64 = 0,
     queueMapping: UInt32 = 0
   ) -> sockaff_record {
     var raw = sockaff_record()
@@ -13,7 +13,7 @@ final class ReceiveRecordTests: XCTestCase {
     raw.last_cpu = lastCPU
     raw.other_packets = other
     raw.rx_queue = queueMapping
-    var cpus = [UInt32](repeating: SOCKAFF_NO_CPU, count: Int(SOCKAFF_SHARE_SLOTS))
+    var cpus = [UInt16](repeating: UInt16(SOCKAFF_NO_CPU), count: Int(SOCKAFF_SHARE_SLOTS))
     var counts = [UInt64](repeating: 0, count: Int(SOCKAFF_SHARE_SLOTS))
     for (index, slot) in slots.enumerated() { (cpus[index], counts[index]) = slot }
     withUnsafeMutableBytes(of: &raw.slot_cpu) { $0.copyBytes(from: cpus.withUnsafeBytes { Array($0) }) }
@@ -47,10 +47,33 @@ final class ReceiveRecordTests: XCTestCase {
   }
 
   func testLayoutIsWhatTheBPFProgramWrites() {
-    XCTAssertEqual(MemoryLayout<sockaff_record>.size, 128)
-    XCTAssertEqual(MemoryLayout<sockaff_reads>.size, 32)
+    XCTAssertEqual(MemoryLayout<sockaff_record>.size, 120)
+    XCTAssertEqual(MemoryLayout<sockaff_reads>.size, 24)
     XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.last_cpu), 8)
-    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.packets), 88)
+    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.packets), 80)
+  }
+
+  /// Socket storage puts a 72-byte header (bpf_local_storage_elem up to its
+  /// data, cache-line aligned) in front of each value and allocates from
+  /// kmalloc size classes: one byte more and each socket costs a class more.
+  func testValuesFitTheirKmallocClass() {
+    let header = 72
+    XCTAssertLessThanOrEqual(header + MemoryLayout<sockaff_record>.size, 192, "kmalloc-192, not -256")
+    XCTAssertLessThanOrEqual(header + MemoryLayout<sockaff_reads>.size, 96, "kmalloc-96, not -128")
+  }
+
+  func testReadsCountAndReaderCPUShareAWord() {
+    var reads = sockaff_reads()
+    reads.reads_and_cpu = (UInt64(511) << 48) | 1_000_000_007
+    reads.reads_same_cpu = 10
+    reads.reads_same_node = 20
+    let decoded = ReceiveRecord(record(packets: 1, runStart: 0, lastCPU: 0, slots: []), reads: reads)
+    XCTAssertEqual(decoded.reads, 1_000_000_007)
+    XCTAssertEqual(decoded.readerCPU, 511)
+    XCTAssertEqual(decoded.readsSameCPU, 10)
+    XCTAssertEqual(decoded.readsSameNode, 20)
+    XCTAssertNil(
+      ReceiveRecord(record(packets: 1, runStart: 0, lastCPU: 0, slots: []), reads: sockaff_reads()).readerCPU)
   }
 
   /// What the read tracer reads and what every packet writes must be more

@@ -10,7 +10,7 @@
 #include <linux/types.h>
 
 /* Bumped whenever a map value changes shape. */
-#define SOCKAFF_ABI_VERSION 3
+#define SOCKAFF_ABI_VERSION 4
 
 /*
  * Per-CPU share of a socket's packets, bounded: hosts have up to 512 CPUs, so
@@ -20,15 +20,21 @@
  * adds the current run, packets - run_start_packets, to last_cpu.
  */
 #define SOCKAFF_SHARE_SLOTS 4
-#define SOCKAFF_NO_CPU 0xffffffffu
+#define SOCKAFF_NO_CPU 0xffffu /* in a 16-bit slot: Linux allows at most 8192 CPUs */
 
 /*
  * Value of the socket-local-storage map sockaff_records, one per receiving
  * socket, written by the ingress program on the CPU that processes packets.
  *
+ * Size is a memory decision: socket storage allocates 72 bytes of its own in
+ * front of the value (the element header, cache-line aligned), from kmalloc
+ * size classes. 120 bytes or less keeps the element in kmalloc-192; 128 bytes
+ * took kmalloc-256, 64 bytes more per socket. Check the class when adding a
+ * field (a unit test holds the limit).
+ *
  * Layout is a performance decision: the read tracer (sockaff_consume) runs on
  * the reading thread's CPU and reads cookie and last_cpu. Those sit at offsets
- * 0-11 and the per-packet fields start at offset 88, more than 64 bytes later,
+ * 0-11 and the per-packet fields start at offset 80, more than 64 bytes later,
  * so the two never share a cache line wherever the allocation starts: the
  * per-packet stores do not bounce the line the reader reads (measured: with
  * one shared line the ingress cost rose from 1.5x to 2.4-3.1x the empty
@@ -43,7 +49,7 @@ struct sockaff_record {
 	__u64 run_start_packets; /* value of packets when the run on last_cpu began */
 	__u64 other_packets;     /* finished runs on CPUs that found no free slot */
 	__u64 slot_packets[SOCKAFF_SHARE_SLOTS];
-	__u32 slot_cpu[SOCKAFF_SHARE_SLOTS]; /* SOCKAFF_NO_CPU when unused */
+	__u16 slot_cpu[SOCKAFF_SHARE_SLOTS]; /* SOCKAFF_NO_CPU when unused */
 	/* Written for every packet, by the receiving CPU only. */
 	__u64 packets;           /* packets seen by the ingress program */
 	__u64 bytes;             /* skb->len at the socket: network header onwards */
@@ -60,13 +66,17 @@ struct sockaff_record {
  * CPU of the thread that reads: a separate allocation, so these stores never
  * touch the ingress program's cache lines. Each read that returns data is
  * compared with last_cpu, the CPU that processed the latest received packet.
+ *
+ * 24 bytes, so that the element (72 + 24) fits kmalloc-96 rather than -128:
+ * the count of reads and the CPU of the latest read share one word.
  */
+#define SOCKAFF_READS_COUNT_BITS 48
+#define SOCKAFF_READS_COUNT_MASK 0xffffffffffffULL /* the low SOCKAFF_READS_COUNT_BITS */
 struct sockaff_reads {
-	__u64 reads;             /* recvmsg calls that returned data */
+	__u64 reads_and_cpu;     /* low 48 bits: recvmsg calls that returned data;
+				    high 16: CPU of the latest such read */
 	__u64 reads_same_cpu;    /* ... on last_cpu itself */
 	__u64 reads_same_node;   /* ... on last_cpu's NUMA node (sockaff_cpu_node) */
-	__u32 reader_cpu;        /* CPU of the latest read (valid when reads > 0) */
-	__u32 reserved;
 };
 
 /* Map sockaff_cpu_node: NUMA node of each possible CPU, filled at attach. */
