@@ -137,9 +137,13 @@ struct ListingWork: @unchecked Sendable {
 
   func list(_ fds: ArraySlice<Int32>, of holder: SocketHolder) -> SliceOutcome {
     var outcome = SliceOutcome()
+    // One open of /proc/P/fd per slice, not per process: a host-wide
+    // listing must not hold an fd per process (RLIMIT_NOFILE).
+    guard let directory = ProcFS.openFileDescriptorDirectory(pid: holder.handle.pid) else { return outcome }
+    defer { try? directory.close() }
     for fd in fds {
       do {
-        guard try ProcFS.socketInode(pid: holder.handle.pid, fd: fd) != nil else { continue }
+        guard try ProcFS.socketInode(pid: holder.handle.pid, fd: fd, directory: directory) != nil else { continue }
         let socket = try TargetSocket(process: holder.handle, fd: fd)
         guard let record = try maps.record(socketFD: socket.descriptor.rawValue) else { continue }
         guard let kind = try? inspection.kind(of: socket) else { continue }
