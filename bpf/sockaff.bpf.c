@@ -18,21 +18,30 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#ifdef SOCKAFF_RECORDS_ONLY
+/*
+ * The object built for tracing without reads: records stop before the read
+ * counters, which nothing here touches (the verifier holds every access to
+ * the map's value size).
+ */
+struct sockaff_record_without_reads {
+	__u8 bytes[SOCKAFF_RECORD_SIZE_WITHOUT_READS];
+};
+_Static_assert(sizeof(struct sockaff_record_without_reads) ==
+		       __builtin_offsetof(struct sockaff_record, reads_and_cpu),
+	       "the read counters end the record");
+#define SOCKAFF_RECORD_VALUE struct sockaff_record_without_reads
+#else
+#define SOCKAFF_RECORD_VALUE struct sockaff_record
+#endif
+
 /* Freed with its socket, so closed sockets never pile up here. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct sockaff_record);
+	__type(value, SOCKAFF_RECORD_VALUE);
 } sockaff_records SEC(".maps");
-
-/* Where each socket is read; see struct sockaff_reads. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sockaff_reads);
-} sockaff_reads SEC(".maps");
 
 /* NUMA node per CPU; max_entries is set to the possible CPUs before load. */
 struct {
@@ -142,12 +151,13 @@ int sockaff_ingress(struct __sk_buff *skb)
 
 struct sock;
 
+#ifndef SOCKAFF_RECORDS_ONLY
 /*
  * Runs in recvmsg (sock_recvmsg_nosec), in process context on the CPU of the
  * thread that reads, for every socket family: sockets without a record
  * (never received a traced packet, or not INET) are left alone. A read costs
- * two helper calls (the record, then the reads counters); array-map lookups
- * are inlined by the verifier.
+ * one helper call; array-map lookups are inlined by the verifier. It writes
+ * only the record's read counters, a cache line of their own.
  */
 SEC("tp_btf/sock_recv_length")
 int sockaff_consume(__u64 *ctx)
@@ -156,7 +166,6 @@ int sockaff_consume(__u64 *ctx)
 	int ret = (int)ctx[1];
 	int flags = (int)ctx[2];
 	struct sockaff_record *r;
-	struct sockaff_reads *reads;
 	__u32 cpu, last;
 	__u32 *reader_node, *receiver_node;
 
@@ -164,30 +173,27 @@ int sockaff_consume(__u64 *ctx)
 	if (ret <= 0 || (flags & 2))
 		return 0;
 	r = bpf_sk_storage_get(&sockaff_records, sk, 0, 0);
-	/* Only cookie and last_cpu: the cold part of the record (see the ABI). */
+	/* Only cookie and last_cpu of the other groups: the cold line. */
 	if (!r || r->cookie == 0)
-		return 0;
-	reads = bpf_sk_storage_get(&sockaff_reads, sk, 0,
-				   BPF_SK_STORAGE_GET_F_CREATE);
-	if (!reads)
 		return 0;
 
 	cpu = bpf_get_smp_processor_id();
 	last = r->last_cpu;
-	reads->reads_and_cpu =
-		((reads->reads_and_cpu + 1) & SOCKAFF_READS_COUNT_MASK) |
+	r->reads_and_cpu =
+		((r->reads_and_cpu + 1) & SOCKAFF_READS_COUNT_MASK) |
 		((__u64)cpu << SOCKAFF_READS_COUNT_BITS);
 	if (cpu == last) {
-		reads->reads_same_cpu += 1;
-		reads->reads_same_node += 1;
+		r->reads_same_cpu += 1;
+		r->reads_same_node += 1;
 		return 0;
 	}
 	reader_node = bpf_map_lookup_elem(&sockaff_cpu_node, &cpu);
 	receiver_node = bpf_map_lookup_elem(&sockaff_cpu_node, &last);
 	if (reader_node && receiver_node && *reader_node == *receiver_node)
-		reads->reads_same_node += 1;
+		r->reads_same_node += 1;
 	return 0;
 }
+#endif
 
 /*
  * Never attached: the loader runs it through BPF_PROG_TEST_RUN to read

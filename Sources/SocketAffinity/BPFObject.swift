@@ -14,14 +14,19 @@ final class LoadedBPFObject {
   static let consumerProgramName = "sockaff_consume"
   static let liveRecordsProgramName = "sockaff_live_records"
 
-  /// The ELF bytes, decoded once.
-  static let elf: [UInt8] = {
-    let text = embeddedBPFObjectBase64.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+  /// The ELF bytes, decoded once: the object with read tracing, and the one
+  /// without (its records stop before the read counters, 120 bytes instead
+  /// of 144: a smaller kmalloc class per socket).
+  static let elf = decode(embeddedBPFObjectBase64)
+  static let recordsOnlyELF = decode(embeddedRecordsOnlyBPFObjectBase64)
+
+  private static func decode(_ base64: StaticString) -> [UInt8] {
+    let text = base64.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
     guard let data = Data(base64Encoded: text) else {
       fatalError("embedded BPF object is not valid base64: the build is broken")
     }
     return [UInt8](data)
-  }()
+  }
 
   let object: OpaquePointer
   private var elfCopy: [UInt8]
@@ -30,9 +35,11 @@ final class LoadedBPFObject {
   /// the kernel cannot verify, such as the consumer before 6.3, are left out).
   /// `reusing` maps map names to fds of existing (pinned) maps; when given,
   /// no other map is created, so the programs loaded must use only those.
-  init(programs: Set<String>, reusing: [String: Int32] = [:]) throws(SockaffError) {
+  /// `tracingReads` false takes the object without the consumer program and
+  /// with the smaller records.
+  init(programs: Set<String>, reusing: [String: Int32] = [:], tracingReads: Bool = true) throws(SockaffError) {
     LibbpfLog.install()
-    elfCopy = Self.elf
+    elfCopy = tracingReads ? Self.elf : Self.recordsOnlyELF
     var opts = bpf_object_open_opts()
     opts.sz = MemoryLayout<bpf_object_open_opts>.stride
     let opened: OpaquePointer? = elfCopy.withUnsafeBytes { bytes in

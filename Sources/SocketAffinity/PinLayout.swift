@@ -10,12 +10,13 @@ public struct PinLayout: Sendable, Equatable {
   public var ingressLink: String { directory + "/ingress_link" }
   public var consumerLink: String { directory + "/consumer_link" }
   public var records: String { directory + "/records" }
-  public var reads: String { directory + "/reads" }
+  /// Read counters had a map of their own before ABI 5: only removed.
+  var legacyReads: String { directory + "/reads" }
   public var counts: String { directory + "/counts" }
   public var clock: String { directory + "/clock" }
 
   /// Every pin, in the order `detach` removes them (link first).
-  var all: [String] { [ingressLink, consumerLink, records, reads, counts, clock] }
+  var all: [String] { [ingressLink, consumerLink, records, legacyReads, counts, clock] }
 
   /// The link pins, in the order `detach` detaches them.
   var links: [String] { [ingressLink, consumerLink] }

@@ -7,8 +7,6 @@ import SystemPackage
 /// of 100k sockets opens them once, not per socket).
 final class PinnedMaps {
   let records: FileDescriptor
-  /// The read tracer's counters (sockaff_reads); nil if not pinned.
-  let reads: FileDescriptor?
   let clock: ClockReference?
   let pins: PinLayout
 
@@ -33,7 +31,6 @@ final class PinnedMaps {
       throw error
     }
     self.records = records
-    reads = try? BPF.openPinned(pins.reads)
     clock = try BPF.openPinned(pins.clock).flatMap { fd in
       defer { fd.closeQuietly() }
       return try? ClockReference.load(clockMapFD: fd.rawValue)
@@ -42,27 +39,31 @@ final class PinnedMaps {
 
   /// Pins made by a sockaff with another record layout (an older build still
   /// attached across an upgrade) are refused by the map's own info, never
-  /// read as this build's layout.
+  /// read as this build's layout. Records with read counters, or without
+  /// them (tracing without reads), are both this build's.
   static func checkLayout(of records: FileDescriptor, at path: String) throws(SockaffError) {
     let info = try BPF.mapInfo(records)
-    let expected = UInt32(MemoryLayout<sockaff_record>.size)
-    if info.type == BPF_MAP_TYPE_SK_STORAGE.rawValue && info.value_size == expected { return }
+    let sizes = recordSizes.map(UInt32.init)
+    if info.type == BPF_MAP_TYPE_SK_STORAGE.rawValue && sizes.contains(info.value_size) { return }
     throw SockaffError(
       .incompatiblePins, operation: "read \(path)",
       hint:
-        "pinned by a sockaff with another record layout (map type \(info.type), \(info.value_size)-byte records; this build reads type \(BPF_MAP_TYPE_SK_STORAGE.rawValue), \(expected) bytes); run 'sockaff detach', then 'sockaff trace'"
+        "pinned by a sockaff with another record layout (map type \(info.type), \(info.value_size)-byte records; this build reads type \(BPF_MAP_TYPE_SK_STORAGE.rawValue), \(sizes.map(String.init).joined(separator: " or ")) bytes); run 'sockaff detach', then 'sockaff trace'"
     )
   }
 
+  /// With read counters, and without.
+  static let recordSizes = [MemoryLayout<sockaff_record>.size, Int(SOCKAFF_RECORD_SIZE_WITHOUT_READS)]
+
   deinit {
     records.closeQuietly()
-    reads?.closeQuietly()
   }
 
   /// The record of the socket behind `socketFD` (any fd of ours that refers
   /// to it: the kernel resolves the fd to the socket), or nil if it has none.
   func record(socketFD: Int32) throws(SockaffError) -> ReceiveRecord? {
     var key = socketFD
+    // Records without read counters fill the start; the counters stay zero.
     var raw = sockaff_record()
     guard bpf_map_lookup_elem(records.rawValue, &key, &raw) == 0 else {
       let errno = Errno(rawValue: Glibc.errno)
@@ -72,9 +73,7 @@ final class PinnedMaps {
       throw SockaffError.fromErrno(errno, operation: "look up socket record")
     }
     guard raw.packets > 0 else { return nil }
-    var consumer = sockaff_reads()
-    let hasReads = reads.map { bpf_map_lookup_elem($0.rawValue, &key, &consumer) == 0 } ?? false
-    return ReceiveRecord(raw, reads: hasReads ? consumer : nil)
+    return ReceiveRecord(raw)
   }
 
   /// Pinned maps without an attached program are what a killed foreground

@@ -17,15 +17,14 @@ public struct ReceiveRecord: Sendable {
   /// Packets per CPU, highest first; CPUs beyond the record's slots are in `otherPackets`.
   public let packetsByCPU: [(cpu: Int, packets: UInt64)]
   public let otherPackets: UInt64
-  /// Consumer side (tp_btf/sock_recv_length, map sockaff_reads): CPU of the
-  /// latest read, if any.
+  /// Consumer side (tp_btf/sock_recv_length): CPU of the latest read, if any.
   public let readerCPU: Int?
   /// recvmsg calls that returned data, and those on the receiving CPU / node.
   public let reads: UInt64
   public let readsSameCPU: UInt64
   public let readsSameNode: UInt64
 
-  public init(_ raw: sockaff_record, reads consumer: sockaff_reads? = nil) {
+  public init(_ raw: sockaff_record) {
     cookie = raw.cookie
     packets = raw.packets
     bytes = raw.bytes
@@ -49,11 +48,10 @@ public struct ReceiveRecord: Sendable {
     packetsByCPU = byCPU.map { (cpu: $0.key, packets: $0.value) }
       .sorted { $0.packets != $1.packets ? $0.packets > $1.packets : $0.cpu < $1.cpu }
     otherPackets = raw.other_packets
-    let readsAndCPU = consumer?.reads_and_cpu ?? 0
-    reads = readsAndCPU & SOCKAFF_READS_COUNT_MASK
-    readerCPU = reads > 0 ? Int(readsAndCPU >> SOCKAFF_READS_COUNT_BITS) : nil
-    readsSameCPU = consumer?.reads_same_cpu ?? 0
-    readsSameNode = consumer?.reads_same_node ?? 0
+    reads = raw.reads_and_cpu & SOCKAFF_READS_COUNT_MASK
+    readerCPU = reads > 0 ? Int(raw.reads_and_cpu >> SOCKAFF_READS_COUNT_BITS) : nil
+    readsSameCPU = raw.reads_same_cpu
+    readsSameNode = raw.reads_same_node
   }
 
 }

@@ -181,7 +181,7 @@ public final class TracingSession: @unchecked Sendable {
     tracesReads = tracer.locality && KernelFeatures.hasSockRecvLengthTracepoint()
     var programs: Set = [LoadedBPFObject.ingressProgramName, LoadedBPFObject.probeProgramName]
     if tracesReads { programs.insert(LoadedBPFObject.consumerProgramName) }
-    let object = try LoadedBPFObject(programs: programs)
+    let object = try LoadedBPFObject(programs: programs, tracingReads: tracesReads)
     self.object = object
     clock = try ClockReference.calibrate(
       probeFD: bpf_program__fd(object.program(LoadedBPFObject.probeProgramName)),
@@ -202,8 +202,7 @@ public final class TracingSession: @unchecked Sendable {
       throw SockaffError.lastErrno(operation: "mkdir \(pins.directory)")
     }
     for (name, path) in [
-      ("sockaff_records", pins.records), ("sockaff_reads", pins.reads), ("sockaff_counts", pins.counts),
-      ("sockaff_clock", pins.clock),
+      ("sockaff_records", pins.records), ("sockaff_counts", pins.counts), ("sockaff_clock", pins.clock),
     ] {
       if bpf_map__pin(object.map(name), path) != 0 {
         let error = SockaffError.lastErrno(operation: "pin map \(name) at \(path)")
@@ -285,7 +284,7 @@ public final class TracingSession: @unchecked Sendable {
     for link in [ingressLink, consumerLink] { if let link { bpf_link__destroy(link) } }
     ingressLink = nil
     consumerLink = nil
-    for path in [pins.clock, pins.counts, pins.reads, pins.records] { unlink(path) }
+    for path in [pins.clock, pins.counts, pins.records] { unlink(path) }
     rmdir(pins.directory)
   }
 
