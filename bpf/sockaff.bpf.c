@@ -73,43 +73,14 @@ static __always_inline void count(__u32 counter)
 		*value += 1;
 }
 
-static __always_inline void start_record(struct sockaff_record *r,
-					 struct __sk_buff *skb, __u32 cpu,
-					 __u64 now)
-{
-	r->cookie = bpf_get_socket_cookie(skb);
-	r->first_jiffies = now;
-	r->last_cpu = cpu;
-#pragma unroll
-	for (int i = 0; i < SOCKAFF_SHARE_SLOTS; i++)
-		r->slot_cpu[i] = SOCKAFF_NO_CPU;
-	count(SOCKAFF_COUNT_RECORDS_CREATED);
-}
-
-/* Credits the run that just ended on r->last_cpu to its share slot. */
-static __always_inline void end_run(struct sockaff_record *r)
-{
-	__u64 run = r->packets - r->run_start_packets;
-	__u32 cpu = r->last_cpu;
-
-#pragma unroll
-	for (int i = 0; i < SOCKAFF_SHARE_SLOTS; i++) {
-		if (r->slot_cpu[i] == cpu || r->slot_cpu[i] == SOCKAFF_NO_CPU) {
-			r->slot_cpu[i] = cpu;
-			r->slot_packets[i] += run;
-			return;
-		}
-	}
-	r->other_packets += run;
-}
+#define SOCKAFF_ON_RECORD_START() count(SOCKAFF_COUNT_RECORDS_CREATED)
+#include "record_packet.h"
 
 SEC("cgroup_skb/ingress")
 int sockaff_ingress(struct __sk_buff *skb)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct sockaff_record *r;
-	__u32 cpu;
-	__u64 now;
 
 	if (!sk)
 		return 1;
@@ -125,27 +96,7 @@ int sockaff_ingress(struct __sk_buff *skb)
 		return 1;
 	}
 
-	cpu = bpf_get_smp_processor_id();
-	now = bpf_jiffies64();
-	if (r->packets == 0) {
-		start_record(r, skb, cpu, now);
-	} else if (r->last_cpu != cpu) {
-		end_run(r);
-		r->run_start_packets = r->packets;
-		r->last_cpu = cpu;
-		r->cpu_changes += 1;
-	}
-	/*
-	 * Plain stores, not atomics: two CPUs updating one socket at the same
-	 * instant (unconnected UDP fed by several queues) may lose an
-	 * increment; the record stays a sound sample and the hot path cheap.
-	 */
-	r->packets += 1;
-	r->bytes += skb->len;
-	r->last_jiffies = now;
-	r->rx_queue = skb->queue_mapping;
-	r->napi_id = skb->napi_id;
-	r->ifindex = skb->ifindex;
+	record_packet(r, skb);
 	return 1;
 }
 

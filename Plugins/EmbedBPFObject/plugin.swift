@@ -12,6 +12,7 @@ struct EmbedBPFObject: BuildToolPlugin {
     let root = context.package.directoryURL
     let source = root.appending(path: "bpf/sockaff.bpf.c")
     let abiHeader = root.appending(path: "Sources/CSockaffABI/include/sockaff_abi.h")
+    let updateHeader = root.appending(path: "bpf/record_packet.h")
     let object = context.pluginWorkDirectoryURL.appending(path: "sockaff.bpf.o")
     let recordsOnlyObject = context.pluginWorkDirectoryURL.appending(path: "sockaff-records-only.bpf.o")
     let generated = context.pluginWorkDirectoryURL.appending(path: "EmbeddedBPFObject.swift")
@@ -49,7 +50,7 @@ struct EmbedBPFObject: BuildToolPlugin {
           source.path(percentEncoded: false), object.path(percentEncoded: false),
           generated.path(percentEncoded: false), recordsOnlyObject.path(percentEncoded: false),
         ],
-        inputFiles: [source, abiHeader],
+        inputFiles: [source, abiHeader, updateHeader],
         outputFiles: [generated])
     ]
   }

@@ -157,35 +157,28 @@ struct JSONObjectWriter: JSONFieldVisitor {
     bytes.append(contentsOf: "\":".utf8)
   }
 
-  mutating func field(_ key: StaticString, _ value: String?) throws {
+  /// The key, then null or what `write` makes of the value.
+  private mutating func field<Value>(
+    _ key: StaticString, _ value: Value?, _ write: (inout Self, Value) throws -> Void
+  ) rethrows {
     self.key(key)
     guard let value else { return null() }
-    string(value)
+    try write(&self, value)
   }
+
+  mutating func field(_ key: StaticString, _ value: String?) throws { field(key, value) { $0.string($1) } }
+  mutating func field(_ key: StaticString, _ value: UInt64?) throws { field(key, value) { $0.digits($1) } }
+  mutating func field(_ key: StaticString, _ value: Double?) throws { try field(key, value) { try $0.double($1) } }
 
   mutating func field(_ key: StaticString, _ value: Int64?) throws {
-    self.key(key)
-    guard let value else { return null() }
-    if value < 0 { bytes.append(UInt8(ascii: "-")) }
-    digits(value.magnitude)
-  }
-
-  mutating func field(_ key: StaticString, _ value: UInt64?) throws {
-    self.key(key)
-    guard let value else { return null() }
-    digits(value)
-  }
-
-  mutating func field(_ key: StaticString, _ value: Double?) throws {
-    self.key(key)
-    guard let value else { return null() }
-    try double(value)
+    field(key, value) { writer, value in
+      if value < 0 { writer.bytes.append(UInt8(ascii: "-")) }
+      writer.digits(value.magnitude)
+    }
   }
 
   mutating func field(_ key: StaticString, _ value: Bool?) throws {
-    self.key(key)
-    guard let value else { return null() }
-    bytes.append(contentsOf: (value ? "true" : "false").utf8)
+    field(key, value) { $0.bytes.append(contentsOf: ($1 ? "true" : "false").utf8) }
   }
 
   mutating func field(_ key: StaticString, _ values: [Int]) throws {
@@ -200,17 +193,15 @@ struct JSONObjectWriter: JSONFieldVisitor {
   }
 
   mutating func field(_ key: StaticString, _ value: Date?) throws {
-    self.key(key)
-    guard let value else { return null() }
-    bytes.append(UInt8(ascii: "\""))
-    RFC3339.append(value, to: &bytes)
-    bytes.append(UInt8(ascii: "\""))
+    field(key, value) { writer, date in
+      writer.bytes.append(UInt8(ascii: "\""))
+      RFC3339.append(date, to: &writer.bytes)
+      writer.bytes.append(UInt8(ascii: "\""))
+    }
   }
 
   mutating func field<Object: JSONFields>(_ key: StaticString, _ value: Object?) throws {
-    self.key(key)
-    guard let value else { return null() }
-    try object(value)
+    try field(key, value) { try $0.object($1) }
   }
 
   mutating func field<Object: JSONFields>(_ key: StaticString, _ values: [Object]) throws {
