@@ -283,8 +283,17 @@ class Bench:
         self.say(f"| sockaff | {summary(with_)} |")
         self.say(f"| ratio (median of pairs) | **{statistics.median(ratios):.3f}** "
                  f"({min(ratios):.3f}-{max(ratios):.3f}) |")
+        empty_share = []
+        for _ in range(pairs):
+            self.attach_empty()
+            try:
+                empty_share.append(self.program_cpu_share(lambda: self.tcp_bulk(seconds), [self.empty_id])[1])
+            finally:
+                self.detach_empty()
         self.say(f"| sockaff's programs' share of the busy CPU time while traced (bpf_stats run time / "
                  f"/proc/stat busy time) | {summary([100 * s for s in bulk_share])} % |")
+        self.say(f"| the empty program's share, measured the same way ({pairs} runs alone) | "
+                 f"{summary([100 * s for s in empty_share])} % |")
         self.say()
 
         triples = 1 if self.quick else 10
@@ -327,12 +336,13 @@ class Bench:
                  f"{summary([100 * s for s in udp_share])} % |")
         self.say()
 
-    def program_cpu_share(self, traffic):
-        """traffic()'s result, and the time sockaff's programs ran during it
-        as a share of all CPU time the host spent busy meanwhile (/proc/stat):
-        what they can take from a CPU-bound transfer at most, exact where
-        wall-clock rates are too noisy to show 1%."""
-        watched = prog_ids("sockaff_ingress") + prog_ids("sockaff_consume")
+    def program_cpu_share(self, traffic, watched=None):
+        """traffic()'s result, and the time sockaff's programs (or those of
+        `watched`) ran during it as a share of all CPU time the host spent
+        busy meanwhile (/proc/stat): what they can take from a CPU-bound
+        transfer at most, exact where wall-clock rates are too noisy to show 1%."""
+        if watched is None:
+            watched = prog_ids("sockaff_ingress") + prog_ids("sockaff_consume")
         before, busy_before = sum(prog_stats(p)[0] for p in watched), busy_ns()
         result = traffic()
         after, busy_after = sum(prog_stats(p)[0] for p in watched), busy_ns()
