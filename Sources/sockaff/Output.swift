@@ -27,21 +27,18 @@ enum Output {
   }
 
   /// Bytes to stdout after whatever print() buffered. A reader that went
-  /// away (`| head`) ends the output quietly, as for print().
+  /// away (`| head`, where SIGPIPE is ignored) ends the output quietly, as
+  /// for print(): every later write fails the same way.
   static func writeStandardOutput(_ bytes: [UInt8]) throws {
-    guard !readerGone else { return }
     fflush(nil)  // every stream: stdout is a shared global to Swift 6
     do {
       try FileDescriptor.standardOutput.writeAll(bytes)
     } catch Errno.brokenPipe {
-      readerGone = true
+      return
     } catch let errno as Errno {
       throw SockaffError(.other, errno: errno, operation: "write to standard output")
     }
   }
-
-  /// Set on EPIPE; the process prints nothing more to stdout.
-  nonisolated(unsafe) private static var readerGone = false
 
   static func standardError(_ line: String, newline: Bool = true) {
     _ = try? FileDescriptor.standardError.writeAll((newline ? line + "\n" : line).utf8)
