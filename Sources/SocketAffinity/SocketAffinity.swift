@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 
 /// One socket's receive affinity: the answer to `sockaff query`, and the
 /// Linux counterpart of Windows' SOCKET_PROCESSOR_AFFINITY, with more.
