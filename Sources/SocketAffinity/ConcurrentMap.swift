@@ -12,3 +12,9 @@ public func concurrentMap<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> 
   }
   return slots.withLock { $0.map { $0! } }
 }
+
+/// `body` over 0..<count in slices of `size` indices, on every CPU (one
+/// `concurrentMap` item a slice), the results in slice order.
+public func concurrentSlices<T: Sendable>(_ count: Int, size: Int, _ body: @Sendable (Range<Int>) -> T) -> [T] {
+  concurrentMap((count + size - 1) / size) { body($0 * size..<min(($0 + 1) * size, count)) }
+}

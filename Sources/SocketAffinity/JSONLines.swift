@@ -32,10 +32,7 @@ public enum JSONLines {
     throws
   {
     guard !values.isEmpty else { return try write(Array("[]\n".utf8)) }
-    let slice = 512
-    let parts = concurrentMap((values.count + slice - 1) / slice) { index in
-      Result { try lines(values[index * slice..<min((index + 1) * slice, values.count)]) }
-    }
+    let parts = concurrentSlices(values.count, size: 512) { range in Result { try lines(values[range]) } }
     for (index, part) in parts.enumerated() {
       try write(Array((index == 0 ? "[\n" : ",\n").utf8) + part.get())
     }

@@ -111,8 +111,7 @@ enum SocketTable {
 
   /// `body` over 0..<count in slices on every CPU, results in order.
   static func inSlices<T: Sendable>(_ count: Int, _ body: @Sendable (Range<Int>) -> [T]) -> [T] {
-    let size = 2048
-    return concurrentMap((count + size - 1) / size) { body($0 * size..<min(($0 + 1) * size, count)) }.flatMap { $0 }
+    concurrentSlices(count, size: 2048, body).flatMap { $0 }
   }
 }
 
