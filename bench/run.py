@@ -182,23 +182,9 @@ class Bench:
             empty, ours, ratios, reads = [], [], [], []
             by_order = {True: [], False: []}  # empty attached first?
             for round_index in range(rounds):
-                if round_index % 2 == 0:
-                    self.attach_empty()
-                    self.attach_sockaff()
-                else:
-                    self.attach_sockaff()
-                    self.attach_empty()
-                try:
-                    ingress = prog_ids("sockaff_ingress")[0]
-                    consume = (prog_ids("sockaff_consume") or [None])[0]
-                    watched = [self.empty_id, ingress] + ([consume] if consume else [])
-                    before = {p: prog_stats(p) for p in watched}
-                    traffic()
-                    after = {p: prog_stats(p) for p in watched}
-                finally:
-                    self.detach_sockaff()
-                    self.detach_empty()
-                per = {p: (after[p][0] - before[p][0]) / max(after[p][1] - before[p][1], 1) for p in watched}
+                per, (ingress, consume) = self.beside_empty(
+                    round_index, self.attach_sockaff, self.detach_sockaff,
+                    lambda: (prog_ids("sockaff_ingress")[0], (prog_ids("sockaff_consume") or [None])[0]), traffic)
                 empty.append(per[self.empty_id])
                 ours.append(per[ingress])
                 ratios.append(per[ingress] / per[self.empty_id])
@@ -566,6 +552,28 @@ for line in sys.stdin:
         sh("bpftool", "cgroup", "detach", self.cgroup, "ingress", "pinned", f"{PIN_DIR}/{name}", check=False)
         sh("rm", "-f", f"{PIN_DIR}/{name}", check=False)
 
+    def beside_empty(self, round_index, attach, detach, programs, traffic):
+        """One round of section 1's method: `attach` and the empty program
+        both attached (the empty one first in even rounds), traffic(), and ns
+        per run of each program. `programs()` names ours, once attached, as a
+        tuple of ids (None: not loaded); returns ({id: ns per run}, that tuple)."""
+        if round_index % 2 == 0:
+            self.attach_empty()
+            attach()
+        else:
+            attach()
+            self.attach_empty()
+        try:
+            ours = programs()
+            watched = [self.empty_id] + [p for p in ours if p is not None]
+            before = {p: prog_stats(p) for p in watched}
+            traffic()
+            after = {p: prog_stats(p) for p in watched}
+        finally:
+            detach()
+            self.detach_empty()
+        return {p: (after[p][0] - before[p][0]) / max(after[p][1] - before[p][1], 1) for p in watched}, ours
+
     def alternative_per_packet(self):
         """Section 1's method for the cookie-keyed hash: UDP 64 B, both it and
         the empty program attached, order alternating."""
@@ -573,21 +581,9 @@ for line in sys.stdin:
         seconds = 1 if self.quick else 3
         ratios, costs = [], []
         for round_index in range(rounds):
-            if round_index % 2 == 0:
-                self.attach_empty()
-                hash_id = self.attach_object("cookie_hash")
-            else:
-                hash_id = self.attach_object("cookie_hash")
-                self.attach_empty()
-            try:
-                watched = [self.empty_id, hash_id]
-                before = {p: prog_stats(p) for p in watched}
-                self.udp_small(seconds)
-                after = {p: prog_stats(p) for p in watched}
-            finally:
-                self.detach_object("cookie_hash")
-                self.detach_empty()
-            per = {p: (after[p][0] - before[p][0]) / max(after[p][1] - before[p][1], 1) for p in watched}
+            per, (hash_id,) = self.beside_empty(
+                round_index, lambda: self.attach_object("cookie_hash"), lambda: self.detach_object("cookie_hash"),
+                lambda: tuple(prog_ids("sockaff_hash")), lambda: self.udp_small(seconds))
             costs.append(per[hash_id])
             ratios.append(per[hash_id] / per[self.empty_id])
         return costs, ratios

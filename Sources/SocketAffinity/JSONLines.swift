@@ -19,10 +19,7 @@ public enum JSONLines {
   }
 
   /// One value as a compact JSON object.
-  public static func encode(_ value: SocketAffinity) throws -> String { try object(value) }
-  public static func encode(_ value: ReceiveRates.Entry) throws -> String { try object(value) }
-
-  static func object(_ value: some JSONFields) throws -> String {
+  public static func encode(_ value: SocketAffinity) throws -> String {
     var writer = JSONObjectWriter()
     try writer.object(value)
     return String(decoding: writer.bytes, as: UTF8.self)

@@ -55,21 +55,21 @@ public enum ProcFS {
     }
   }
 
-  /// /proc/P/fd of process `pid`, opened for the lookups of `socketInode`;
+  /// /proc/P/fd of process `pid`, opened for the lookups of `isSocket`;
   /// nil if it cannot be opened (the process exited: its fds will fail too).
   static func openFileDescriptorDirectory(pid: Int32) -> FileDescriptor? {
     try? FileDescriptor.open("/proc/\(pid)/fd", .readOnly, options: [.directory, .closeOnExec])
   }
 
-  /// The socket inode behind fd `fd` of process `pid` (`directory`: its
-  /// /proc/P/fd); nil if it is not a socket, or was closed meanwhile. The
-  /// directory lists for the owner's uid, but each entry needs ptrace
-  /// access: refused throws notPermitted.
+  /// Whether fd `fd` of process `pid` (`directory`: its /proc/P/fd) is a
+  /// socket; false if it was closed meanwhile. The directory lists for the
+  /// owner's uid, but each entry needs ptrace access: refused throws
+  /// notPermitted.
   ///
   /// fstatat follows the fd's link to the inode itself: readlink on the full
   /// path walked /proc each time and formatted "socket:[inode]" to be
   /// parsed back, a quarter of a 100k-socket listing.
-  static func socketInode(pid: Int32, fd: Int32, directory: FileDescriptor) throws(SockaffError) -> UInt64? {
+  static func isSocket(pid: Int32, fd: Int32, directory: FileDescriptor) throws(SockaffError) -> Bool {
     var status = stat()
     guard fstatat(directory.rawValue, String(fd), &status, 0) == 0 else {
       if errno == EACCES || errno == EPERM {
@@ -77,9 +77,9 @@ public enum ProcFS {
           .notPermitted, errno: Errno(rawValue: errno), operation: "stat /proc/\(pid)/fd/\(fd)",
           hint: Self.ptraceHint)
       }
-      return nil
+      return false
     }
-    return status.st_mode & S_IFMT == S_IFSOCK ? UInt64(status.st_ino) : nil
+    return status.st_mode & S_IFMT == S_IFSOCK
   }
 
   static let ptraceHint = "needs CAP_SYS_PTRACE: ptrace access to the target"

@@ -143,7 +143,7 @@ struct ListingWork: @unchecked Sendable {
     defer { try? directory.close() }
     for fd in fds {
       do {
-        guard try ProcFS.socketInode(pid: holder.handle.pid, fd: fd, directory: directory) != nil else { continue }
+        guard try ProcFS.isSocket(pid: holder.handle.pid, fd: fd, directory: directory) else { continue }
         let socket = try TargetSocket(process: holder.handle, fd: fd)
         guard let record = try maps.record(socketFD: socket.descriptor.rawValue) else { continue }
         guard let kind = try? inspection.kind(of: socket) else { continue }
