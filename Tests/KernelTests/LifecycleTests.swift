@@ -30,6 +30,21 @@ final class LifecycleTests: KernelTestCase {
     XCTAssertTrue(again.stdout.contains("was not attached"), again.stdout)
   }
 
+  /// Builds before ABI 5 pinned the read counters as a map of their own,
+  /// "reads": detach after an upgrade removes it with the rest.
+  func testDetachRemovesThePinOfOlderBuildsReadCounters() throws {
+    try attach()
+    try Command.must([
+      "bpftool", "map", "create", "/sys/fs/bpf/sockaff/reads", "type", "array", "key", "4", "value", "4", "entries",
+      "1", "name", "sockaff_reads",
+    ])
+    XCTAssertTrue(KernelListing.pinsLeft().contains("reads"))
+    let detach = try Command.sockaff("detach")
+    XCTAssertEqual(detach.status, 0, detach.stderr)
+    XCTAssertEqual(KernelListing.pinsLeft(), [])
+    XCTAssertFalse(FileManager.default.fileExists(atPath: "/sys/fs/bpf/sockaff"))
+  }
+
   /// Attach and detach are serialized (a lock file): racing trace, trace,
   /// detach and query processes give only their expected answers, and the
   /// kernel never holds two attachments.

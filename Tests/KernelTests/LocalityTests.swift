@@ -1,3 +1,4 @@
+import CSockaffABI
 import Foundation
 import Glibc
 import XCTest
@@ -105,5 +106,10 @@ final class LocalityTests: KernelTestCase {
     XCTAssertEqual(locality["source"] as? String, "thread_sampling")
     XCTAssertEqual(listed.first?["cross_numa"] as? Bool, true)
     XCTAssertEqual(listed.first?["reads"] as? Int, 0)
+    XCTAssertEqual(listed.first?["cpu"] as? Int, 1, "RPS-steered, read from the records-only layout")
+    // The object without read counters was loaded: its records stop before them (the kernel's map info).
+    let map = try Command.must(["bpftool", "-j", "map", "show", "pinned", "/sys/fs/bpf/sockaff/records"])
+    let info = try JSONSerialization.jsonObject(with: Data(map.utf8)) as? [String: Any]
+    XCTAssertEqual(info?["bytes_value"] as? Int, Int(SOCKAFF_RECORD_SIZE_WITHOUT_READS), map)
   }
 }
