@@ -10,9 +10,8 @@ PREFIX ?= /usr/local
 PACKAGES = libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool iproute2 python3 socat make procps tmux pkg-config gcc
 VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2
 
-BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o .build/bench/storage_floor.bpf.o \
-	.build/bench/cookie_hash.bpf.o
-BPF_CFLAGS = -target bpf -O2 -g -Wall -idirafter /usr/include/$(shell uname -m)-linux-gnu -ISources/CSockaffABI/include
+BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o .build/bench/storage_floor.bpf.o
+BPF_CFLAGS = -target bpf -mcpu=v3 -O2 -g -Wall -idirafter /usr/include/$(shell uname -m)-linux-gnu -ISources/CSockaffABI/include
 
 .PHONY: all deps build capi test unit-test kernel-test vmtest vm-deps demo man completions install install-check clean lint format bench bench-smoke bench-deps
 
@@ -116,7 +115,7 @@ bench-smoke: build $(BENCH_OBJECTS)
 bench-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3 bpftrace
 
-.build/bench/%.bpf.o: bpf/%.bpf.c bpf/record_packet.h Sources/CSockaffABI/include/sockaff_abi.h
+.build/bench/%.bpf.o: bpf/%.bpf.c Sources/CSockaffABI/include/sockaff_abi.h
 	mkdir -p .build/bench
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

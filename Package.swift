@@ -52,7 +52,7 @@ let package = Package(
         .product(name: "SystemPackage", package: "swift-system"),
       ]),
     // Times library calls for `make bench`; not installed.
-    .executableTarget(name: "sockaff-bench", dependencies: ["SocketAffinity"]),
+    .executableTarget(name: "sockaff-bench", dependencies: ["SocketAffinity", "CSockaffShims"]),
     .testTarget(
       name: "SocketAffinityTests",
       dependencies: [

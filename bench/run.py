@@ -12,6 +12,9 @@ because the machine is shared and noisy. Run as root through `make bench`
      tracepoint:sock:sk_data_ready
   5. queries: library latency, whole-process latency, `list` of 10k/100k sockets
   6. kernel memory per tracked socket
+  7. fan-in: every CPU into one socket vs one socket per sender (ns/packet,
+     counted/delivered against the UDP MIB, packets per second), and the
+     per-CPU pool's memory
 """
 import argparse
 import json
@@ -127,8 +130,7 @@ class Bench:
             self.iperf.kill()
             self.iperf.wait()
         self.detach_empty()
-        for name in ("storage_floor", "cookie_hash"):
-            self.detach_object(name)
+        self.detach_object("storage_floor")
         sh(self.sockaff, "detach", check=False)
         sh("rm", "-rf", PIN_DIR, check=False)
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
@@ -514,10 +516,7 @@ for line in sys.stdin:
                    ("sockaff trace --no-locality (records only)", lambda: self.attach_sockaff("--no-locality"),
                     self.detach_sockaff),
                    ("floor: socket storage of 8 bytes (`bpf/storage_floor.bpf.c`)",
-                    lambda: self.attach_object("storage_floor"), lambda: self.detach_object("storage_floor")),
-                   ("alternative: the same 120-byte records in a hash keyed by cookie, 2^18 buckets "
-                    "(`bpf/cookie_hash.bpf.c`)", lambda: self.attach_object("cookie_hash"),
-                    lambda: self.detach_object("cookie_hash")))
+                    lambda: self.attach_object("storage_floor"), lambda: self.detach_object("storage_floor")))
         for label, attach, detach in tracers:
             holder = self.open_sockets(count)
             try:
@@ -535,11 +534,6 @@ for line in sys.stdin:
                 holder.kill()
                 holder.wait()
             self.say(f"| {label} | {after - before:,} KiB | **{(after - before) * 1024 / count:.0f}** |")
-        self.say()
-        costs, ratios = self.alternative_per_packet()
-        self.say(f"The alternative's cost per packet, measured as in section 1 (UDP 64 B, {len(ratios)} rounds): "
-                 f"{summary(costs)} ns, **{statistics.median(ratios):.2f}x** the empty program "
-                 f"({min(ratios):.2f}-{max(ratios):.2f}).")
         self.say()
 
     def attach_object(self, name):
@@ -574,19 +568,119 @@ for line in sys.stdin:
             self.detach_empty()
         return {p: (after[p][0] - before[p][0]) / max(after[p][1] - before[p][1], 1) for p in watched}, ours
 
-    def alternative_per_packet(self):
-        """Section 1's method for the cookie-keyed hash: UDP 64 B, both it and
-        the empty program attached, order alternating."""
+    # -- 7. fan-in --------------------------------------------------------
+
+    @staticmethod
+    def udp_delivered():
+        """Datagrams that reached a UDP socket's receive path (read, or
+        dropped there), from the UDP MIB of this network namespace."""
+        lines = [l.split() for l in open("/proc/net/snmp") if l.startswith("Udp:")]
+        fields = dict(zip(lines[0][1:], map(int, lines[1][1:])))
+        return fields["InDatagrams"] + fields["RcvbufErrors"] + fields["MemErrors"]
+
+    def fan_in_round(self, sinks, count, cpus, attach, detach, programs):
+        """One round: `attach` (beside the empty program when `programs` names
+        ours), fan-in traffic, and (pps, {program id: ns per run}, counted, delivered)."""
+        ports = ",".join(str(s.getsockname()[1]) for s in sinks)
+        attach()
+        try:
+            watched = programs()
+            before = {p: prog_stats(p) for p in watched}
+            delivered_before = self.udp_delivered()
+            traced_before = sum(self.traced_packets(s) for s in sinks) if len(watched) > 1 else 0
+            out = json.loads(sh(self.args.bench, "udp-send", str(count), ports, ",".join(map(str, cpus))))
+            for s in sinks:  # queued datagrams count in InDatagrams once read
+                try:
+                    while True:
+                        s.recv(2048)
+                except BlockingIOError:
+                    pass
+            delivered = self.udp_delivered() - delivered_before
+            counted = (sum(self.traced_packets(s) for s in sinks) - traced_before) if len(watched) > 1 else None
+            after = {p: prog_stats(p) for p in watched}
+        finally:
+            detach()
+        per = {p: (after[p][0] - before[p][0]) / max(after[p][1] - before[p][1], 1) for p in watched}
+        return out["packets"] / out["seconds"], per, counted, delivered
+
+    def traced_packets(self, sink):
+        answer = json.loads(sh(self.sockaff, "query", "--pid", str(os.getpid()), "--fd", str(sink.fileno()),
+                               "--json", check=False) or "{}")
+        return answer.get("packets") or 0
+
+    def fan_in(self):
+        cpus = sorted(os.sched_getaffinity(0))
         rounds = 2 if self.quick else 6
-        seconds = 1 if self.quick else 3
-        ratios, costs = [], []
-        for round_index in range(rounds):
-            per, (hash_id,) = self.beside_empty(
-                round_index, lambda: self.attach_object("cookie_hash"), lambda: self.detach_object("cookie_hash"),
-                lambda: tuple(prog_ids("sockaff_hash")), lambda: self.udp_small(seconds))
-            costs.append(per[hash_id])
-            ratios.append(per[hash_id] / per[self.empty_id])
-        return costs, ratios
+        count = 20_000 if self.quick else 400_000
+        self.say("## 7. Fan-in: every CPU into one socket")
+        self.say()
+        self.say(f"One sender thread per CPU ({len(cpus)}), each pinned, {count:,} × 64 B datagrams to 127.0.0.1 "
+                 "(on loopback a datagram is received in its sender's softirq, on the sender's CPU, as RSS queues "
+                 f"deliver on theirs). {rounds} rounds per row, order alternating. ns/pkt: sockaff and the empty "
+                 "program attached at once (bpf_stats). Counted / delivered: the sockets' traced packets over the "
+                 "UDP MIB's InDatagrams + RcvbufErrors + MemErrors. Packets per second: sockaff alone vs the empty "
+                 "program alone, alternating.")
+        self.say()
+        self.say("| shape | empty ns/pkt | sockaff ns/pkt | ratio median (min-max) | counted / delivered "
+                 "| kpps sockaff / empty (median) |")
+        self.say("| --- | --- | --- | --- | --- | --- |")
+        for shape, sockets in (("every CPU into one socket", 1), ("one socket per sender", len(cpus))):
+            sinks = []
+            for _ in range(sockets):
+                sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sink.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE
+                sink.bind(("127.0.0.1", 0))
+                sink.setblocking(False)
+                sinks.append(sink)
+            try:
+                empty, ours, ratios, counted, delivered = [], [], [], 0, 0
+                for index in range(rounds):
+                    def both():
+                        if index % 2 == 0:
+                            self.attach_empty()
+                            self.attach_sockaff()
+                        else:
+                            self.attach_sockaff()
+                            self.attach_empty()
+
+                    def neither():
+                        self.detach_sockaff()
+                        self.detach_empty()
+                    _, per, c, d = self.fan_in_round(
+                        sinks, count, cpus, both, neither,
+                        lambda: [self.empty_id, prog_ids("sockaff_ingress")[0]])
+                    ingress = [p for p in per if p != self.empty_id][0]
+                    empty.append(per[self.empty_id])
+                    ours.append(per[ingress])
+                    ratios.append(per[ingress] / per[self.empty_id])
+                    counted += c
+                    delivered += d
+                pps = {"empty": [], "sockaff": []}
+                for index in range(rounds):
+                    kinds = ["empty", "sockaff"] if index % 2 == 0 else ["sockaff", "empty"]
+                    for kind in kinds:
+                        attach, detach = ((self.attach_empty, self.detach_empty) if kind == "empty"
+                                          else (self.attach_sockaff, self.detach_sockaff))
+                        rate, _, _, _ = self.fan_in_round(sinks, count, cpus, attach, detach, lambda: [])
+                        pps[kind].append(rate / 1000)
+            finally:
+                for sink in sinks:
+                    sink.close()
+            pps_ratio = statistics.median(pps["sockaff"]) / statistics.median(pps["empty"])
+            self.say(f"| {shape} | {summary(empty)} | {summary(ours)} | **{statistics.median(ratios):.2f}x** "
+                     f"({min(ratios):.2f}-{max(ratios):.2f}) | {counted:,} / {delivered:,} "
+                     f"(**{counted / max(delivered, 1):.4f}**) | {statistics.median(pps['sockaff']):.0f} / "
+                     f"{statistics.median(pps['empty']):.0f} (**{pps_ratio:.3f}**) |")
+        self.say()
+        self.attach_sockaff()
+        try:
+            status = json.loads(sh(self.sockaff, "status", "--json"))
+        finally:
+            self.detach_sockaff()
+        self.say(f"Per-CPU pool (sockets received on more than one CPU): {status['pool_slots']:,} slots × "
+                 f"{os.cpu_count()} CPUs × 48 B = {status['pool_bytes'] / 1024:,.0f} KiB of per-CPU memory, "
+                 "allocated at attach (the default: 16 MiB / (CPUs × 48 B), at most 16,384 slots).")
+        self.say()
 
     def run(self):
         uname = platform.uname()
@@ -594,7 +688,8 @@ for line in sys.stdin:
         self.say(f"Kernel {uname.release}, {cpu}, {os.cpu_count()} CPUs; "
                  f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}{' (quick)' if self.quick else ''}.")
         self.say()
-        for step in (self.per_packet, self.test_run, self.throughput, self.peer, self.queries, self.memory):
+        for step in (self.per_packet, self.test_run, self.throughput, self.peer, self.queries, self.memory,
+                     self.fan_in):
             step()
 
     def peer(self):

@@ -7,10 +7,18 @@
  * CPU that processed it (after RSS/RPS/RFS steering). It only observes:
  * every path returns 1 (pass) and nothing in the skb is written.
  *
- * Cost discipline (BUILD-NOTES, measured here): each non-inlined helper costs
- * 20-40 ns per packet, so the hot path makes exactly one call,
- * bpf_sk_storage_get. bpf_get_smp_processor_id and bpf_jiffies64 are inlined
- * by the verifier. The per-CPU share is only touched when the CPU changes.
+ * Cost discipline (measured, BENCHMARKS.md): each non-inlined helper costs
+ * 20-40 ns per packet, so the hot path makes one call, bpf_sk_storage_get
+ * (plus a PERCPU_ARRAY lookup on CPUs other than the socket's owner).
+ * bpf_get_smp_processor_id and bpf_jiffies64 are inlined by the verifier.
+ *
+ * Many-core discipline (sockaff_abi.h): no cache line is written per packet
+ * by more than one CPU. The record's per-packet line belongs to the owner
+ * CPU; every other CPU counts in its own copy of a pool slot. Counts are
+ * exact under any concurrency: atomics only where a field is shared, and
+ * shared fields are written at most once per jiffy per CPU.
+ *
+ * Atomics (cmpxchg, xchg) need -mcpu=v3 and kernel >= 5.12.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -43,6 +51,26 @@ struct {
 	__type(value, SOCKAFF_RECORD_VALUE);
 } sockaff_records SEC(".maps");
 
+/*
+ * The pool of per-CPU shares for sockets received on more than one CPU;
+ * max_entries (the pool's slots) is set by the loader from the CPU count,
+ * so its memory (slots x possible CPUs x 48 bytes) stays bounded.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sockaff_cpu_share);
+} sockaff_pool SEC(".maps");
+
+/* Free pool slots (indexes), filled by the loader; FIFO, so a slot given
+ * back is reused last. Same max_entries as sockaff_pool. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 1);
+	__type(value, __u32);
+} sockaff_pool_free SEC(".maps");
+
 /* NUMA node per CPU; max_entries is set to the possible CPUs before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -73,8 +101,120 @@ static __always_inline void count(__u32 counter)
 		*value += 1;
 }
 
-#define SOCKAFF_ON_RECORD_START() count(SOCKAFF_COUNT_RECORDS_CREATED)
-#include "record_packet.h"
+/*
+ * latest_cpu is shared by every receiving CPU: each writes it only when it
+ * is not already its own and it has not written it in this jiffy (*mark is
+ * the CPU's own), so under fan-in the line takes at most one store per CPU
+ * per jiffy, and a socket that moves from CPU to CPU is followed exactly.
+ */
+static __always_inline void note_latest(struct sockaff_record *r, __u32 cpu,
+					__u64 now, __u32 *mark)
+{
+	if (r->latest_cpu == cpu || *mark == (__u32)now)
+		return;
+	*mark = (__u32)now;
+	r->latest_cpu = cpu;
+	__sync_fetch_and_add(&r->cpu_changes, 1);
+}
+
+/*
+ * The socket's pool slot + 1, taking one from the free queue on its first
+ * packet off the owner CPU; SOCKAFF_POOL_NONE when the pool is empty. Two
+ * CPUs may race here: the loser gives its slot back.
+ */
+static __always_inline __u32 take_slot(struct sockaff_record *r)
+{
+	__u32 index, old;
+
+	if (bpf_map_pop_elem(&sockaff_pool_free, &index) != 0) {
+		if (__sync_val_compare_and_swap(&r->pool_slot, 0, SOCKAFF_POOL_NONE) == 0)
+			count(SOCKAFF_COUNT_POOL_EXHAUSTED);
+		return r->pool_slot;
+	}
+	old = __sync_val_compare_and_swap(&r->pool_slot, 0, index + 1);
+	if (old != 0) {
+		bpf_map_push_elem(&sockaff_pool_free, &index, 0);
+		return old;
+	}
+	count(SOCKAFF_COUNT_POOL_TAKEN);
+	return index + 1;
+}
+
+/* A packet of r's socket processed on a CPU other than its owner. */
+static __always_inline void record_elsewhere(struct sockaff_record *r,
+					     struct __sk_buff *skb, __u32 cpu,
+					     __u64 now)
+{
+	struct sockaff_cpu_share *share = 0;
+	__u32 slot = r->pool_slot;
+	__u64 cookie;
+
+	if (slot == 0)
+		slot = take_slot(r);
+	if (slot != SOCKAFF_POOL_NONE && slot != 0) {
+		__u32 index = slot - 1;
+
+		share = bpf_map_lookup_elem(&sockaff_pool, &index);
+	}
+	if (!share) {
+		/* No slot: exact totals, shared (so atomic), split unknown. */
+		__sync_fetch_and_add(&r->unpooled_packets, 1);
+		__sync_fetch_and_add(&r->unpooled_bytes, skb->len);
+		if (r->latest_cpu != cpu)
+			r->latest_cpu = cpu;
+		return;
+	}
+	/* The owner stores the cookie right after claiming the record. */
+	cookie = r->cookie;
+	if (cookie == 0)
+		cookie = bpf_get_socket_cookie(skb);
+	if (share->cookie != cookie) {
+		/* This CPU's first packet of this socket in this slot. */
+		share->cookie = cookie;
+		share->packets = 0;
+		share->bytes = 0;
+		share->latest_mark = 0;
+	}
+	share->packets += 1;
+	share->bytes += skb->len;
+	share->last_jiffies = now;
+	share->rx_queue = skb->queue_mapping;
+	share->napi_id = skb->napi_id;
+	share->ifindex = skb->ifindex;
+	note_latest(r, cpu, now, &share->latest_mark);
+}
+
+/* Records skb in r. */
+static __always_inline void record_packet(struct sockaff_record *r,
+					  struct __sk_buff *skb)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 now = bpf_jiffies64();
+	__u32 owner = r->owner_cpu;
+
+	if (owner == 0) {
+		/* The first packet: whichever CPU claims the record owns it. */
+		owner = __sync_val_compare_and_swap(&r->owner_cpu, 0, cpu + 1);
+		if (owner == 0) {
+			owner = cpu + 1;
+			r->cookie = bpf_get_socket_cookie(skb);
+			r->first_jiffies = now;
+			r->latest_cpu = cpu;
+			count(SOCKAFF_COUNT_RECORDS_CREATED);
+		}
+	}
+	if (owner != cpu + 1) {
+		record_elsewhere(r, skb, cpu, now);
+		return;
+	}
+	r->packets += 1;
+	r->bytes += skb->len;
+	r->last_jiffies = now;
+	r->rx_queue = skb->queue_mapping;
+	r->napi_id = skb->napi_id;
+	r->ifindex = skb->ifindex;
+	note_latest(r, cpu, now, &r->latest_mark);
+}
 
 SEC("cgroup_skb/ingress")
 int sockaff_ingress(struct __sk_buff *skb)
@@ -92,11 +232,42 @@ int sockaff_ingress(struct __sk_buff *skb)
 	r = bpf_sk_storage_get(&sockaff_records, sk, 0,
 			       BPF_SK_STORAGE_GET_F_CREATE);
 	if (!r) {
-		count(SOCKAFF_COUNT_UNTRACKED);
-		return 1;
+		/*
+		 * Two CPUs creating one socket's record at once: the kernel
+		 * answers the loser NULL (EEXIST/EAGAIN), and the winner's
+		 * record is there now. Only creation takes this second call.
+		 */
+		r = bpf_sk_storage_get(&sockaff_records, sk, 0, 0);
+		if (!r) {
+			count(SOCKAFF_COUNT_UNTRACKED);
+			return 1;
+		}
 	}
-
 	record_packet(r, skb);
+	return 1;
+}
+
+/*
+ * Runs when a socket is closed (inet_release), for every INET socket on the
+ * host: gives the socket's pool slot back. Packets that still arrive (TCP
+ * closing states) are counted in the unpooled totals. One helper call per
+ * closed socket; sockets without a record return at once.
+ */
+SEC("cgroup/sock_release")
+int sockaff_release(struct bpf_sock *sk)
+{
+	struct sockaff_record *r;
+	__u32 slot, index;
+
+	r = bpf_sk_storage_get(&sockaff_records, sk, 0, 0);
+	if (!r)
+		return 1;
+	slot = __sync_lock_test_and_set(&r->pool_slot, SOCKAFF_POOL_NONE);
+	if (slot == 0 || slot == SOCKAFF_POOL_NONE)
+		return 1;
+	index = slot - 1;
+	if (bpf_map_push_elem(&sockaff_pool_free, &index, 0) == 0)
+		count(SOCKAFF_COUNT_POOL_RETURNED);
 	return 1;
 }
 
@@ -124,12 +295,12 @@ int sockaff_consume(__u64 *ctx)
 	if (ret <= 0 || (flags & 2))
 		return 0;
 	r = bpf_sk_storage_get(&sockaff_records, sk, 0, 0);
-	/* Only cookie and last_cpu of the other groups: the cold line. */
+	/* Only cookie and latest_cpu of the other groups: the cold line. */
 	if (!r || r->cookie == 0)
 		return 0;
 
 	cpu = bpf_get_smp_processor_id();
-	last = r->last_cpu;
+	last = r->latest_cpu;
 	r->reads_and_cpu =
 		((r->reads_and_cpu + 1) & SOCKAFF_READS_COUNT_MASK) |
 		((__u64)cpu << SOCKAFF_READS_COUNT_BITS);

@@ -12,19 +12,19 @@ struct EmbedBPFObject: BuildToolPlugin {
     let root = context.package.directoryURL
     let source = root.appending(path: "bpf/sockaff.bpf.c")
     let abiHeader = root.appending(path: "Sources/CSockaffABI/include/sockaff_abi.h")
-    let updateHeader = root.appending(path: "bpf/record_packet.h")
     let object = context.pluginWorkDirectoryURL.appending(path: "sockaff.bpf.o")
     let recordsOnlyObject = context.pluginWorkDirectoryURL.appending(path: "sockaff-records-only.bpf.o")
     let generated = context.pluginWorkDirectoryURL.appending(path: "EmbeddedBPFObject.swift")
     let clang = try context.tool(named: "clang").url
 
     // -idirafter: clang's BPF target does not search the multiarch include
-    // directory, where Debian keeps asm/types.h.
+    // directory, where Debian keeps asm/types.h. -mcpu=v3: the atomics
+    // (cmpxchg, xchg) that keep counts exact when CPUs race on a socket.
     let script = """
       set -e
       clang="$0" include="$1"
       compile() {
-        "$clang" -target bpf -O2 -g -Wall -Werror \
+        "$clang" -target bpf -mcpu=v3 -O2 -g -Wall -Werror \
           -idirafter "/usr/include/$(uname -m)-linux-gnu" \
           -I "$include" "$@"
       }
@@ -50,7 +50,7 @@ struct EmbedBPFObject: BuildToolPlugin {
           source.path(percentEncoded: false), object.path(percentEncoded: false),
           generated.path(percentEncoded: false), recordsOnlyObject.path(percentEncoded: false),
         ],
-        inputFiles: [source, abiHeader, updateHeader],
+        inputFiles: [source, abiHeader],
         outputFiles: [generated])
     ]
   }

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include "sockaff_shims.h"
@@ -66,4 +67,13 @@ int sockaff_has_effective_capability(int cap)
 	if (syscall(SYS_capget, &header, data) != 0)
 		return -1;
 	return (data[cap / 32].effective >> (cap % 32)) & 1;
+}
+
+int sockaff_pin_thread_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
 }

@@ -37,6 +37,20 @@ public enum PrometheusExposition {
       counter("untracked_packets_total", "Packets no record could be made for (not a full socket, or no memory)")
         .increment(by: Int64(clamping: untracked))
     }
+    if let slots = status.poolSlots {
+      gauge("pool_slots", "Sockets that can have every receiving CPU counted apart at once").set(Int64(slots))
+    }
+    if let inUse = status.poolSlotsInUse {
+      gauge("pool_slots_in_use", "Pool slots held by open sockets received on more than one CPU")
+        .set(Int64(clamping: inUse))
+    }
+    if let full = status.poolExhaustedSockets {
+      counter(
+        "pool_exhausted_sockets_total",
+        "Sockets that found the per-CPU pool full: their other CPUs' packets are counted, not split by CPU"
+      )
+      .increment(by: Int64(clamping: full))
+    }
     if let cost = status.nanosecondsPerPacket {
       gauge("ingress_nanoseconds_per_packet", "Mean cost of the receive program (kernel.bpf_stats_enabled=1)").set(cost)
     }

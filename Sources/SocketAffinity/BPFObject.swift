@@ -13,6 +13,7 @@ final class LoadedBPFObject {
   static let probeProgramName = "sockaff_probe"
   static let consumerProgramName = "sockaff_consume"
   static let liveRecordsProgramName = "sockaff_live_records"
+  static let releaseProgramName = "sockaff_release"
 
   /// The ELF bytes, decoded once: the object with read tracing, and the one
   /// without (its records stop before the read counters, 120 bytes instead
@@ -36,8 +37,11 @@ final class LoadedBPFObject {
   /// `reusing` maps map names to fds of existing (pinned) maps; when given,
   /// no other map is created, so the programs loaded must use only those.
   /// `tracingReads` false takes the object without the consumer program and
-  /// with the smaller records.
-  init(programs: Set<String>, reusing: [String: Int32] = [:], tracingReads: Bool = true) throws(SockaffError) {
+  /// with the smaller records. `poolSlots` sizes the pool of per-CPU shares
+  /// (sockaff_pool and its free queue).
+  init(
+    programs: Set<String>, reusing: [String: Int32] = [:], tracingReads: Bool = true, poolSlots: UInt32 = 1
+  ) throws(SockaffError) {
     LibbpfLog.install()
     elfCopy = tracingReads ? Self.elf : Self.recordsOnlyELF
     var opts = bpf_object_open_opts()
@@ -73,6 +77,8 @@ final class LoadedBPFObject {
     if possibleCPUs > 0 {
       bpf_map__set_max_entries(map("sockaff_cpu_node"), UInt32(possibleCPUs))
     }
+    bpf_map__set_max_entries(map("sockaff_pool"), poolSlots)
+    bpf_map__set_max_entries(map("sockaff_pool_free"), poolSlots)
     // No bpf_object__close on failure: every stored property is set, so
     // Swift runs deinit when this initializer throws, and deinit closes it
     // (closing here too was a double free, seen without CAP_PERFMON).

@@ -59,7 +59,8 @@ public struct ClockReference: Sendable, Equatable {
       hz: hz(jiffies: second.jiffies - first.jiffies, nanoseconds: second.monotonic_ns - first.monotonic_ns))
     var key: UInt32 = 0
     var value = sockaff_clock(
-      jiffies: reference.jiffies, monotonic_ns: reference.monotonicNanoseconds, hz: reference.hz)
+      jiffies: reference.jiffies, monotonic_ns: reference.monotonicNanoseconds, hz: reference.hz,
+      abi_version: UInt64(SOCKAFF_ABI_VERSION))
     if bpf_map_update_elem(clockMapFD, &key, &value, UInt64(BPF_ANY)) != 0 {
       throw SockaffError.lastErrno(operation: "write clock map")
     }

@@ -9,15 +9,19 @@ public struct PinLayout: Sendable, Equatable {
 
   public var ingressLink: String { directory + "/ingress_link" }
   public var consumerLink: String { directory + "/consumer_link" }
+  public var releaseLink: String { directory + "/release_link" }
   public var records: String { directory + "/records" }
   /// Read counters had a map of their own before ABI 5: only removed.
   var legacyReads: String { directory + "/reads" }
   public var counts: String { directory + "/counts" }
   public var clock: String { directory + "/clock" }
+  /// Per-CPU shares of sockets received on more than one CPU (ABI 6).
+  public var pool: String { directory + "/pool" }
 
   /// Every pin, in the order `detach` removes them (link first).
-  var all: [String] { [ingressLink, consumerLink, records, legacyReads, counts, clock] }
+  var all: [String] { [ingressLink, consumerLink, releaseLink, records, legacyReads, counts, clock, pool] }
 
-  /// The link pins, in the order `detach` detaches them.
-  var links: [String] { [ingressLink, consumerLink] }
+  /// The link pins, in the order `detach` detaches them: the ingress program
+  /// first, the pool's release program last, so no slot is taken unreturned.
+  var links: [String] { [ingressLink, consumerLink, releaseLink] }
 }

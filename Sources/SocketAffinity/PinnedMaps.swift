@@ -7,8 +7,12 @@ import SystemPackage
 /// of 100k sockets opens them once, not per socket).
 final class PinnedMaps {
   let records: FileDescriptor
+  /// The per-CPU shares of sockets received on more than one CPU.
+  let pool: FileDescriptor
   let clock: ClockReference?
   let pins: PinLayout
+  /// Possible CPUs: the length of every per-CPU value the kernel returns.
+  let possibleCPUs: Int
 
   /// Throws notAttached when there are no pins, incompatiblePins when they
   /// were made by a sockaff with another record layout.
@@ -24,32 +28,65 @@ final class PinnedMaps {
     guard let records = try BPF.openPinned(pins.records) else {
       throw SockaffError.notAttached
     }
+    let pool: FileDescriptor
     do {
-      try Self.checkLayout(of: records, at: pins.records)
+      pool = try Self.checkLayout(of: records, pins: pins)
     } catch {
       records.closeQuietly()
       throw error
     }
     self.records = records
+    self.pool = pool
+    possibleCPUs = max(Int(libbpf_num_possible_cpus()), 1)
     clock = try BPF.openPinned(pins.clock).flatMap { fd in
       defer { fd.closeQuietly() }
       return try? ClockReference.load(clockMapFD: fd.rawValue)
     }
   }
 
-  /// Pins made by a sockaff with another record layout (an older build still
-  /// attached across an upgrade) are refused by the map's own info, never
-  /// read as this build's layout. Records with read counters, or without
-  /// them (tracing without reads), are both this build's.
-  static func checkLayout(of records: FileDescriptor, at path: String) throws(SockaffError) {
+  /// Pins made by a sockaff with another layout (an older build still
+  /// attached across an upgrade) are refused, never read as this build's:
+  /// the records map's type and value size, the pool's, and the ABI version
+  /// the loader wrote into the clock map must all be this build's. Records
+  /// with read counters, or without them (tracing without reads), are both
+  /// this build's. Returns the opened pool.
+  static func checkLayout(of records: FileDescriptor, pins: PinLayout) throws(SockaffError) -> FileDescriptor {
     let info = try BPF.mapInfo(records)
     let sizes = recordSizes.map(UInt32.init)
-    if info.type == BPF_MAP_TYPE_SK_STORAGE.rawValue && sizes.contains(info.value_size) { return }
-    throw SockaffError(
+    guard info.type == BPF_MAP_TYPE_SK_STORAGE.rawValue && sizes.contains(info.value_size) else {
+      throw incompatible(
+        pins.records,
+        "map type \(info.type), \(info.value_size)-byte records; this build reads type \(BPF_MAP_TYPE_SK_STORAGE.rawValue), \(sizes.map(String.init).joined(separator: " or ")) bytes"
+      )
+    }
+    let abi = try BPF.openPinned(pins.clock).map { (fd) throws(SockaffError) -> UInt64? in
+      defer { fd.closeQuietly() }
+      guard try BPF.mapInfo(fd).value_size == MemoryLayout<sockaff_clock>.size else { return nil }
+      return try ClockReference.read(clockMapFD: fd.rawValue).abi_version
+    }
+    guard let abi, abi == UInt64(SOCKAFF_ABI_VERSION) else {
+      throw incompatible(
+        pins.clock,
+        "record layout version \((abi ?? nil).map(String.init) ?? "5 or older"); this build's is \(SOCKAFF_ABI_VERSION)"
+      )
+    }
+    guard let pool = try BPF.openPinned(pins.pool) else {
+      throw incompatible(pins.pool, "no pool of per-CPU shares")
+    }
+    let poolInfo = try BPF.mapInfo(pool)
+    guard poolInfo.type == BPF_MAP_TYPE_PERCPU_ARRAY.rawValue,
+      poolInfo.value_size == MemoryLayout<sockaff_cpu_share>.size
+    else {
+      pool.closeQuietly()
+      throw incompatible(pins.pool, "a pool of \(poolInfo.value_size)-byte shares")
+    }
+    return pool
+  }
+
+  private static func incompatible(_ path: String, _ what: String) -> SockaffError {
+    SockaffError(
       .incompatiblePins, operation: "read \(path)",
-      hint:
-        "pinned by a sockaff with another record layout (map type \(info.type), \(info.value_size)-byte records; this build reads type \(BPF_MAP_TYPE_SK_STORAGE.rawValue), \(sizes.map(String.init).joined(separator: " or ")) bytes); run 'sockaff detach', then 'sockaff trace'"
-    )
+      hint: "pinned by a sockaff with another record layout (\(what)); run 'sockaff detach', then 'sockaff trace'")
   }
 
   /// With read counters, and without.
@@ -57,6 +94,7 @@ final class PinnedMaps {
 
   deinit {
     records.closeQuietly()
+    pool.closeQuietly()
   }
 
   /// The record of the socket behind `socketFD` (any fd of ours that refers
@@ -72,8 +110,19 @@ final class PinnedMaps {
       if errno == .noSuchFileOrDirectory || errno == .notSupported { return nil }
       throw SockaffError.fromErrno(errno, operation: "look up socket record")
     }
-    guard raw.packets > 0 else { return nil }
-    return ReceiveRecord(raw)
+    guard raw.owner_cpu > 0 else { return nil }
+    return ReceiveRecord(raw, shares: try shares(slot: raw.pool_slot))
+  }
+
+  /// Every possible CPU's value of a pool slot (empty without a slot).
+  func shares(slot: UInt32) throws(SockaffError) -> [sockaff_cpu_share] {
+    guard slot != 0 && slot != SOCKAFF_POOL_NONE else { return [] }
+    var key = slot - 1
+    var values = [sockaff_cpu_share](repeating: sockaff_cpu_share(), count: possibleCPUs)
+    guard bpf_map_lookup_elem(pool.rawValue, &key, &values) == 0 else {
+      throw SockaffError.lastErrno(operation: "look up pool slot \(key)")
+    }
+    return values
   }
 
   /// Pinned maps without an attached program are what a killed foreground

@@ -1,11 +1,15 @@
 import CSockaffABI
 
-/// A socket's BPF record (struct sockaff_record), decoded: the per-CPU share
-/// is reassembled from the slots plus the current run on last_cpu.
+/// A socket's BPF record (struct sockaff_record) with its pool slot's
+/// per-CPU shares (struct sockaff_cpu_share), decoded: the owner CPU's
+/// packets from the record, every other CPU's from its own share.
 public struct ReceiveRecord: Sendable {
   public let cookie: UInt64
+  /// All packets of the socket: every CPU's, plus the unattributed ones.
   public let packets: UInt64
   public let bytes: UInt64
+  /// CPU of the latest packet (with several CPUs receiving at once: one
+  /// that received in the latest jiffy).
   public let lastCPU: Int
   public let cpuChanges: UInt32
   /// nil when the driver did not record one (skb->queue_mapping is rx queue + 1).
@@ -14,8 +18,11 @@ public struct ReceiveRecord: Sendable {
   public let ifindex: UInt32
   public let firstJiffies: UInt64
   public let lastJiffies: UInt64
-  /// Packets per CPU, highest first; CPUs beyond the record's slots are in `otherPackets`.
+  /// Packets per CPU, highest first: every CPU that received the socket,
+  /// exactly, unless some packets are in `otherPackets`.
   public let packetsByCPU: [(cpu: Int, packets: UInt64)]
+  /// Packets on CPUs other than the owner while the socket had no pool slot
+  /// (the pool was full): counted, but not split by CPU.
   public let otherPackets: UInt64
   /// Consumer side (tp_btf/sock_recv_length): CPU of the latest read, if any.
   public let readerCPU: Int?
@@ -24,34 +31,42 @@ public struct ReceiveRecord: Sendable {
   public let readsSameCPU: UInt64
   public let readsSameNode: UInt64
 
-  public init(_ raw: sockaff_record) {
+  /// `shares` holds the pool slot's value on every possible CPU, index = CPU
+  /// (empty when the socket has no slot); entries of another socket that
+  /// held the slot before (cookie differs) are not this socket's.
+  public init(_ raw: sockaff_record, shares: [sockaff_cpu_share] = []) {
     cookie = raw.cookie
-    packets = raw.packets
-    bytes = raw.bytes
-    lastCPU = Int(raw.last_cpu)
-    cpuChanges = raw.cpu_changes
-    rxQueue = raw.rx_queue > 0 ? raw.rx_queue - 1 : nil
-    napiID = raw.napi_id
-    ifindex = raw.ifindex
-    firstJiffies = raw.first_jiffies
-    lastJiffies = raw.last_jiffies
-
+    let owner = Int(raw.owner_cpu) - 1
     var byCPU: [Int: UInt64] = [:]
-    let slotCPUs = withUnsafeBytes(of: raw.slot_cpu) { Array($0.bindMemory(to: UInt16.self)) }
-    let slotPackets = withUnsafeBytes(of: raw.slot_packets) { Array($0.bindMemory(to: UInt64.self)) }
-    for (cpu, count) in zip(slotCPUs, slotPackets) where UInt32(cpu) != SOCKAFF_NO_CPU {
-      byCPU[Int(cpu), default: 0] += count
+    if raw.packets > 0 { byCPU[owner] = raw.packets }
+    var totalPackets = raw.packets &+ raw.unpooled_packets
+    var totalBytes = raw.bytes &+ raw.unpooled_bytes
+    var latestJiffies = raw.last_jiffies
+    // What the latest packet said about its queue, NAPI and interface is
+    // kept by the CPU that received it.
+    var latest = (queue: raw.rx_queue, napi: raw.napi_id, ifindex: raw.ifindex)
+    for (cpu, share) in shares.enumerated() where share.cookie == raw.cookie && share.packets > 0 {
+      byCPU[cpu, default: 0] += share.packets
+      totalPackets &+= share.packets
+      totalBytes &+= share.bytes
+      latestJiffies = max(latestJiffies, share.last_jiffies)
+      if cpu == Int(raw.latest_cpu) { latest = (share.rx_queue, share.napi_id, share.ifindex) }
     }
-    // The current run on last_cpu has not been credited to a slot yet.
-    let currentRun = raw.packets &- raw.run_start_packets
-    if currentRun > 0 { byCPU[Int(raw.last_cpu), default: 0] += currentRun }
+    packets = totalPackets
+    bytes = totalBytes
+    lastCPU = Int(raw.latest_cpu)
+    cpuChanges = raw.cpu_changes
+    rxQueue = latest.queue > 0 ? latest.queue - 1 : nil
+    napiID = latest.napi
+    ifindex = latest.ifindex
+    firstJiffies = raw.first_jiffies
+    lastJiffies = latestJiffies
     packetsByCPU = byCPU.map { (cpu: $0.key, packets: $0.value) }
       .sorted { $0.packets != $1.packets ? $0.packets > $1.packets : $0.cpu < $1.cpu }
-    otherPackets = raw.other_packets
+    otherPackets = raw.unpooled_packets
     reads = raw.reads_and_cpu & SOCKAFF_READS_COUNT_MASK
     readerCPU = reads > 0 ? Int(raw.reads_and_cpu >> SOCKAFF_READS_COUNT_BITS) : nil
     readsSameCPU = raw.reads_same_cpu
     readsSameNode = raw.reads_same_node
   }
-
 }

@@ -74,8 +74,12 @@ public struct SocketAffinity: Sendable, JSONFields {
   public let bytes: UInt64?
   public let cpuChanges: UInt32?
   public let cpus: [CPUShare]
-  /// Packets received on CPUs beyond the record's bounded per-CPU slots.
+  /// Packets received on CPUs other than the first one while the per-CPU
+  /// pool was full: counted in `packets`, not split by CPU (0 normally).
   public let otherCPUsPackets: UInt64?
+  /// `cpus` holds every packet, each on the CPU that received it (false:
+  /// `other_cpus_packets` are unattributed); nil without a record.
+  public var cpusComplete: Bool? { otherCPUsPackets.map { $0 == 0 } }
   public let firstSeen: Date?
   public let lastSeen: Date?
   /// The kernel's SO_INCOMING_CPU for the same socket (-1: not set), for comparison.
@@ -122,6 +126,7 @@ public struct SocketAffinity: Sendable, JSONFields {
     try visitor.field("cpu_changes", cpuChanges)
     try visitor.field("cpus", cpus)
     try visitor.field("other_cpus_packets", otherCPUsPackets)
+    try visitor.field("cpus_complete", cpusComplete)
     try visitor.field("first_seen", firstSeen)
     try visitor.field("last_seen", lastSeen)
     try visitor.field("kernel_incoming_cpu", kernelIncomingCPU)

@@ -18,11 +18,18 @@ public struct Tracer: Sendable {
   /// locality, when the kernel has that tracepoint (6.3+).
   public let locality: Bool
   public let topology: Topology
+  /// Pool slots: how many sockets at once can have every CPU's share
+  /// counted apart once a second CPU receives them (PoolSize).
+  public let poolSlots: Int
 
-  public init(pins: PinLayout = PinLayout(), locality: Bool = true, topology: Topology = .live()) {
+  public init(
+    pins: PinLayout = PinLayout(), locality: Bool = true, topology: Topology = .live(),
+    poolSlots: Int = PoolSize.defaultSlots(possibleCPUs: PoolSize.possibleCPUs)
+  ) {
     self.pins = pins
     self.locality = locality
     self.topology = topology
+    self.poolSlots = poolSlots
   }
 
   public enum AttachOutcome: Sendable, Equatable {
@@ -41,7 +48,7 @@ public struct Tracer: Sendable {
         // "already attached" only if this build can read what it records.
         if let records = try BPF.openPinned(pins.records) {
           defer { records.closeQuietly() }
-          try PinnedMaps.checkLayout(of: records, at: pins.records)
+          try PinnedMaps.checkLayout(of: records, pins: pins).closeQuietly()
         }
         return .alreadyAttached
       }
@@ -166,6 +173,7 @@ public final class TracingSession: @unchecked Sendable {
   private let object: LoadedBPFObject
   private var ingressLink: OpaquePointer?
   private var consumerLink: OpaquePointer?
+  private var releaseLink: OpaquePointer?
   /// False once pinned mode has handed the objects over to their pins.
   private var ownsPins = true
   private let pins: PinLayout
@@ -179,23 +187,28 @@ public final class TracingSession: @unchecked Sendable {
     pins = tracer.pins
     self.cgroup = cgroup
     tracesReads = tracer.locality && KernelFeatures.hasSockRecvLengthTracepoint()
-    var programs: Set = [LoadedBPFObject.ingressProgramName, LoadedBPFObject.probeProgramName]
+    var programs: Set = [
+      LoadedBPFObject.ingressProgramName, LoadedBPFObject.probeProgramName, LoadedBPFObject.releaseProgramName,
+    ]
     if tracesReads { programs.insert(LoadedBPFObject.consumerProgramName) }
-    let object = try LoadedBPFObject(programs: programs, tracingReads: tracesReads)
+    let object = try LoadedBPFObject(
+      programs: programs, tracingReads: tracesReads, poolSlots: UInt32(clamping: tracer.poolSlots))
     self.object = object
     clock = try ClockReference.calibrate(
       probeFD: bpf_program__fd(object.program(LoadedBPFObject.probeProgramName)),
       clockMapFD: bpf_map__fd(object.map("sockaff_clock")))
     try Self.fillCPUNodes(mapFD: bpf_map__fd(object.map("sockaff_cpu_node")), topology: tracer.topology)
+    try Self.fillFreeSlots(mapFD: bpf_map__fd(object.map("sockaff_pool_free")), slots: tracer.poolSlots)
 
     var pinned: [String] = []
     // Every stored property is set by now, so if this initializer throws,
     // Swift runs deinit (close()) too: what unwind frees it also forgets,
     // or close() frees it again (a double free, seen without CAP_NET_ADMIN).
     func unwind() {
-      for link in [consumerLink, ingressLink] { if let link { bpf_link__destroy(link) } }
-      consumerLink = nil
+      for link in [ingressLink, consumerLink, releaseLink] { if let link { bpf_link__destroy(link) } }
       ingressLink = nil
+      consumerLink = nil
+      releaseLink = nil
       for path in pinned.reversed() { unlink(path) }
     }
     if mkdir(pins.directory, 0o700) != 0 && Glibc.errno != EEXIST {
@@ -203,6 +216,7 @@ public final class TracingSession: @unchecked Sendable {
     }
     for (name, path) in [
       ("sockaff_records", pins.records), ("sockaff_counts", pins.counts), ("sockaff_clock", pins.clock),
+      ("sockaff_pool", pins.pool),
     ] {
       if bpf_map__pin(object.map(name), path) != 0 {
         let error = SockaffError.lastErrno(operation: "pin map \(name) at \(path)")
@@ -220,7 +234,15 @@ public final class TracingSession: @unchecked Sendable {
       throw error
     }
     defer { Glibc.close(cgroupFD) }
-    // The consumer first: once packets are recorded, reads are counted too.
+    // The release program first: every pool slot taken is given back.
+    let release = object.program(LoadedBPFObject.releaseProgramName)
+    guard let releaseLink = bpf_program__attach_cgroup(release, cgroupFD) else {
+      let error = LoadedBPFObject.failure("attach \(LoadedBPFObject.releaseProgramName) to cgroup \(cgroup)")
+      unwind()
+      throw error
+    }
+    self.releaseLink = releaseLink
+    // The consumer next: once packets are recorded, reads are counted too.
     if tracesReads {
       let consumer = object.program(LoadedBPFObject.consumerProgramName)
       guard let link = bpf_program__attach(consumer) else {
@@ -250,10 +272,22 @@ public final class TracingSession: @unchecked Sendable {
     }
   }
 
+  /// Every pool slot free: the indexes pushed into the free queue.
+  private static func fillFreeSlots(mapFD: Int32, slots: Int) throws(SockaffError) {
+    for slot in 0..<slots {
+      var value = UInt32(slot)
+      if bpf_map_update_elem(mapFD, nil, &value, 0) != 0 {
+        throw SockaffError.lastErrno(operation: "fill sockaff_pool_free with slot \(slot)")
+      }
+    }
+  }
+
   /// Pins the links, the ingress link last: from now on the attachment
   /// outlives this process, and "ingress link pinned" means fully attached.
   fileprivate func pinLinks() throws(SockaffError) {
-    for (link, path) in [(consumerLink, pins.consumerLink), (ingressLink, pins.ingressLink)] {
+    for (link, path) in [
+      (releaseLink, pins.releaseLink), (consumerLink, pins.consumerLink), (ingressLink, pins.ingressLink),
+    ] {
       guard let link else { continue }
       if bpf_link__pin(link, path) != 0 {
         let error = SockaffError.lastErrno(operation: "pin link at \(path)")
@@ -268,23 +302,25 @@ public final class TracingSession: @unchecked Sendable {
   /// Drops this process's handles, leaving the pinned objects in place.
   fileprivate func release() {
     ownsPins = false
-    for link in [ingressLink, consumerLink] {
+    for link in [ingressLink, consumerLink, releaseLink] {
       guard let link else { continue }
       bpf_link__disconnect(link)
       bpf_link__destroy(link)
     }
     ingressLink = nil
     consumerLink = nil
+    releaseLink = nil
   }
 
   /// Detaches and removes the map pins. Idempotent.
   public func close() {
     guard ownsPins else { return }
     // Not pinned, so destroying the links detaches them.
-    for link in [ingressLink, consumerLink] { if let link { bpf_link__destroy(link) } }
+    for link in [ingressLink, consumerLink, releaseLink] { if let link { bpf_link__destroy(link) } }
     ingressLink = nil
     consumerLink = nil
-    for path in [pins.clock, pins.counts, pins.records] { unlink(path) }
+    releaseLink = nil
+    for path in [pins.pool, pins.clock, pins.counts, pins.records] { unlink(path) }
     rmdir(pins.directory)
   }
 

@@ -24,6 +24,14 @@ public struct TracerStatus: Sendable, Codable {
   /// Why liveRecords could not be read (kernel < 5.9, missing capability).
   public let liveRecordsError: String?
   public let recordValueSize: UInt32?
+  /// Pool of per-CPU shares for sockets received on more than one CPU:
+  /// its slots, those held by open sockets now, its per-CPU memory, and the
+  /// sockets that found it full (their other CPUs' packets are counted,
+  /// but not split by CPU: `other_cpus_packets` in their answer).
+  public let poolSlots: UInt32?
+  public let poolSlotsInUse: UInt64?
+  public let poolBytes: UInt64?
+  public let poolExhaustedSockets: UInt64?
   public let kernelHZ: UInt64?
   public let bpfStatsEnabled: Bool
   /// Mean ns per packet of the ingress program, when bpf_stats are enabled.
@@ -40,6 +48,10 @@ public struct TracerStatus: Sendable, Codable {
     case liveRecords = "live_records"
     case liveRecordsError = "live_records_error"
     case recordValueSize = "record_value_size"
+    case poolSlots = "pool_slots"
+    case poolSlotsInUse = "pool_slots_in_use"
+    case poolBytes = "pool_bytes"
+    case poolExhaustedSockets = "pool_exhausted_sockets"
     case kernelHZ = "kernel_hz"
     case bpfStatsEnabled = "bpf_stats_enabled"
     case nanosecondsPerPacket = "nanoseconds_per_packet"
@@ -60,12 +72,23 @@ extension Tracer {
 
     var created: UInt64?
     var untracked: UInt64?
+    var inUse: UInt64?
+    var exhausted: UInt64?
+    var slots: UInt32?
     var valueSize: UInt32?
     var hz: UInt64?
     if bpffs, let counts = try BPF.openPinned(pins.counts) {
       defer { counts.closeQuietly() }
       created = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_RECORDS_CREATED.rawValue)
       untracked = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_UNTRACKED.rawValue)
+      let taken = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_POOL_TAKEN.rawValue)
+      let returned = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_POOL_RETURNED.rawValue)
+      inUse = taken &- returned
+      exhausted = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_POOL_EXHAUSTED.rawValue)
+    }
+    if bpffs, let pool = try BPF.openPinned(pins.pool) {
+      defer { pool.closeQuietly() }
+      slots = try BPF.mapInfo(pool).max_entries
     }
     var live: Int?
     var liveError: String?
@@ -73,7 +96,7 @@ extension Tracer {
       defer { records.closeQuietly() }
       valueSize = try BPF.mapInfo(records).value_size
       do {
-        try PinnedMaps.checkLayout(of: records, at: pins.records)
+        try PinnedMaps.checkLayout(of: records, pins: pins).closeQuietly()
         live = try LiveRecords.cookies(records: records).count
       } catch {
         liveError = error.description
@@ -90,7 +113,9 @@ extension Tracer {
       mode: programs.isEmpty ? nil : (linkPinned ? "pinned" : bpffs ? "foreground" : "unknown"),
       cgroup: cgroup, pinDirectory: pins.directory, bpffsMounted: bpffs, programs: programs,
       recordsCreated: created, untrackedPackets: untracked, liveRecords: live, liveRecordsError: liveError,
-      recordValueSize: valueSize, kernelHZ: hz,
+      recordValueSize: valueSize, poolSlots: slots, poolSlotsInUse: inUse,
+      poolBytes: slots.map { UInt64(PoolSize.bytes(slots: Int($0), possibleCPUs: PoolSize.possibleCPUs)) },
+      poolExhaustedSockets: exhausted, kernelHZ: hz,
       bpfStatsEnabled: KernelFeatures.bpfStatsEnabled(),
       nanosecondsPerPacket: runs > 0 ? Double(time) / Double(runs) : nil,
       kernel: KernelFeatures.release(), features: KernelFeatures.probe())

@@ -3,6 +3,11 @@
 //   sockaff-bench list PID REPEATS       a process's listing, repeated
 //   sockaff-bench json PID REPEATS       `list --json`'s encoding of the process's records, per record
 // Prints one JSON object: median and p99 in microseconds, and the repeats.
+//   sockaff-bench udp-send COUNT PORT[,PORT...] CPU[,CPU...]
+//                                        fan-in traffic: one thread per CPU, pinned there, sends COUNT
+//                                        64-byte datagrams to 127.0.0.1:PORT (the i-th CPU to the i-th
+//                                        port, or all to the one port); prints {"seconds", "packets"}
+
 import FoundationEssentials
 import Glibc
 import SocketAffinity
@@ -24,6 +29,16 @@ func report(_ samples: [Double]) {
 }
 
 let arguments = CommandLine.arguments
+if arguments.count == 5, arguments[1] == "udp-send", let count = Int(arguments[2]) {
+  let ports = arguments[3].split(separator: ",").compactMap { UInt16($0) }
+  let cpus = arguments[4].split(separator: ",").compactMap { Int($0) }
+  guard !ports.isEmpty, !cpus.isEmpty, ports.count == 1 || ports.count == cpus.count else { exit(64) }
+  let start = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
+  UDPSenders.run(count: count, ports: cpus.indices.map { ports[ports.count == 1 ? 0 : $0] }, cpus: cpus)
+  let seconds = Double(ClockReference.clockNanoseconds(CLOCK_MONOTONIC) - start) / 1e9
+  print("{\"seconds\": \(seconds), \"packets\": \(count * cpus.count)}")
+  exit(0)
+}
 guard arguments.count >= 4, let pid = Int32(arguments[2]) else {
   _ = "usage: sockaff-bench query PID FD REPEATS | list PID REPEATS\n".withCString { write(2, $0, strlen($0)) }
   exit(64)

@@ -71,7 +71,7 @@ enum AffinityText {
     lines.append("  packets \(optional(a.packets)), bytes \(optional(a.bytes)), cpu changes \(optional(a.cpuChanges))")
     let shares = a.cpus.map { "cpu \($0.cpu) \(percent($0.share)) (\($0.packets))" }
     var distribution = shares.joined(separator: ", ")
-    if let other = a.otherCPUsPackets, other > 0 { distribution += ", other cpus (\(other))" }
+    if let other = a.otherCPUsPackets, other > 0 { distribution += ", not split by CPU (pool full) (\(other))" }
     lines.append("  share: \(distribution)")
     if let first = a.firstSeen, let last = a.lastSeen {
       lines.append("  first seen \(RFC3339.timestamp(first)), last seen \(RFC3339.timestamp(last))")

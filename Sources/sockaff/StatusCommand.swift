@@ -30,6 +30,13 @@ struct StatusCommand: ParsableCommand {
       if let untracked = status.untrackedPackets {
         print("untracked pkts:  \(untracked) (not a full socket, or no memory for a record)")
       }
+      if let slots = status.poolSlots {
+        let kib = (status.poolBytes ?? 0) / 1024
+        print("per-CPU pool:    \(status.poolSlotsInUse ?? 0) of \(slots) slots in use (\(kib) KiB per-CPU memory)")
+        if let full = status.poolExhaustedSockets, full > 0 {
+          print("pool full for:   \(full) sockets (their other CPUs' packets are counted, not split by CPU)")
+        }
+      }
       if let hz = status.kernelHZ { print("kernel HZ:       \(hz)") }
       if let cost = status.nanosecondsPerPacket {
         print("per-packet cost: \(Int(cost.rounded())) ns (kernel.bpf_stats_enabled=1)")

@@ -20,11 +20,27 @@ struct TraceCommand: ParsableCommand {
     help: "Trace where sockets are read (recvmsg, kernel 6.3+) to measure locality; a small cost per read.")
   var locality = true
 
+  @Option(
+    help: ArgumentHelp(
+      "Sockets that can have every receiving CPU counted apart at once (default: 16 MiB / (CPUs x 48 B), at most 16384).",
+      valueName: "n"))
+  var poolSlots: Int?
+
   @OptionGroup var topologyOptions: TopologyOptions
+
+  func validate() throws {
+    if let poolSlots, !PoolSize.allowedSlots.contains(poolSlots) {
+      throw ValidationError(
+        "--pool-slots must be \(PoolSize.allowedSlots.lowerBound)...\(PoolSize.allowedSlots.upperBound), not \(poolSlots)"
+      )
+    }
+  }
 
   func run() throws {
     try reporting {
-      let tracer = Tracer(locality: locality, topology: try topologyOptions.topology())
+      let tracer = Tracer(
+        locality: locality, topology: try topologyOptions.topology(),
+        poolSlots: poolSlots ?? PoolSize.defaultSlots(possibleCPUs: PoolSize.possibleCPUs))
       guard foreground else {
         switch try tracer.attach() {
         case .attached:

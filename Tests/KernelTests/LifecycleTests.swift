@@ -12,7 +12,7 @@ final class LifecycleTests: KernelTestCase {
     XCTAssertEqual(second.status, 0, second.stderr)
     XCTAssertTrue(second.stdout.contains("already attached"), second.stdout)
     XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 1)
-    XCTAssertEqual(try KernelListing.sockaffLinks(), 2, "the ingress and the consumer link")
+    XCTAssertEqual(try KernelListing.sockaffLinks(), 3, "the ingress, consumer and release links")
   }
 
   func testDetachLeavesNoPinAndNoProgram() throws {

@@ -79,6 +79,28 @@ final class ReliabilityTests: KernelTestCase {
     XCTAssertEqual(try queryJSON(pid: pair.server.pid, fd: pair.serverFD)["source"] as? String, "bpf")
   }
 
+  /// ABI 5 had records of the same sizes as ABI 6 but another layout, and
+  /// a 24-byte clock without a version: its pins are refused by version,
+  /// not read because the record size happens to match.
+  func testPinsOfAnOlderABIWithTheSameRecordSizeAreRefused() throws {
+    try attach()
+    let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1")
+    try pair.exchange(3)
+    XCTAssertEqual(unlink("/sys/fs/bpf/sockaff/clock"), 0)
+    try Command.must([
+      "bpftool", "map", "create", "/sys/fs/bpf/sockaff/clock", "type", "array", "key", "4", "value", "24",
+      "entries", "1", "name", "sockaff_clock",
+    ])
+    for command in [["trace"], ["query", "--pid", "\(pair.server.pid)", "--fd", "\(pair.serverFD)"]] {
+      let result = try Command.run([Command.sockaffPath] + command)
+      XCTAssertEqual(result.status, 14, "\(command): \(result.stderr)")
+      XCTAssertTrue(result.stderr.contains("version 5 or older"), result.stderr)
+      XCTAssertEqual(result.stdout, "")
+    }
+    XCTAssertEqual(try Command.sockaff("detach").status, 0)
+    XCTAssertEqual(KernelListing.pinsLeft(), [])
+  }
+
   /// Another cgroup_skb ingress program attached before sockaff and one
   /// after: all three run, and detaching sockaff leaves the other two.
   func testCoexistsWithOtherIngressPrograms() throws {

@@ -47,8 +47,7 @@ final class ProcessMismatchTests: XCTestCase {
   func testThreadSamplingLocalityCountsPacketsOnThreadNodes() {
     let inspection = SocketInspection(topology: topology)
     let shares = record([(cpu: 0, packets: 25), (cpu: 3, packets: 75)])
-    var raw = sockaff_record_for_test(packets: 100)
-    raw.other_packets = 0
+    let raw = sockaff_record_for_test(packets: 100)
     let locality = inspection.locality(record: ReceiveRecord(raw), cpus: shares, threadNodes: [1])
     XCTAssertEqual(locality?.source, .threadSampling)
     XCTAssertEqual(locality?.sameNode ?? 0, 0.75, accuracy: 1e-9)
@@ -58,6 +57,7 @@ final class ProcessMismatchTests: XCTestCase {
 /// An empty record with `packets` set, as the BPF program would start it.
 func sockaff_record_for_test(packets: UInt64) -> sockaff_record {
   var raw = sockaff_record()
+  raw.owner_cpu = 1
   raw.packets = packets
   return raw
 }

@@ -3,54 +3,95 @@ import SocketAffinity
 import XCTest
 
 final class ReceiveRecordTests: XCTestCase {
+  /// A record owned by `owner` (its own packets in the per-packet group).
   func record(
-    packets: UInt64, runStart: UInt64, lastCPU: UInt32, slots: [(UInt16, UInt64)], other: UInt64 = 0,
-    queueMapping: UInt32 = 0
+    owner: UInt32, packets: UInt64, latest: UInt32? = nil, unpooled: UInt64 = 0, queueMapping: UInt32 = 0,
+    cookie: UInt64 = 42
   ) -> sockaff_record {
     var raw = sockaff_record()
+    raw.cookie = cookie
+    raw.owner_cpu = owner + 1
     raw.packets = packets
-    raw.run_start_packets = runStart
-    raw.last_cpu = lastCPU
-    raw.other_packets = other
+    raw.bytes = packets * 100
+    raw.latest_cpu = latest ?? owner
+    raw.unpooled_packets = unpooled
+    raw.unpooled_bytes = unpooled * 100
     raw.rx_queue = queueMapping
-    var cpus = [UInt16](repeating: UInt16(SOCKAFF_NO_CPU), count: Int(SOCKAFF_SHARE_SLOTS))
-    var counts = [UInt64](repeating: 0, count: Int(SOCKAFF_SHARE_SLOTS))
-    for (index, slot) in slots.enumerated() { (cpus[index], counts[index]) = slot }
-    withUnsafeMutableBytes(of: &raw.slot_cpu) { $0.copyBytes(from: cpus.withUnsafeBytes { Array($0) }) }
-    withUnsafeMutableBytes(of: &raw.slot_packets) { $0.copyBytes(from: counts.withUnsafeBytes { Array($0) }) }
     return raw
   }
 
-  func testCurrentRunIsAddedToLastCPU() {
-    // 10 packets on CPU 0, then a run of 5 on CPU 3 still going.
-    let decoded = ReceiveRecord(record(packets: 15, runStart: 10, lastCPU: 3, slots: [(0, 10)]))
-    XCTAssertEqual(decoded.packetsByCPU.map(\.cpu), [0, 3])
-    XCTAssertEqual(decoded.packetsByCPU.map(\.packets), [10, 5])
+  /// A pool slot's value on `cpus` CPUs: `packets[cpu]` for `cookie`.
+  func shares(cpus: Int, packets: [Int: UInt64], cookie: UInt64 = 42) -> [sockaff_cpu_share] {
+    (0..<cpus).map { cpu in
+      var share = sockaff_cpu_share()
+      share.cookie = cookie
+      share.packets = packets[cpu] ?? 0
+      share.bytes = (packets[cpu] ?? 0) * 100
+      share.rx_queue = UInt32(cpu) + 1
+      return share
+    }
   }
 
-  func testRunOnACPUWithASlotMerges() {
-    let decoded = ReceiveRecord(record(packets: 30, runStart: 20, lastCPU: 1, slots: [(1, 12), (0, 8)]))
+  func testOwnerAloneHasEveryPacket() {
+    let decoded = ReceiveRecord(record(owner: 3, packets: 15))
+    XCTAssertEqual(decoded.packetsByCPU.map(\.cpu), [3])
+    XCTAssertEqual(decoded.packetsByCPU.map(\.packets), [15])
+    XCTAssertEqual(decoded.packets, 15)
+    XCTAssertEqual(decoded.bytes, 1_500)
+    XCTAssertEqual(decoded.otherPackets, 0)
+  }
+
+  /// 64 CPUs each with their own count: all of them, exactly, no "other".
+  func testEveryCPUOfAPoolSlotIsReported() {
+    let counts = Dictionary(uniqueKeysWithValues: (1..<64).map { ($0, UInt64(1_000 + $0)) })
+    let decoded = ReceiveRecord(record(owner: 0, packets: 7), shares: shares(cpus: 64, packets: counts))
+    XCTAssertEqual(decoded.packetsByCPU.count, 64)
+    XCTAssertEqual(decoded.packets, 7 + counts.values.reduce(0, +))
+    XCTAssertEqual(decoded.bytes, decoded.packets * 100)
+    XCTAssertEqual(decoded.packetsByCPU.first?.cpu, 63, "highest first")
+    XCTAssertEqual(Dictionary(uniqueKeysWithValues: decoded.packetsByCPU.map { ($0.cpu, $0.packets) })[5], 1_005)
+    XCTAssertEqual(decoded.otherPackets, 0)
+  }
+
+  /// A slot that another socket held before: CPUs that have not received
+  /// this socket still hold the old socket's counts, under its cookie.
+  func testSharesOfAnotherCookieAreNotCounted() {
+    var pool = shares(cpus: 4, packets: [1: 10])
+    pool[2] = shares(cpus: 4, packets: [2: 999], cookie: 7)[2]
+    let decoded = ReceiveRecord(record(owner: 0, packets: 5), shares: pool)
     XCTAssertEqual(decoded.packetsByCPU.map(\.cpu), [1, 0])
-    XCTAssertEqual(decoded.packetsByCPU.map(\.packets), [22, 8])
+    XCTAssertEqual(decoded.packets, 15)
   }
 
-  func testSharesAddUpWithOtherCPUs() {
-    let raw = record(packets: 100, runStart: 90, lastCPU: 7, slots: [(0, 20), (1, 20), (2, 20), (3, 20)], other: 10)
-    let decoded = ReceiveRecord(raw)
-    XCTAssertEqual(decoded.packetsByCPU.reduce(0) { $0 + $1.packets } + decoded.otherPackets, 100)
-    XCTAssertEqual(decoded.packetsByCPU.first?.packets, 20)
+  func testUnpooledPacketsAreCountedButNotSplit() {
+    let decoded = ReceiveRecord(record(owner: 1, packets: 10, unpooled: 30))
+    XCTAssertEqual(decoded.packets, 40)
+    XCTAssertEqual(decoded.otherPackets, 30)
+    XCTAssertEqual(decoded.packetsByCPU.map(\.packets), [10])
+  }
+
+  /// Queue, NAPI id and interface come from the CPU of the latest packet.
+  func testLatestCPUsQueueIsReported() {
+    let decoded = ReceiveRecord(
+      record(owner: 0, packets: 5, latest: 2, queueMapping: 9), shares: shares(cpus: 4, packets: [2: 1]))
+    XCTAssertEqual(decoded.lastCPU, 2)
+    XCTAssertEqual(decoded.rxQueue, 2, "CPU 2's share recorded queue_mapping 3")
+    XCTAssertEqual(ReceiveRecord(record(owner: 0, packets: 5, queueMapping: 9)).rxQueue, 8)
   }
 
   func testQueueMappingIsRxQueuePlusOne() {
-    XCTAssertNil(ReceiveRecord(record(packets: 1, runStart: 0, lastCPU: 0, slots: [])).rxQueue)
-    XCTAssertEqual(ReceiveRecord(record(packets: 1, runStart: 0, lastCPU: 0, slots: [], queueMapping: 3)).rxQueue, 2)
+    XCTAssertNil(ReceiveRecord(record(owner: 0, packets: 1)).rxQueue)
+    XCTAssertEqual(ReceiveRecord(record(owner: 0, packets: 1, queueMapping: 3)).rxQueue, 2)
   }
 
   func testLayoutIsWhatTheBPFProgramWrites() {
     XCTAssertEqual(MemoryLayout<sockaff_record>.size, 144)
-    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.last_cpu), 8)
-    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.packets), 80)
+    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.owner_cpu), 8)
+    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.latest_cpu), 24)
+    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.packets), 56)
     XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.reads_and_cpu), 120)
+    XCTAssertEqual(MemoryLayout<sockaff_cpu_share>.size, 48)
+    XCTAssertEqual(MemoryLayout<sockaff_clock>.size, 32)
   }
 
   /// Socket storage puts a 72-byte header (bpf_local_storage_elem up to its
@@ -60,6 +101,7 @@ final class ReceiveRecordTests: XCTestCase {
 
   func testRecordFitsKmalloc256() {
     XCTAssertLessThanOrEqual(Self.elementHeader + MemoryLayout<sockaff_record>.size, 256)
+    XCTAssertLessThanOrEqual(Self.elementHeader + Int(SOCKAFF_RECORD_SIZE_WITHOUT_READS), 192)
   }
 
   /// The cache line (of the 64-byte aligned element) each field is on.
@@ -67,22 +109,23 @@ final class ReceiveRecordTests: XCTestCase {
     (Self.elementHeader + MemoryLayout<sockaff_record>.offset(of: field)! + (last ? size - 1 : 0)) / 64
   }
 
-  /// What the reader reads (cookie, last_cpu: cold), what every packet
-  /// writes, and what every read writes are on three different lines.
+  /// What every packet reads (owner, pool slot, latest CPU: cold), what the
+  /// owner writes per packet, and what every read writes are on three lines.
   func testColdPerPacketAndReadFieldsAreOnTheirOwnCacheLines() {
-    let cold = [line(\.cookie), line(\.last_cpu, last: true, size: 4)]
-    let perPacket = [line(\.packets), line(\.reserved, last: true, size: 4)]
+    let cold = [line(\.cookie), line(\.reserved_cold, last: true)]
+    let perPacket = [line(\.packets), line(\.reserved_packet, last: true, size: 24)]
     let reads = [line(\.reads_and_cpu), line(\.reads_same_node, last: true)]
-    XCTAssertEqual(Set(cold).count, 1, "cold fields the reader reads: one line")
+    XCTAssertEqual(Set(cold).count, 1, "cold fields: one line")
     XCTAssertEqual(Set(perPacket).count, 1, "per-packet fields: one line")
     XCTAssertEqual(Set(reads).count, 1, "read counters: one line")
     XCTAssertEqual(Set([cold[0], perPacket[0], reads[0]]).count, 3)
     // The element's own map pointer (read by every lookup) shares the cold line.
     XCTAssertEqual((Self.elementHeader - 8) / 64, cold[0])
+    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.reads_and_cpu), Int(SOCKAFF_RECORD_SIZE_WITHOUT_READS))
   }
 
   func testReadsCountAndReaderCPUShareAWord() {
-    var raw = record(packets: 1, runStart: 0, lastCPU: 0, slots: [])
+    var raw = record(owner: 0, packets: 1)
     raw.reads_and_cpu = (UInt64(511) << 48) | 1_000_000_007
     raw.reads_same_cpu = 10
     raw.reads_same_node = 20
@@ -91,6 +134,6 @@ final class ReceiveRecordTests: XCTestCase {
     XCTAssertEqual(decoded.readerCPU, 511)
     XCTAssertEqual(decoded.readsSameCPU, 10)
     XCTAssertEqual(decoded.readsSameNode, 20)
-    XCTAssertNil(ReceiveRecord(record(packets: 1, runStart: 0, lastCPU: 0, slots: [])).readerCPU)
+    XCTAssertNil(ReceiveRecord(record(owner: 0, packets: 1)).readerCPU)
   }
 }

@@ -10,73 +10,106 @@
 #include <linux/types.h>
 
 /* Bumped whenever a map value changes shape. */
-#define SOCKAFF_ABI_VERSION 5
+#define SOCKAFF_ABI_VERSION 6
 
 /*
- * Per-CPU share of a socket's packets, bounded: hosts have up to 512 CPUs, so
- * the record keeps a few (cpu, packets) slots plus an "other CPUs" total
- * instead of a counter per CPU. The slots are credited only when the
- * receiving CPU changes (the packets of the run that just ended); the reader
- * adds the current run, packets - run_start_packets, to last_cpu.
+ * How one socket's packets are counted when many CPUs receive it (RSS
+ * spreading an unconnected UDP socket or a listener over every queue):
+ *
+ *   - the record (socket storage) counts the packets of one CPU only, its
+ *     owner: the CPU that received the socket's first packet;
+ *   - every other CPU counts in its own copy of a pool slot (a PERCPU_ARRAY
+ *     entry, struct sockaff_cpu_share), taken from a free queue the first
+ *     time a second CPU receives the socket and given back by the
+ *     sock_release program when the socket is closed.
+ *
+ * So no cache line is written per packet by more than one CPU, and every
+ * packet is counted exactly once, on the CPU that processed it. When the
+ * pool is empty, the socket's other CPUs add into shared atomic totals
+ * (unpooled_*): still exact, but without their split, and said so.
  */
-#define SOCKAFF_SHARE_SLOTS 4
-#define SOCKAFF_NO_CPU 0xffffu /* in a 16-bit slot: Linux allows at most 8192 CPUs */
+#define SOCKAFF_POOL_NONE 0xffffffffu /* pool_slot: no slot (pool was empty, or socket released) */
 
 /*
  * Value of the socket-local-storage map sockaff_records, one per receiving
- * socket. Three groups of fields, each written by one side:
+ * socket. Three groups of fields, each on a cache line of its own:
  *
- *   - cold: written on the first packet or when the receiving CPU changes,
- *     by the ingress program; read per packet (last_cpu) and per read
- *     (cookie, last_cpu);
- *   - per packet: written for every packet by the CPU that processes it;
+ *   - cold: written when the record starts and, at most once per jiffy per
+ *     receiving CPU, when the latest CPU changes; read per packet (owner,
+ *     pool_slot, latest_cpu) and per read (cookie, latest_cpu);
+ *   - per packet: written for every packet the owner CPU processes, by that
+ *     CPU only;
  *   - reads: written by sockaff_consume (tp_btf/sock_recv_length, kernel
  *     >= 6.3) in recvmsg, on the CPU of the thread that reads. Each read
- *     that returns data is compared with last_cpu.
+ *     that returns data is compared with latest_cpu.
  *
  * Size is a memory decision: socket storage allocates 72 bytes of its own in
  * front of the value (the element header, cache-line aligned) from kmalloc
  * size classes, and each socket also has one bpf_local_storage (kmalloc-192)
- * for all its maps. One 144-byte value is a 216-byte kmalloc-256 object;
- * the read counters in a map of their own took a second element
- * (kmalloc-96) and a second lookup per read. A unit test holds the class.
- * Without read tracing the value stops before the read counters
- * (SOCKAFF_RECORD_SIZE_WITHOUT_READS, below).
+ * for all its maps. One 144-byte value is a 216-byte kmalloc-256 object; a
+ * unit test holds the class. Without read tracing the value stops before
+ * the read counters (SOCKAFF_RECORD_SIZE_WITHOUT_READS, below): kmalloc-192.
  *
  * Layout is a performance decision: the groups must not share cache lines,
  * or each side's stores bounce the other's line (measured: reader counters
  * in the per-packet line took the ingress cost from 1.5x to 2.4-3.1x the
  * empty program). kmalloc-192 and -256 objects are 64-byte aligned, so the
  * value starts 8 bytes into a line: cold is offsets 0-55 (the line that also
- * holds the element's map pointer, read by every lookup), per packet 80-119
+ * holds the element's map pointer, read by every lookup), per packet 56-119
  * (the next line), reads 120-143 (the line after). A unit test checks the
  * three lines; keep them when adding fields.
  */
 #define SOCKAFF_READS_COUNT_BITS 48
 #define SOCKAFF_READS_COUNT_MASK 0xffffffffffffULL /* the low SOCKAFF_READS_COUNT_BITS */
 struct sockaff_record {
-	/* Cold: written on the first packet or when the receiving CPU changes. */
+	/* Cold: set when the record starts. */
 	__u64 cookie;            /* bpf_get_socket_cookie; non-zero once started */
-	__u32 last_cpu;          /* CPU that processed the latest packet */
-	__u32 cpu_changes;       /* times last_cpu changed */
+	__u32 owner_cpu;         /* CPU + 1 whose packets the per-packet group counts;
+				    0 until the first packet claims it */
+	__u32 pool_slot;         /* 0: none yet; slot + 1; SOCKAFF_POOL_NONE */
 	__u64 first_jiffies;     /* bpf_jiffies64() of the first packet */
-	__u64 run_start_packets; /* value of packets when the run on last_cpu began */
-	__u64 other_packets;     /* finished runs on CPUs that found no free slot */
-	__u16 slot_cpu[SOCKAFF_SHARE_SLOTS]; /* SOCKAFF_NO_CPU when unused */
-	__u64 slot_packets[SOCKAFF_SHARE_SLOTS];
-	/* Per packet, by the receiving CPU only. */
-	__u64 packets;           /* packets seen by the ingress program */
+	/* Cold: written rarely, by any receiving CPU. */
+	__u32 latest_cpu;        /* CPU of the latest packet; with several CPUs
+				    receiving at once, one that received in the
+				    latest jiffy (each writes it once a jiffy at most) */
+	__u32 cpu_changes;       /* times latest_cpu was changed (atomic) */
+	__u64 unpooled_packets;  /* packets on CPUs other than the owner while the
+				    socket had no pool slot (atomic) */
+	__u64 unpooled_bytes;
+	__u64 reserved_cold;
+	/* Per packet, by the owner CPU only. */
+	__u64 packets;           /* packets the owner CPU processed */
 	__u64 bytes;             /* skb->len at the socket: network header onwards */
-	__u64 last_jiffies;      /* bpf_jiffies64() of the latest packet */
+	__u64 last_jiffies;      /* bpf_jiffies64() of the owner's latest packet */
 	__u32 rx_queue;          /* skb->queue_mapping: rx queue + 1, 0 if unrecorded */
-	__u32 napi_id;           /* skb->napi_id of the latest packet (0: none) */
-	__u32 ifindex;           /* skb->ifindex of the latest packet */
-	__u32 reserved;
+	__u32 napi_id;           /* skb->napi_id of the owner's latest packet (0: none) */
+	__u32 ifindex;           /* skb->ifindex of the owner's latest packet */
+	__u32 latest_mark;       /* low 32 bits of the jiffy in which the owner last
+				    wrote latest_cpu */
+	__u64 reserved_packet[3];
 	/* Reads, by the reading CPU only; zero with `trace --no-locality`. */
 	__u64 reads_and_cpu;     /* low 48 bits: recvmsg calls that returned data;
 				    high 16: CPU of the latest such read */
-	__u64 reads_same_cpu;    /* ... on last_cpu itself */
-	__u64 reads_same_node;   /* ... on last_cpu's NUMA node (sockaff_cpu_node) */
+	__u64 reads_same_cpu;    /* ... on latest_cpu itself */
+	__u64 reads_same_node;   /* ... on latest_cpu's NUMA node (sockaff_cpu_node) */
+};
+
+/*
+ * Value of the pool (map sockaff_pool, PERCPU_ARRAY): one CPU's packets of
+ * the socket whose record holds this slot. Written only by its own CPU.
+ * A slot given back and taken by another socket is reset by each CPU on its
+ * first packet of the new socket (cookie differs); readers count only the
+ * CPUs whose cookie matches the record's.
+ */
+struct sockaff_cpu_share {
+	__u64 cookie;
+	__u64 packets;
+	__u64 bytes;
+	__u64 last_jiffies;
+	__u32 rx_queue;
+	__u32 napi_id;
+	__u32 ifindex;
+	__u32 latest_mark;       /* as in the record, for this CPU */
 };
 
 /* Map sockaff_cpu_node: NUMA node of each possible CPU, filled at attach. */
@@ -85,7 +118,10 @@ struct sockaff_record {
 enum sockaff_counter {
 	SOCKAFF_COUNT_RECORDS_CREATED = 0, /* first packet of a socket */
 	SOCKAFF_COUNT_UNTRACKED = 1,       /* no record: not a full socket, or no memory */
-	SOCKAFF_COUNT_MAX = 2,
+	SOCKAFF_COUNT_POOL_TAKEN = 2,      /* pool slots taken by sockets */
+	SOCKAFF_COUNT_POOL_RETURNED = 3,   /* ... and given back at sock_release */
+	SOCKAFF_COUNT_POOL_EXHAUSTED = 4,  /* sockets that found the pool empty */
+	SOCKAFF_COUNT_MAX = 5,
 };
 
 /*
@@ -108,6 +144,7 @@ struct sockaff_clock {
 	__u64 jiffies;
 	__u64 monotonic_ns;
 	__u64 hz; /* 0 until the loader has measured it */
+	__u64 abi_version; /* SOCKAFF_ABI_VERSION of the loader: readers refuse others */
 };
 
 #endif

@@ -32,4 +32,7 @@ int sockaff_termination_signalfd(void);
  */
 int sockaff_has_effective_capability(int cap);
 
+/* Pins the calling thread to one CPU (sched_setaffinity needs _GNU_SOURCE). */
+int sockaff_pin_thread_to_cpu(int cpu);
+
 #endif

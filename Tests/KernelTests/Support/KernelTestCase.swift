@@ -92,7 +92,7 @@ enum KernelListing {
   /// Links whose program is one of sockaff's, per `bpftool link show`.
   static func sockaffLinks() throws -> Int {
     let programs = try jsonList(["bpftool", "-j", "prog", "show"])
-    let names: Set = ["sockaff_ingress", "sockaff_consume"]
+    let names: Set = ["sockaff_ingress", "sockaff_consume", "sockaff_release"]
     let ids = Set(programs.filter { names.contains($0["name"] as? String ?? "") }.compactMap { $0["id"] as? Int })
     let links = try jsonList(["bpftool", "-j", "link", "show"])
     return links.filter { ids.contains($0["prog_id"] as? Int ?? -1) }.count

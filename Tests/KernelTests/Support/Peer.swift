@@ -16,9 +16,21 @@ final class Peer {
   private(set) var hello: [String: Any] = [:]
 
   init(_ arguments: [String], namespace: String? = nil, script: String = Peer.script) throws {
-    let command = ["python3", script] + arguments
-    process = try Child(namespace.map { ["ip", "netns", "exec", $0] + command } ?? command, withInput: true)
+    process = try Self.spawn(arguments, namespace: namespace, script: script)
     hello = try readLine()
+  }
+
+  /// A peer whose first line is read later (by `readLine`): for starting
+  /// several at once.
+  private init(process: Child) { self.process = process }
+
+  static func starting(_ arguments: [String], namespace: String? = nil, script: String = Peer.script) throws -> Peer {
+    Peer(process: try spawn(arguments, namespace: namespace, script: script))
+  }
+
+  private static func spawn(_ arguments: [String], namespace: String?, script: String) throws -> Child {
+    let command = ["python3", script] + arguments
+    return try Child(namespace.map { ["ip", "netns", "exec", $0] + command } ?? command, withInput: true)
   }
 
   var pid: Int32 { Int32(hello["pid"] as! Int) }
@@ -45,6 +57,13 @@ final class Peer {
       throw HarnessError("peer printed \(String(decoding: line, as: UTF8.self))")
     }
     return object
+  }
+
+  /// Ends its input and waits for it to exit (peers that hold sockets
+  /// until then close them).
+  func finish() throws {
+    try process.input?.close()
+    try process.wait()
   }
 
   func send(_ line: String) {
