@@ -55,10 +55,10 @@ unit-test:
 kernel-test:
 	$(SWIFT) test --disable-swift-testing --filter KernelTests
 
-# Debian's 6.1 kernel with 2 NUMA nodes and 4 CPUs under qemu (TCG): the
-# static sockaff binary against real steered traffic (~20 s; Tests/vm/run.sh).
+# Debian's 6.1 kernel with 4 NUMA nodes and 8 CPUs under qemu (TCG): the
+# static sockaff binary against real steered and fan-in traffic (Tests/vm/run.sh).
 vmtest: vm-deps build
-	bash Tests/vm/run.sh .build/release/sockaff
+	bash Tests/vm/run.sh .build/release/sockaff .build/release/sockaff-bench
 
 vm-deps: deps
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(VM_PACKAGES)

@@ -7,6 +7,7 @@
 //                                        fan-in traffic: one thread per CPU, pinned there, sends COUNT
 //                                        64-byte datagrams to 127.0.0.1:PORT (the i-th CPU to the i-th
 //                                        port, or all to the one port); prints {"seconds", "packets"}
+//   sockaff-bench udp-sink PORT          a UDP socket on PORT that reads forever; prints {"pid", "fd"}
 
 import FoundationEssentials
 import Glibc
@@ -29,6 +30,7 @@ func report(_ samples: [Double]) {
 }
 
 let arguments = CommandLine.arguments
+if arguments.count == 3, arguments[1] == "udp-sink", let port = UInt16(arguments[2]) { UDPSink.run(port: port) }
 if arguments.count == 5, arguments[1] == "udp-send", let count = Int(arguments[2]) {
   let ports = arguments[3].split(separator: ",").compactMap { UInt16($0) }
   let cpus = arguments[4].split(separator: ",").compactMap { Int($0) }

@@ -1,8 +1,9 @@
 #!/bin/busybox sh
 # /init of the VM lab's initramfs (Tests/vm/run.sh builds it): a Debian kernel
-# with 2 NUMA nodes (node0 = CPUs 0-1, node1 = CPUs 2-3) runs the real sockaff
-# binary against real TCP traffic between two network namespaces, with receive
-# processing steered by RPS. Each check prints one "SOCKAFF-CHECK PASS|FAIL"
+# with 4 NUMA nodes (node N = CPUs 2N and 2N+1) runs the real sockaff binary
+# against real TCP traffic between two network namespaces, with receive
+# processing steered by RPS, and against UDP fan-in from every vCPU into one
+# socket. Each check prints one "SOCKAFF-CHECK PASS|FAIL"
 # line; the last line is the verdict "SOCKAFF-VM: N passed, M failed", which
 # the host reads from the serial console. Then the guest powers off.
 /bin/busybox --install -s /bin
@@ -37,7 +38,7 @@ for module in $(cat /modules.order); do
 done
 
 echo "kernel $(uname -r), cpus $(cat /sys/devices/system/cpu/online)," \
-	"node0 $(cat /sys/devices/system/node/node0/cpulist), node1 $(cat /sys/devices/system/node/node1/cpulist)"
+	"nodes $(for n in /sys/devices/system/node/node[0-9]*; do printf '%s=%s ' "${n##*node}" "$(cat "$n/cpulist")"; done)"
 
 sockaff trace
 check trace-attaches $? "sockaff trace mounted bpffs and attached on $(uname -r)"
@@ -94,6 +95,45 @@ echo "$mismatch" | grep -q '"thread_nodes":\[0\]'
 check mismatch-thread-node $? "the reader's node is 0"
 
 kill "$sender" 2>/dev/null
+
+# Fan-in: one sender per vCPU, pinned, each a known number of datagrams into
+# one socket; on loopback each is received on its sender's vCPU. Every
+# vCPU's count must be exact, the nodes' sums right, nothing unattributed,
+# and the total equal to the UDP MIB's (read + dropped at the socket).
+$IP link set lo up
+udp_delivered() { awk '/^Udp:/ { if (names) { print $2 + $6 + $10; exit } names = 1 }' /proc/net/snmp; }
+sockaff-bench udp-sink 6000 >/tmp/sink &
+sleep 1
+sink=$(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' /tmp/sink)
+sink_fd=$(sed -n 's/.*"fd": \([0-9]*\).*/\1/p' /tmp/sink)
+per_cpu=20000
+before=$(udp_delivered)
+sockaff-bench udp-send "$per_cpu" 6000 0,1,2,3,4,5,6,7 >/dev/null
+sleep 2
+delivered=$(($(udp_delivered) - before))
+answer=$(sockaff query --pid "$sink" --fd "$sink_fd" --json)
+# "cpu" : N, "numa_node" : M and "packets" : P of each element of "cpus".
+shares=$(echo "$answer" | awk '
+	/^  "cpus" : \[/ { inside = 1; next }
+	inside && /^  \]/ { inside = 0 }
+	inside && /^      "cpu" :/ { gsub(/[^0-9]/, "", $3); cpu = $3 }
+	inside && /^      "numa_node" :/ { gsub(/[^0-9]/, "", $3); node = $3 }
+	inside && /^      "packets" :/ { gsub(/[^0-9]/, "", $3); print cpu, node, $3 }')
+echo "fan-in shares (cpu node packets): $(echo $shares)"
+exact=0
+for cpu in 0 1 2 3 4 5 6 7; do
+	echo "$shares" | grep -q "^$cpu $((cpu / 2)) $per_cpu\$" || exact=1
+done
+check fan-in-every-vcpu-exact "$exact" "each of 8 vCPUs has exactly $per_cpu packets on its own node"
+node_sums=$(echo "$shares" | awk '{ sum[$2] += $3 } END { for (n = 0; n < 4; n++) printf "%s ", sum[n] }')
+[ "$node_sums" = "$((2 * per_cpu)) $((2 * per_cpu)) $((2 * per_cpu)) $((2 * per_cpu)) " ]
+check fan-in-node-sums "$?" "packets per node: $node_sums"
+packets=$(echo "$answer" | field packets)
+other=$(echo "$answer" | field other_cpus_packets)
+[ "$packets" = "$delivered" ] && [ "$delivered" = $((8 * per_cpu)) ] && [ "$other" = 0 ]
+check fan-in-total-equals-udp-mib "$?" "traced $packets, UDP MIB delivered $delivered, sent $((8 * per_cpu)), unattributed $other"
+kill "$sink" 2>/dev/null
+
 sockaff detach
 [ ! -e /sys/fs/bpf/sockaff ]
 check detach-leaves-no-pins $? "no /sys/fs/bpf/sockaff after detach"

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The VM lab: boots Debian's 6.1 kernel under qemu (TCG) with 2 NUMA nodes and
-# 4 CPUs, runs the real static sockaff binary there against real traffic
+# The VM lab: boots Debian's 6.1 kernel under qemu (TCG) with 4 NUMA nodes and
+# 8 CPUs, runs the real static sockaff binary there against real traffic
 # (Tests/vm/guest-init.sh), and passes only if the guest's verdict line says
-# every check passed. Usage: Tests/vm/run.sh SOCKAFF_BINARY
+# every check passed. Usage: Tests/vm/run.sh SOCKAFF_BINARY SOCKAFF_BENCH_BINARY
+# (sockaff-bench sends the fan-in traffic: one pinned sender per vCPU).
 #
 # Needs (as root, from Debian's packages): qemu-system-x86 busybox-static cpio
 # kmod iproute2; `make vm-deps` installs them. The kernel package is
 # downloaded with apt-get into .build/vm and kept there between runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-binary=${1:?usage: Tests/vm/run.sh SOCKAFF_BINARY}
+binary=${1:?usage: Tests/vm/run.sh SOCKAFF_BINARY SOCKAFF_BENCH_BINARY}
+bench=${2:?usage: Tests/vm/run.sh SOCKAFF_BINARY SOCKAFF_BENCH_BINARY}
 work=.build/vm
 mkdir -p "$work"
 
@@ -33,6 +35,7 @@ initrd="$work/initrd"
 rm -rf "$initrd" && mkdir -p "$initrd"/{bin,usr/local/bin,modules,proc,sys,dev,tmp,lib64}
 cp /bin/busybox "$initrd/bin/busybox"
 install -m 0755 "$binary" "$initrd/usr/local/bin/sockaff"
+install -m 0755 "$bench" "$initrd/usr/local/bin/sockaff-bench"
 ip=$(command -v ip)
 cp "$ip" "$initrd/usr/local/bin/iproute2-ip"
 for library in $(ldd "$ip" | grep -o '/[^ ]*'); do
@@ -55,15 +58,18 @@ printf '%s\n' "${load_order[@]}" >"$initrd/modules.order"
 install -m 0755 Tests/vm/guest-init.sh "$initrd/init"
 (cd "$initrd" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
 
-# 2 sockets x 2 cores, one node each: node0 = CPUs 0-1, node1 = CPUs 2-3 (with
-# a plain -smp 4 the kernel warns that an LLC spans two nodes). KVM is not
-# usable here: TCG. qemu's exit status says nothing; only the verdict counts.
+# 4 sockets x 2 cores, one node each: node N = CPUs 2N and 2N+1 (with a plain
+# -smp 8 the kernel warns that an LLC spans two nodes). KVM is not usable
+# here: TCG. qemu's exit status says nothing; only the verdict counts.
 console="$work/console.log"
 start=$(date +%s)
-timeout 240 qemu-system-x86_64 -accel tcg,thread=multi -m 1024 \
-  -smp 4,sockets=2,cores=2,threads=1 \
-  -object memory-backend-ram,id=m0,size=512M -object memory-backend-ram,id=m1,size=512M \
-  -numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3,memdev=m1 \
+numa=()
+for node in 0 1 2 3; do
+  numa+=(-object "memory-backend-ram,id=m$node,size=384M"
+    -numa "node,nodeid=$node,cpus=$((2 * node))-$((2 * node + 1)),memdev=m$node")
+done
+timeout 300 qemu-system-x86_64 -accel tcg,thread=multi -m 1536 \
+  -smp 8,sockets=4,cores=2,threads=1 "${numa[@]}" \
   -nographic -no-reboot -nic none \
   -kernel "$kernel_root/boot/vmlinuz-$version" -initrd "$work/initrd.gz" \
   -append "console=ttyS0 quiet panic=-1" </dev/null | tr -d '\r' >"$console" || true

@@ -45,6 +45,26 @@ enum UDPSenders {
   }
 }
 
+/// The receiving end for hosts without Python (the VM lab): a UDP socket on
+/// `port` that reads whatever arrives, forever, so the UDP MIB's
+/// InDatagrams counts every datagram queued to it.
+enum UDPSink {
+  static func run(port: UInt16) -> Never {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard fd >= 0, bound == 0 else { fatalError("bind UDP port \(port)") }
+    print("{\"pid\": \(getpid()), \"fd\": \(fd)}")
+    fflush(nil)  // every stream: the line must reach a pipe before the loop
+    var buffer = [UInt8](repeating: 0, count: 2048)
+    while true { _ = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
+  }
+}
+
 private func senderThread(_ context: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
   Unmanaged<UDPSenders.Sender>.fromOpaque(context!).takeRetainedValue().run()
   return nil
