@@ -101,6 +101,18 @@ static __always_inline void count(__u32 counter)
 		*value += 1;
 }
 
+/* Counts skb in this CPU's own counters of its socket. */
+static __always_inline void count_rx(struct sockaff_rx *rx, struct __sk_buff *skb,
+				     __u64 now)
+{
+	rx->packets += 1;
+	rx->bytes += skb->len;
+	rx->last_jiffies = now;
+	rx->rx_queue = skb->queue_mapping;
+	rx->napi_id = skb->napi_id;
+	rx->ifindex = skb->ifindex;
+}
+
 /*
  * latest_cpu is shared by every receiving CPU: each writes it only when it
  * is not already its own and it has not written it in this jiffy (*mark is
@@ -171,17 +183,12 @@ static __always_inline void record_elsewhere(struct sockaff_record *r,
 	if (share->cookie != cookie) {
 		/* This CPU's first packet of this socket in this slot. */
 		share->cookie = cookie;
-		share->packets = 0;
-		share->bytes = 0;
-		share->latest_mark = 0;
+		share->rx.packets = 0;
+		share->rx.bytes = 0;
+		share->rx.latest_mark = 0;
 	}
-	share->packets += 1;
-	share->bytes += skb->len;
-	share->last_jiffies = now;
-	share->rx_queue = skb->queue_mapping;
-	share->napi_id = skb->napi_id;
-	share->ifindex = skb->ifindex;
-	note_latest(r, cpu, now, &share->latest_mark);
+	count_rx(&share->rx, skb, now);
+	note_latest(r, cpu, now, &share->rx.latest_mark);
 }
 
 /* Records skb in r. */
@@ -207,13 +214,8 @@ static __always_inline void record_packet(struct sockaff_record *r,
 		record_elsewhere(r, skb, cpu, now);
 		return;
 	}
-	r->packets += 1;
-	r->bytes += skb->len;
-	r->last_jiffies = now;
-	r->rx_queue = skb->queue_mapping;
-	r->napi_id = skb->napi_id;
-	r->ifindex = skb->ifindex;
-	note_latest(r, cpu, now, &r->latest_mark);
+	count_rx(&r->owner, skb, now);
+	note_latest(r, cpu, now, &r->owner.latest_mark);
 }
 
 SEC("cgroup_skb/ingress")

@@ -38,29 +38,30 @@ public struct ReceiveRecord: Sendable {
     cookie = raw.cookie
     let owner = Int(raw.owner_cpu) - 1
     var byCPU: [Int: UInt64] = [:]
-    if raw.packets > 0 { byCPU[owner] = raw.packets }
-    var totalPackets = raw.packets &+ raw.unpooled_packets
-    var totalBytes = raw.bytes &+ raw.unpooled_bytes
-    var latestJiffies = raw.last_jiffies
+    if raw.owner.packets > 0 { byCPU[owner] = raw.owner.packets }
+    var totalPackets = raw.owner.packets &+ raw.unpooled_packets
+    var totalBytes = raw.owner.bytes &+ raw.unpooled_bytes
     // What the latest packet said about its queue, NAPI and interface is
     // kept by the CPU that received it.
-    var latest = (queue: raw.rx_queue, napi: raw.napi_id, ifindex: raw.ifindex)
-    for (cpu, share) in shares.enumerated() where share.cookie == raw.cookie && share.packets > 0 {
-      byCPU[cpu, default: 0] += share.packets
-      totalPackets &+= share.packets
-      totalBytes &+= share.bytes
-      latestJiffies = max(latestJiffies, share.last_jiffies)
-      if cpu == Int(raw.latest_cpu) { latest = (share.rx_queue, share.napi_id, share.ifindex) }
+    var latest = raw.owner
+    for (cpu, share) in shares.enumerated() where share.cookie == raw.cookie && share.rx.packets > 0 {
+      byCPU[cpu, default: 0] += share.rx.packets
+      totalPackets &+= share.rx.packets
+      totalBytes &+= share.rx.bytes
+      latest.last_jiffies = max(latest.last_jiffies, share.rx.last_jiffies)
+      if cpu == Int(raw.latest_cpu) {
+        (latest.rx_queue, latest.napi_id, latest.ifindex) = (share.rx.rx_queue, share.rx.napi_id, share.rx.ifindex)
+      }
     }
     packets = totalPackets
     bytes = totalBytes
     lastCPU = Int(raw.latest_cpu)
     cpuChanges = raw.cpu_changes
-    rxQueue = latest.queue > 0 ? latest.queue - 1 : nil
-    napiID = latest.napi
+    rxQueue = latest.rx_queue > 0 ? latest.rx_queue - 1 : nil
+    napiID = latest.napi_id
     ifindex = latest.ifindex
     firstJiffies = raw.first_jiffies
-    lastJiffies = latestJiffies
+    lastJiffies = latest.last_jiffies
     packetsByCPU = byCPU.map { (cpu: $0.key, packets: $0.value) }
       .sorted { $0.packets != $1.packets ? $0.packets > $1.packets : $0.cpu < $1.cpu }
     otherPackets = raw.unpooled_packets

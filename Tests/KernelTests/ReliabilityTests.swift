@@ -57,11 +57,7 @@ final class ReliabilityTests: KernelTestCase {
     let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1")
     try pair.exchange(3)
     // Stand-in for an older build's map: same pin, other value size.
-    XCTAssertEqual(unlink("/sys/fs/bpf/sockaff/records"), 0)
-    try Command.must([
-      "bpftool", "map", "create", "/sys/fs/bpf/sockaff/records", "type", "hash", "key", "4", "value", "96",
-      "entries", "16", "name", "old_records",
-    ])
+    try replacePin("records", type: "hash", valueSize: 96, entries: 16, name: "old_records")
     let trace = try Command.sockaff("trace")
     XCTAssertEqual(trace.status, 14, trace.stderr)
     XCTAssertTrue(trace.stderr.contains("another record layout"), trace.stderr)
@@ -86,11 +82,7 @@ final class ReliabilityTests: KernelTestCase {
     try attach()
     let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1")
     try pair.exchange(3)
-    XCTAssertEqual(unlink("/sys/fs/bpf/sockaff/clock"), 0)
-    try Command.must([
-      "bpftool", "map", "create", "/sys/fs/bpf/sockaff/clock", "type", "array", "key", "4", "value", "24",
-      "entries", "1", "name", "sockaff_clock",
-    ])
+    try replacePin("clock", type: "array", valueSize: 24, entries: 1, name: "sockaff_clock")
     for command in [["trace"], ["query", "--pid", "\(pair.server.pid)", "--fd", "\(pair.serverFD)"]] {
       let result = try Command.run([Command.sockaffPath] + command)
       XCTAssertEqual(result.status, 14, "\(command): \(result.stderr)")
@@ -99,6 +91,16 @@ final class ReliabilityTests: KernelTestCase {
     }
     XCTAssertEqual(try Command.sockaff("detach").status, 0)
     XCTAssertEqual(KernelListing.pinsLeft(), [])
+  }
+
+  /// Replaces one of sockaff's map pins with a new map of another shape.
+  func replacePin(_ pin: String, type: String, valueSize: Int, entries: Int, name: String) throws {
+    let path = "/sys/fs/bpf/sockaff/\(pin)"
+    XCTAssertEqual(unlink(path), 0)
+    try Command.must([
+      "bpftool", "map", "create", path, "type", type, "key", "4", "value", "\(valueSize)", "entries", "\(entries)",
+      "name", name,
+    ])
   }
 
   /// Another cgroup_skb ingress program attached before sockaff and one

@@ -58,6 +58,6 @@ final class ProcessMismatchTests: XCTestCase {
 func sockaff_record_for_test(packets: UInt64) -> sockaff_record {
   var raw = sockaff_record()
   raw.owner_cpu = 1
-  raw.packets = packets
+  raw.owner.packets = packets
   return raw
 }

@@ -11,12 +11,12 @@ final class ReceiveRecordTests: XCTestCase {
     var raw = sockaff_record()
     raw.cookie = cookie
     raw.owner_cpu = owner + 1
-    raw.packets = packets
-    raw.bytes = packets * 100
+    raw.owner.packets = packets
+    raw.owner.bytes = packets * 100
     raw.latest_cpu = latest ?? owner
     raw.unpooled_packets = unpooled
     raw.unpooled_bytes = unpooled * 100
-    raw.rx_queue = queueMapping
+    raw.owner.rx_queue = queueMapping
     return raw
   }
 
@@ -25,9 +25,9 @@ final class ReceiveRecordTests: XCTestCase {
     (0..<cpus).map { cpu in
       var share = sockaff_cpu_share()
       share.cookie = cookie
-      share.packets = packets[cpu] ?? 0
-      share.bytes = (packets[cpu] ?? 0) * 100
-      share.rx_queue = UInt32(cpu) + 1
+      share.rx.packets = packets[cpu] ?? 0
+      share.rx.bytes = (packets[cpu] ?? 0) * 100
+      share.rx.rx_queue = UInt32(cpu) + 1
       return share
     }
   }
@@ -88,7 +88,7 @@ final class ReceiveRecordTests: XCTestCase {
     XCTAssertEqual(MemoryLayout<sockaff_record>.size, 144)
     XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.owner_cpu), 8)
     XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.latest_cpu), 24)
-    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.packets), 56)
+    XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.owner.packets), 56)
     XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.reads_and_cpu), 120)
     XCTAssertEqual(MemoryLayout<sockaff_cpu_share>.size, 48)
     XCTAssertEqual(MemoryLayout<sockaff_clock>.size, 32)
@@ -113,7 +113,7 @@ final class ReceiveRecordTests: XCTestCase {
   /// owner writes per packet, and what every read writes are on three lines.
   func testColdPerPacketAndReadFieldsAreOnTheirOwnCacheLines() {
     let cold = [line(\.cookie), line(\.reserved_cold, last: true)]
-    let perPacket = [line(\.packets), line(\.reserved_packet, last: true, size: 24)]
+    let perPacket = [line(\.owner.packets), line(\.reserved_packet, last: true, size: 24)]
     let reads = [line(\.reads_and_cpu), line(\.reads_same_node, last: true)]
     XCTAssertEqual(Set(cold).count, 1, "cold fields: one line")
     XCTAssertEqual(Set(perPacket).count, 1, "per-packet fields: one line")

@@ -59,6 +59,22 @@
  * (the next line), reads 120-143 (the line after). A unit test checks the
  * three lines; keep them when adding fields.
  */
+/*
+ * What one CPU counts of one socket's packets: the record's owner CPU in the
+ * record, every other CPU in its copy of the socket's pool slot. Written
+ * only by that CPU.
+ */
+struct sockaff_rx {
+	__u64 packets;           /* packets this CPU processed */
+	__u64 bytes;             /* skb->len at the socket: network header onwards */
+	__u64 last_jiffies;      /* bpf_jiffies64() of this CPU's latest packet */
+	__u32 rx_queue;          /* skb->queue_mapping: rx queue + 1, 0 if unrecorded */
+	__u32 napi_id;           /* skb->napi_id of this CPU's latest packet (0: none) */
+	__u32 ifindex;           /* skb->ifindex of this CPU's latest packet */
+	__u32 latest_mark;       /* low 32 bits of the jiffy in which this CPU last
+				    wrote the record's latest_cpu */
+};
+
 #define SOCKAFF_READS_COUNT_BITS 48
 #define SOCKAFF_READS_COUNT_MASK 0xffffffffffffULL /* the low SOCKAFF_READS_COUNT_BITS */
 struct sockaff_record {
@@ -78,14 +94,7 @@ struct sockaff_record {
 	__u64 unpooled_bytes;
 	__u64 reserved_cold;
 	/* Per packet, by the owner CPU only. */
-	__u64 packets;           /* packets the owner CPU processed */
-	__u64 bytes;             /* skb->len at the socket: network header onwards */
-	__u64 last_jiffies;      /* bpf_jiffies64() of the owner's latest packet */
-	__u32 rx_queue;          /* skb->queue_mapping: rx queue + 1, 0 if unrecorded */
-	__u32 napi_id;           /* skb->napi_id of the owner's latest packet (0: none) */
-	__u32 ifindex;           /* skb->ifindex of the owner's latest packet */
-	__u32 latest_mark;       /* low 32 bits of the jiffy in which the owner last
-				    wrote latest_cpu */
+	struct sockaff_rx owner;
 	__u64 reserved_packet[3];
 	/* Reads, by the reading CPU only; zero with `trace --no-locality`. */
 	__u64 reads_and_cpu;     /* low 48 bits: recvmsg calls that returned data;
@@ -103,13 +112,7 @@ struct sockaff_record {
  */
 struct sockaff_cpu_share {
 	__u64 cookie;
-	__u64 packets;
-	__u64 bytes;
-	__u64 last_jiffies;
-	__u32 rx_queue;
-	__u32 napi_id;
-	__u32 ifindex;
-	__u32 latest_mark;       /* as in the record, for this CPU */
+	struct sockaff_rx rx;
 };
 
 /* Map sockaff_cpu_node: NUMA node of each possible CPU, filled at attach. */

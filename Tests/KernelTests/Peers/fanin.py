@@ -20,23 +20,15 @@ races a socket's move to TIME_WAIT (seen as the listener's RSTs, OutRsts).
 Any mode takes --cpu N (first): pin the process to CPU N. Every socket call
 has a timeout, so a broken test fails instead of hanging.
 """
-import json
 import os
 import resource
 import socket
 import sys
 import threading
 
-TIMEOUT = 10.0
+from peer import TIMEOUT, family_of, say
+
 SO_RCVBUFFORCE = 33
-
-
-def say(**fields):
-    print(json.dumps(fields), flush=True)
-
-
-def family_of(host):
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def udp_sink(host):
