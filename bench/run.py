@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 PIN_DIR = "/sys/fs/bpf/sockaff_bench"
@@ -578,30 +579,47 @@ for line in sys.stdin:
         fields = dict(zip(lines[0][1:], map(int, lines[1][1:])))
         return fields["InDatagrams"] + fields["RcvbufErrors"] + fields["MemErrors"]
 
+    @staticmethod
+    def tcp_handshakes():
+        lines = [l.split() for l in open("/proc/net/snmp") if l.startswith("Tcp:")]
+        return dict(zip(lines[0][1:], map(int, lines[1][1:])))["PassiveOpens"]
+
     def fan_in_round(self, sinks, count, cpus, attach, detach, programs):
         """One round: `attach` (beside the empty program when `programs` names
-        ours), fan-in traffic, and (pps, {program id: ns per run}, counted, delivered)."""
+        ours), fan-in traffic, and (pps, {program id: ns per run}, counted,
+        delivered). UDP sinks get datagrams; a listening TCP sink gets
+        connections, and "delivered" is the SYN and ACK of each handshake."""
+        tcp = sinks[0].type == socket.SOCK_STREAM
         ports = ",".join(str(s.getsockname()[1]) for s in sinks)
         attach()
         try:
             watched = programs()
             before = {p: prog_stats(p) for p in watched}
-            delivered_before = self.udp_delivered()
+            delivered_before = 2 * self.tcp_handshakes() if tcp else self.udp_delivered()
             traced_before = sum(self.traced_packets(s) for s in sinks) if len(watched) > 1 else 0
-            out = json.loads(sh(self.args.bench, "udp-send", str(count), ports, ",".join(map(str, cpus))))
-            for s in sinks:  # queued datagrams count in InDatagrams once read
+            out = json.loads(sh(self.args.bench, "tcp-connect" if tcp else "udp-send", str(count), ports,
+                                ",".join(map(str, cpus))))
+            for s in [] if tcp else sinks:  # queued datagrams count in InDatagrams once read
                 try:
                     while True:
                         s.recv(2048)
                 except BlockingIOError:
                     pass
-            delivered = self.udp_delivered() - delivered_before
+            delivered = (2 * self.tcp_handshakes() if tcp else self.udp_delivered()) - delivered_before
             counted = (sum(self.traced_packets(s) for s in sinks) - traced_before) if len(watched) > 1 else None
             after = {p: prog_stats(p) for p in watched}
         finally:
             detach()
         per = {p: (after[p][0] - before[p][0]) / max(after[p][1] - before[p][1], 1) for p in watched}
         return out["packets"] / out["seconds"], per, counted, delivered
+
+    @staticmethod
+    def accept_and_close(listener):
+        while True:
+            try:
+                listener.accept()[0].close()
+            except OSError:
+                return
 
     def traced_packets(self, sink):
         answer = json.loads(sh(self.sockaff, "query", "--pid", str(os.getpid()), "--fd", str(sink.fileno()),
@@ -618,19 +636,32 @@ for line in sys.stdin:
                  "(on loopback a datagram is received in its sender's softirq, on the sender's CPU, as RSS queues "
                  f"deliver on theirs). {rounds} rounds per row, order alternating. ns/pkt: sockaff and the empty "
                  "program attached at once (bpf_stats). Counted / delivered: the sockets' traced packets over the "
-                 "UDP MIB's InDatagrams + RcvbufErrors + MemErrors. Packets per second: sockaff alone vs the empty "
-                 "program alone, alternating.")
+                 "UDP MIB's InDatagrams + RcvbufErrors + MemErrors. Packets (or connections) per second: sockaff "
+                 "alone vs the empty program alone, alternating. The TCP row's ns/pkt covers every packet of the "
+                 "burst (the listener's SYNs and ACKs, and the connections' own); its counted packets may exceed "
+                 "2 × PassiveOpens by the few segments that reach the listener while connections are torn down "
+                 "(answered with a reset: the kernel's OutRsts).")
         self.say()
         self.say("| shape | empty ns/pkt | sockaff ns/pkt | ratio median (min-max) | counted / delivered "
-                 "| kpps sockaff / empty (median) |")
+                 "| k per second sockaff / empty (median) |")
         self.say("| --- | --- | --- | --- | --- | --- |")
-        for shape, sockets in (("every CPU into one socket", 1), ("one socket per sender", len(cpus))):
-            sinks = []
+        connections = count // 20
+        for shape, sockets, tcp in (("every CPU into one UDP socket", 1, False),
+                                    ("one UDP socket per sender", len(cpus), False),
+                                    (f"every CPU connecting to one TCP listener ({connections:,} per CPU; "
+                                     "counted: the listener's packets, delivered: 2 × PassiveOpens)", 1, True)):
+            sinks, acceptor = [], None
             for _ in range(sockets):
-                sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sink.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE
+                sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
+                if not tcp:
+                    sink.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE
                 sink.bind(("127.0.0.1", 0))
-                sink.setblocking(False)
+                if tcp:
+                    sink.listen(4096)
+                    acceptor = threading.Thread(target=self.accept_and_close, args=(sink,), daemon=True)
+                    acceptor.start()
+                else:
+                    sink.setblocking(False)
                 sinks.append(sink)
             try:
                 empty, ours, ratios, counted, delivered = [], [], [], 0, 0
@@ -647,7 +678,7 @@ for line in sys.stdin:
                         self.detach_sockaff()
                         self.detach_empty()
                     _, per, c, d = self.fan_in_round(
-                        sinks, count, cpus, both, neither,
+                        sinks, connections if tcp else count, cpus, both, neither,
                         lambda: [self.empty_id, prog_ids("sockaff_ingress")[0]])
                     ingress = [p for p in per if p != self.empty_id][0]
                     empty.append(per[self.empty_id])
@@ -661,11 +692,15 @@ for line in sys.stdin:
                     for kind in kinds:
                         attach, detach = ((self.attach_empty, self.detach_empty) if kind == "empty"
                                           else (self.attach_sockaff, self.detach_sockaff))
-                        rate, _, _, _ = self.fan_in_round(sinks, count, cpus, attach, detach, lambda: [])
+                        rate, _, _, _ = self.fan_in_round(sinks, connections if tcp else count, cpus, attach,
+                                                          detach, lambda: [])
                         pps[kind].append(rate / 1000)
             finally:
                 for sink in sinks:
+                    sink.shutdown(socket.SHUT_RDWR) if tcp else None
                     sink.close()
+                if acceptor:
+                    acceptor.join(5)
             pps_ratio = statistics.median(pps["sockaff"]) / statistics.median(pps["empty"])
             self.say(f"| {shape} | {summary(empty)} | {summary(ours)} | **{statistics.median(ratios):.2f}x** "
                      f"({min(ratios):.2f}-{max(ratios):.2f}) | {counted:,} / {delivered:,} "

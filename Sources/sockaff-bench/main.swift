@@ -7,6 +7,8 @@
 //                                        fan-in traffic: one thread per CPU, pinned there, sends COUNT
 //                                        64-byte datagrams to 127.0.0.1:PORT (the i-th CPU to the i-th
 //                                        port, or all to the one port); prints {"seconds", "packets"}
+//   sockaff-bench tcp-connect COUNT PORT[,PORT...] CPU[,CPU...]
+//                                        the same with COUNT connections per CPU, each closed at once
 //   sockaff-bench udp-sink PORT          a UDP socket on PORT that reads forever; prints {"pid", "fd"}
 
 import FoundationEssentials
@@ -31,12 +33,14 @@ func report(_ samples: [Double]) {
 
 let arguments = CommandLine.arguments
 if arguments.count == 3, arguments[1] == "udp-sink", let port = UInt16(arguments[2]) { UDPSink.run(port: port) }
-if arguments.count == 5, arguments[1] == "udp-send", let count = Int(arguments[2]) {
+if arguments.count == 5, ["udp-send", "tcp-connect"].contains(arguments[1]), let count = Int(arguments[2]) {
   let ports = arguments[3].split(separator: ",").compactMap { UInt16($0) }
   let cpus = arguments[4].split(separator: ",").compactMap { Int($0) }
   guard !ports.isEmpty, !cpus.isEmpty, ports.count == 1 || ports.count == cpus.count else { exit(64) }
   let start = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
-  UDPSenders.run(count: count, ports: cpus.indices.map { ports[ports.count == 1 ? 0 : $0] }, cpus: cpus)
+  FanInTraffic.run(
+    arguments[1] == "udp-send" ? .datagrams : .connections, count: count,
+    ports: cpus.indices.map { ports[ports.count == 1 ? 0 : $0] }, cpus: cpus)
   let seconds = Double(ClockReference.clockNanoseconds(CLOCK_MONOTONIC) - start) / 1e9
   print("{\"seconds\": \(seconds), \"packets\": \(count * cpus.count)}")
   exit(0)
