@@ -12,8 +12,8 @@ public protocol JSONFields: Encodable {
   func visitFields<Visitor: JSONFieldVisitor>(_ visitor: inout Visitor) throws
 }
 
-/// Receives fields in order. A nil value is written as null: DESIGN.md's
-/// fields are always present.
+/// Receives fields in order. A nil value is written as null: the documented
+/// fields (README.md) are always present.
 public protocol JSONFieldVisitor {
   mutating func field(_ key: StaticString, _ value: String?) throws
   mutating func field(_ key: StaticString, _ value: Int64?) throws

@@ -2,17 +2,50 @@ import CLibbpf
 import CSockaffShims
 import Glibc
 
-/// Kernel features sockaff relies on, probed once (as `bpftool feature probe`
+/// Kernel features sockaff relies on, probed (as `bpftool feature probe`
 /// does), never assumed from the version number.
 public struct KernelFeature: Sendable, Equatable, Codable {
+  /// A probe's answer: "not permitted" (the probe itself was refused, as
+  /// without CAP_BPF) is not "not available".
+  public enum State: String, Sendable, Codable {
+    case yes
+    case no
+    case notPermitted = "not_permitted"
+  }
+
   public let name: String
-  public let available: Bool
+  public let state: State
   /// What sockaff loses without it.
   public let neededFor: String
+  /// `trace` cannot attach without it (exit 12).
+  public let required: Bool
+
+  public var available: Bool { state == .yes }
 
   enum CodingKeys: String, CodingKey {
-    case name, available
+    case name, available, state, required
     case neededFor = "needed_for"
+  }
+
+  public init(name: String, state: State, neededFor: String, required: Bool = false) {
+    (self.name, self.state, self.neededFor, self.required) = (name, state, neededFor, required)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    name = try container.decode(String.self, forKey: .name)
+    state = try container.decode(State.self, forKey: .state)
+    neededFor = try container.decode(String.self, forKey: .neededFor)
+    required = try container.decode(Bool.self, forKey: .required)
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(name, forKey: .name)
+    try container.encode(available, forKey: .available)
+    try container.encode(state, forKey: .state)
+    try container.encode(neededFor, forKey: .neededFor)
+    try container.encode(required, forKey: .required)
   }
 }
 
@@ -25,28 +58,67 @@ public enum KernelFeatures {
     }
   }
 
-  public static func probe() -> [KernelFeature] {
+  /// Every feature, probed once per process (a metrics server asks on every
+  /// scrape; the kernel does not change under it).
+  public static func probe() -> [KernelFeature] { probed }
+
+  private static let probed: [KernelFeature] = {
     LibbpfLog.install()
     defer { _ = LibbpfLog.takeLastWarning() }
-    func helper(_ id: bpf_func_id) -> Bool {
-      libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, id, nil) == 1
+    // libbpf's probes load a program or create a map and answer 0 for any
+    // refusal, "not permitted" included: without CAP_BPF (or CAP_SYS_ADMIN)
+    // they cannot tell, so they are not asked.
+    let permitted =
+      sockaff_has_effective_capability(Int32(CAP_BPF)) == 1
+      || sockaff_has_effective_capability(Int32(CAP_SYS_ADMIN)) == 1
+    /// libbpf's probes answer 1 (yes), 0 (no) or a negative errno.
+    func state(_ answer: @autoclosure () -> Int32) -> KernelFeature.State {
+      guard permitted else { return .notPermitted }
+      switch answer() {
+      case 1: return .yes
+      case -EPERM, -EACCES: return .notPermitted
+      default: return .no
+      }
+    }
+    func helper(_ program: bpf_prog_type, _ id: bpf_func_id) -> KernelFeature.State {
+      state(libbpf_probe_bpf_helper(program, id, nil))
     }
     return [
       KernelFeature(
-        name: "cgroup_skb", available: libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SKB, nil) == 1,
-        neededFor: "tracing at all"),
+        name: "cgroup_skb", state: state(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SKB, nil)),
+        neededFor: "tracing at all", required: true),
       KernelFeature(
-        name: "sk_storage", available: libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, nil) == 1,
-        neededFor: "per-socket records"),
+        name: "sk_storage", state: state(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, nil)),
+        neededFor: "per-socket records", required: true),
       KernelFeature(
-        name: "sk_storage_get_in_cgroup_skb", available: helper(BPF_FUNC_sk_storage_get),
-        neededFor: "per-socket records"),
-      KernelFeature(name: "jiffies64", available: helper(BPF_FUNC_jiffies64), neededFor: "timestamps"),
-      KernelFeature(name: "pidfd_getfd", available: probePidfdGetfd(), neededFor: "query by pid and fd"),
+        name: "sk_storage_get_in_cgroup_skb", state: helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_sk_storage_get),
+        neededFor: "per-socket records", required: true),
       KernelFeature(
-        name: "tp_btf/sock_recv_length", available: hasSockRecvLengthTracepoint(),
+        name: "jiffies64", state: helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_jiffies64), neededFor: "timestamps",
+        required: true),
+      KernelFeature(
+        name: "queue_map", state: state(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_QUEUE, nil)),
+        neededFor: "the per-CPU pool: sockets received on several CPUs", required: true),
+      KernelFeature(
+        name: "sk_storage_get_in_sock_release",
+        state: helper(BPF_PROG_TYPE_CGROUP_SOCK, BPF_FUNC_sk_storage_get),
+        neededFor: "giving pool slots back when sockets close", required: true),
+      KernelFeature(
+        name: "pidfd_getfd", state: probePidfdGetfd() ? .yes : .no, neededFor: "query by pid and fd"),
+      KernelFeature(
+        name: "tp_btf/sock_recv_length", state: hasSockRecvLengthTracepoint() ? .yes : .no,
         neededFor: "exact locality (where sockets are read); else sampled from thread CPUs"),
     ]
+  }()
+
+  /// Throws kernelUnsupported (exit 12) naming the first required feature
+  /// the kernel answered "no" for; "not permitted" is left to the load,
+  /// which then says which capability is missing.
+  static func requireTracing() throws(SockaffError) {
+    guard let missing = probe().first(where: { $0.required && $0.state == .no }) else { return }
+    throw SockaffError(
+      .kernelUnsupported, operation: "trace",
+      hint: "the kernel (\(release())) lacks \(missing.name), needed for \(missing.neededFor)")
   }
 
   /// The sock:sock_recv_length tracepoint (6.3+) as a BTF-enabled raw

@@ -18,13 +18,13 @@ enum LiveRecords {
     // tail is padding that Swift does not promise to zero.
     options.sz = MemoryLayout<bpf_iter_attach_opts>.offset(of: \.link_info_len)! + MemoryLayout<UInt32>.size
     options.link_info_len = UInt32(MemoryLayout<bpf_iter_link_info>.size)
-    let link: OpaquePointer? = withUnsafeMutablePointer(to: &linkInfo) { info in
+    let program = object.program(LoadedBPFObject.liveRecordsProgramName)
+    let link = try withUnsafeMutablePointer(to: &linkInfo) { (info) throws(SockaffError) -> BPFLink in
       options.link_info = info
-      return bpf_program__attach_iter(object.program(LoadedBPFObject.liveRecordsProgramName), &options)
+      return try BPFLink("iterator over sockaff_records") { bpf_program__attach_iter(program, &options) }
     }
-    guard let link else { throw LoadedBPFObject.failure("attach iterator over sockaff_records") }
-    defer { bpf_link__destroy(link) }
-    let iterator = bpf_iter_create(bpf_link__fd(link))
+    defer { link.close() }
+    let iterator = bpf_iter_create(link.fd)
     guard iterator >= 0 else { throw SockaffError.lastErrno(operation: "bpf_iter_create") }
     defer { close(iterator) }
 

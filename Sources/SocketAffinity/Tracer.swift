@@ -169,11 +169,13 @@ public struct Tracer: Sendable {
 
 /// A loaded and attached tracer whose kernel objects this process owns until
 /// `close()` (foreground mode) or `release()` after pinning (pinned mode).
+/// `close()` is the one teardown path: a failed attach, a failed pin, the
+/// end of a foreground session and deinit all go through it.
 public final class TracingSession: @unchecked Sendable {
   private let object: LoadedBPFObject
-  private var ingressLink: OpaquePointer?
-  private var consumerLink: OpaquePointer?
-  private var releaseLink: OpaquePointer?
+  /// In attach order (pool release, reads, ingress); detached in reverse,
+  /// so the ingress program goes first and no pool slot is left unreturned.
+  private var links: [BPFLink] = []
   /// False once pinned mode has handed the objects over to their pins.
   private var ownsPins = true
   private let pins: PinLayout
@@ -183,7 +185,16 @@ public final class TracingSession: @unchecked Sendable {
   /// the sock_recv_length tracepoint or the caller turned it off.
   public let tracesReads: Bool
 
+  /// The maps readers open, by their name in the object, and their pins.
+  private var mapPins: [(name: String, path: String)] {
+    [
+      ("sockaff_records", pins.records), ("sockaff_counts", pins.counts), ("sockaff_clock", pins.clock),
+      ("sockaff_pool", pins.pool),
+    ]
+  }
+
   fileprivate init(tracer: Tracer, cgroup: String) throws(SockaffError) {
+    try KernelFeatures.requireTracing()
     pins = tracer.pins
     self.cgroup = cgroup
     tracesReads = tracer.locality && KernelFeatures.hasSockRecvLengthTracepoint()
@@ -200,65 +211,32 @@ public final class TracingSession: @unchecked Sendable {
     try Self.fillCPUNodes(mapFD: bpf_map__fd(object.map("sockaff_cpu_node")), topology: tracer.topology)
     try Self.fillFreeSlots(mapFD: bpf_map__fd(object.map("sockaff_pool_free")), slots: tracer.poolSlots)
 
-    var pinned: [String] = []
     // Every stored property is set by now, so if this initializer throws,
-    // Swift runs deinit (close()) too: what unwind frees it also forgets,
-    // or close() frees it again (a double free, seen without CAP_NET_ADMIN).
-    func unwind() {
-      for link in [ingressLink, consumerLink, releaseLink] { if let link { bpf_link__destroy(link) } }
-      ingressLink = nil
-      consumerLink = nil
-      releaseLink = nil
-      for path in pinned.reversed() { unlink(path) }
-    }
+    // Swift runs deinit, and deinit's close() removes what was made.
     if mkdir(pins.directory, 0o700) != 0 && Glibc.errno != EEXIST {
       throw SockaffError.lastErrno(operation: "mkdir \(pins.directory)")
     }
-    for (name, path) in [
-      ("sockaff_records", pins.records), ("sockaff_counts", pins.counts), ("sockaff_clock", pins.clock),
-      ("sockaff_pool", pins.pool),
-    ] {
+    for (name, path) in mapPins {
       if bpf_map__pin(object.map(name), path) != 0 {
-        let error = SockaffError.lastErrno(operation: "pin map \(name) at \(path)")
-        unwind()
-        throw error
+        throw SockaffError.lastErrno(operation: "pin map \(name) at \(path)")
       }
       chmod(path, 0o600)
-      pinned.append(path)
     }
-
     let cgroupFD = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard cgroupFD >= 0 else {
-      let error = SockaffError.lastErrno(operation: "open cgroup \(cgroup)")
-      unwind()
-      throw error
-    }
+    guard cgroupFD >= 0 else { throw SockaffError.lastErrno(operation: "open cgroup \(cgroup)") }
     defer { Glibc.close(cgroupFD) }
-    // The release program first: every pool slot taken is given back.
+    // The release program first: every pool slot taken is given back. The
+    // consumer next: once packets are recorded, reads are counted too.
     let release = object.program(LoadedBPFObject.releaseProgramName)
-    guard let releaseLink = bpf_program__attach_cgroup(release, cgroupFD) else {
-      let error = LoadedBPFObject.failure("attach \(LoadedBPFObject.releaseProgramName) to cgroup \(cgroup)")
-      unwind()
-      throw error
-    }
-    self.releaseLink = releaseLink
-    // The consumer next: once packets are recorded, reads are counted too.
+    links.append(
+      try BPFLink(LoadedBPFObject.releaseProgramName) { bpf_program__attach_cgroup(release, cgroupFD) })
     if tracesReads {
       let consumer = object.program(LoadedBPFObject.consumerProgramName)
-      guard let link = bpf_program__attach(consumer) else {
-        let error = LoadedBPFObject.failure("attach \(LoadedBPFObject.consumerProgramName)")
-        unwind()
-        throw error
-      }
-      consumerLink = link
+      links.append(try BPFLink(LoadedBPFObject.consumerProgramName) { bpf_program__attach(consumer) })
     }
     let ingress = object.program(LoadedBPFObject.ingressProgramName)
-    guard let link = bpf_program__attach_cgroup(ingress, cgroupFD) else {
-      let error = LoadedBPFObject.failure("attach \(LoadedBPFObject.ingressProgramName) to cgroup \(cgroup)")
-      unwind()
-      throw error
-    }
-    ingressLink = link
+    links.append(
+      try BPFLink(LoadedBPFObject.ingressProgramName) { bpf_program__attach_cgroup(ingress, cgroupFD) })
   }
 
   /// NUMA node of every possible CPU, for the consumer's same-node test.
@@ -282,45 +260,36 @@ public final class TracingSession: @unchecked Sendable {
     }
   }
 
+  /// The pin of each link, in `links` order.
+  private var linkPins: [String] {
+    [pins.releaseLink] + (tracesReads ? [pins.consumerLink] : []) + [pins.ingressLink]
+  }
+
   /// Pins the links, the ingress link last: from now on the attachment
   /// outlives this process, and "ingress link pinned" means fully attached.
+  /// A failure tears everything down.
   fileprivate func pinLinks() throws(SockaffError) {
-    for (link, path) in [
-      (releaseLink, pins.releaseLink), (consumerLink, pins.consumerLink), (ingressLink, pins.ingressLink),
-    ] {
-      guard let link else { continue }
-      if bpf_link__pin(link, path) != 0 {
-        let error = SockaffError.lastErrno(operation: "pin link at \(path)")
-        for path in pins.links { unlink(path) }
-        close()
-        throw error
-      }
-      chmod(path, 0o600)
+    do {
+      for (link, path) in zip(links, linkPins) { try link.pin(at: path) }
+    } catch {
+      close()
+      throw error
     }
   }
 
   /// Drops this process's handles, leaving the pinned objects in place.
   fileprivate func release() {
     ownsPins = false
-    for link in [ingressLink, consumerLink, releaseLink] {
-      guard let link else { continue }
-      bpf_link__disconnect(link)
-      bpf_link__destroy(link)
-    }
-    ingressLink = nil
-    consumerLink = nil
-    releaseLink = nil
+    for link in links { link.disconnect() }
   }
 
-  /// Detaches and removes the map pins. Idempotent.
+  /// Detaches and removes every pin this session made. Idempotent.
   public func close() {
     guard ownsPins else { return }
-    // Not pinned, so destroying the links detaches them.
-    for link in [ingressLink, consumerLink, releaseLink] { if let link { bpf_link__destroy(link) } }
-    ingressLink = nil
-    consumerLink = nil
-    releaseLink = nil
-    for path in [pins.pool, pins.clock, pins.counts, pins.records] { unlink(path) }
+    // A pinned link stays attached while its pin exists: pins first.
+    for path in pins.links { unlink(path) }
+    for link in links.reversed() { link.close() }
+    for (_, path) in mapPins.reversed() { unlink(path) }
     rmdir(pins.directory)
   }
 

@@ -45,7 +45,9 @@ struct StatusCommand: ParsableCommand {
       }
       print("kernel:          \(status.kernel)")
       for feature in status.features {
-        print("  \(feature.available ? "yes" : "NO ") \(feature.name) (\(feature.neededFor))")
+        let answer = ["yes": "yes", "no": "NO ", "not_permitted": "?  "][feature.state.rawValue]!
+        let why = feature.state == .notPermitted ? "; not permitted to probe: run as root" : ""
+        print("  \(answer) \(feature.name) (\(feature.neededFor)\(why))")
       }
     }
   }
