@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SocketAffinity
 import XCTest
 
 /// Faults and lifecycle on a production host: killed tracers, upgrades over
@@ -13,13 +14,17 @@ final class ReliabilityTests: KernelTestCase {
     var generator = SystemRandomNumberGenerator()
     var killedBeforeAttaching = 0
     var killedWhileAttached = 0
+    // How long an undisturbed `trace` takes here (most of it calibrating the
+    // clock, ~80 ms): the kills are spread over it and a little past it.
+    let start = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
+    try attach()
+    let traceMicroseconds = UInt32((ClockReference.clockNanoseconds(CLOCK_MONOTONIC) - start) / 1_000)
+    XCTAssertEqual(try Command.sockaff("detach").status, 0)
     for attempt in 0..<50 {
       let foreground = attempt % 5 != 4
       let arguments = foreground ? ["trace", "--foreground"] : ["trace"]
       let tracer = try Child([Command.sockaffPath] + arguments)
-      // `trace` takes ~110 ms, 80 of them calibrating the clock: spread the
-      // kills over it and a little past it.
-      usleep(UInt32.random(in: 0...160_000, using: &generator))
+      usleep(UInt32.random(in: 0...(traceMicroseconds * 3 / 2), using: &generator))
       let attachedAtKill = try KernelListing.attachedSockaffPrograms() == 1
       tracer.signal(SIGKILL)
       try tracer.wait()

@@ -80,24 +80,3 @@ public enum Mounts {
     return root
   }
 }
-
-/// Reads a whole (small, procfs or sysfs) text file.
-func readTextFile(_ path: String) throws(SockaffError) -> String {
-  do {
-    let fd = try FileDescriptor.open(path, .readOnly, options: .closeOnExec)
-    return try fd.closeAfter {
-      var data: [UInt8] = []
-      var chunk = [UInt8](repeating: 0, count: 16384)
-      while true {
-        let count = try chunk.withUnsafeMutableBytes { try fd.read(into: $0, retryOnInterrupt: true) }
-        if count == 0 { break }
-        data += chunk[..<count]
-      }
-      return String(decoding: data, as: UTF8.self)
-    }
-  } catch let errno as Errno {
-    throw SockaffError.fromErrno(errno, operation: "read \(path)")
-  } catch {
-    throw SockaffError(.other, operation: "read \(path): \(error)")
-  }
-}

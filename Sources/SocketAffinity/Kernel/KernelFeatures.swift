@@ -60,9 +60,10 @@ public enum KernelFeatures {
 
   /// Every feature, probed once per process (a metrics server asks on every
   /// scrape; the kernel does not change under it).
-  public static func probe() -> [KernelFeature] { probed }
+  public static func probe() -> [KernelFeature] { required + optional }
 
-  private static let probed: [KernelFeature] = {
+  /// What `trace` cannot attach without; probed before it loads anything.
+  private static let required: [KernelFeature] = {
     LibbpfLog.install()
     defer { _ = LibbpfLog.takeLastWarning() }
     // libbpf's probes load a program or create a map and answer 0 for any
@@ -103,19 +104,23 @@ public enum KernelFeatures {
         name: "sk_storage_get_in_sock_release",
         state: helper(BPF_PROG_TYPE_CGROUP_SOCK, BPF_FUNC_sk_storage_get),
         neededFor: "giving pool slots back when sockets close", required: true),
-      KernelFeature(
-        name: "pidfd_getfd", state: probePidfdGetfd() ? .yes : .no, neededFor: "query by pid and fd"),
-      KernelFeature(
-        name: "tp_btf/sock_recv_length", state: hasSockRecvLengthTracepoint() ? .yes : .no,
-        neededFor: "exact locality (where sockets are read); else sampled from thread CPUs"),
     ]
   }()
+
+  /// What sockaff works without, answering less.
+  private static let optional: [KernelFeature] = [
+    KernelFeature(
+      name: "pidfd_getfd", state: probePidfdGetfd() ? .yes : .no, neededFor: "query by pid and fd"),
+    KernelFeature(
+      name: "tp_btf/sock_recv_length", state: hasSockRecvLengthTracepoint() ? .yes : .no,
+      neededFor: "exact locality (where sockets are read); else sampled from thread CPUs"),
+  ]
 
   /// Throws kernelUnsupported (exit 12) naming the first required feature
   /// the kernel answered "no" for; "not permitted" is left to the load,
   /// which then says which capability is missing.
   static func requireTracing() throws(SockaffError) {
-    guard let missing = probe().first(where: { $0.required && $0.state == .no }) else { return }
+    guard let missing = required.first(where: { $0.state == .no }) else { return }
     throw SockaffError(
       .kernelUnsupported, operation: "trace",
       hint: "the kernel (\(release())) lacks \(missing.name), needed for \(missing.neededFor)")

@@ -138,3 +138,13 @@ public struct SocketAffinity: Sendable, JSONFields {
     try visitor.field("cross_numa", crossNUMA)
   }
 }
+
+extension JSONLines {
+  /// The answers as a JSON array, one object per line, in parts (see `parallelDocument`).
+  public static func document(_ values: [SocketAffinity], write: ([UInt8]) throws -> Void) throws {
+    try parallelDocument(values, write: write)
+  }
+
+  /// One answer as a compact JSON object.
+  public static func encode(_ value: SocketAffinity) throws -> String { try object(value) }
+}

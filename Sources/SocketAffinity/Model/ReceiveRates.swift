@@ -52,3 +52,10 @@ public struct ReceiveRates: Sendable {
     }
   }
 }
+
+extension JSONLines {
+  /// The watch entries as a JSON array, one object per line.
+  public static func document(_ values: [ReceiveRates.Entry], write: ([UInt8]) throws -> Void) throws {
+    try parallelDocument(values, write: write)
+  }
+}

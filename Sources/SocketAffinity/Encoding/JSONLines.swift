@@ -4,27 +4,21 @@ import FoundationEssentials
 /// bytes. The same document as JSONEncoder's (without sorted keys or escaped
 /// slashes), which a unit test checks value for value.
 ///
-/// Public entry points are concrete types on purpose: the generic writer is
-/// specialized inside this module only, and unspecialized it spent a third
-/// of its time in generic metadata and witness calls.
+/// Public entry points are concrete types on purpose, each declared beside
+/// its type (Model): the generic writer is specialized inside this module
+/// only, and unspecialized it spent a third of its time in generic metadata
+/// and witness calls.
 public enum JSONLines {
-  /// `[`, one object per line, `]`, handed to `write` in parts (about 512
-  /// records each, encoded on every CPU) so the whole text is never in
-  /// memory twice.
-  public static func document(_ values: [SocketAffinity], write: ([UInt8]) throws -> Void) throws {
-    try parallelDocument(values, write: write)
-  }
-  public static func document(_ values: [ReceiveRates.Entry], write: ([UInt8]) throws -> Void) throws {
-    try parallelDocument(values, write: write)
-  }
-
   /// One value as a compact JSON object.
-  public static func encode(_ value: SocketAffinity) throws -> String {
+  static func object<Value: JSONFields>(_ value: Value) throws -> String {
     var writer = JSONObjectWriter()
     try writer.object(value)
     return String(decoding: writer.bytes, as: UTF8.self)
   }
 
+  /// `[`, one object per line, `]`, handed to `write` in parts (about 512
+  /// records each, encoded on every CPU) so the whole text is never in
+  /// memory twice.
   static func parallelDocument<Value: JSONFields & Sendable>(_ values: [Value], write: ([UInt8]) throws -> Void)
     throws
   {

@@ -1,0 +1,100 @@
+import Glibc
+import Synchronization
+
+/// Every traced socket of one process, or of the whole host: `sockaff list`.
+///
+/// Walks /proc/P/fd for socket fds and duplicates each through pidfd_getfd,
+/// so a socket shared by several processes (fork, SCM_RIGHTS) is listed
+/// under each holder, and sockets in other network namespaces are included,
+/// with addresses as their own namespace sees them. Sockets with no traced
+/// packet, and sockets that are not TCP/UDP over IP, are left out.
+public struct SocketListing: Sendable {
+  public let pins: PinLayout
+  public let topology: Topology
+
+  public init(pins: PinLayout = PinLayout(), topology: Topology = .live()) {
+    self.pins = pins
+    self.topology = topology
+  }
+
+  /// The sockets, and the processes a host-wide listing had to skip because
+  /// reading them was not permitted (the caller lacks CAP_SYS_PTRACE over
+  /// them): a listing that silently left them out would look complete.
+  public struct Result: Sendable {
+    public let sockets: [SocketAffinity]
+    public let notPermitted: [Int32]
+  }
+
+  /// Processes that exited meanwhile are skipped; with `pid`, any failure
+  /// to read the process is an error.
+  public func list(pid: Int32? = nil) throws(SockaffError) -> [SocketAffinity] {
+    try listReportingSkipped(pid: pid).sockets
+  }
+
+  /// `progress(done, total)` is called as slices of sockets are done (from
+  /// any thread, one call at a time), for a caller that shows progress.
+  public func listReportingSkipped(pid: Int32? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil)
+    throws(SockaffError)
+    -> Result
+  {
+    let maps = try PinnedMaps(pins: pins)
+    try maps.requireAttached()
+    if let pid {
+      guard pid > 0, access("/proc/\(pid)", F_OK) == 0 else {
+        throw SockaffError(.noSuchProcess, errno: .noSuchProcess, operation: "list pid \(pid)")
+      }
+    }
+    // 1. Per process (cheap, in order): its fd numbers and a pidfd.
+    var notPermitted: [Int32] = []
+    var found: [SocketHolder] = []
+    let processes = pid.map { [$0] } ?? ProcFS.processIDs()
+    for process in processes {
+      do {
+        let fds = try ProcFS.fileDescriptors(pid: process)
+        guard !fds.isEmpty else { continue }
+        found.append(SocketHolder(handle: try ProcessHandle(pid: process), fds: fds))
+      } catch {
+        if pid != nil { throw error }
+        if error.kind == .notPermitted { notPermitted.append(process) }
+        continue  // exited meanwhile, or not ours to read
+      }
+    }
+
+    // 2. The fds (which are sockets: /proc's links) and the sockets (about
+    // ten syscalls each): in slices, on every CPU.
+    let holders = found
+    let slices = holders.indices.flatMap { index in
+      stride(from: 0, to: holders[index].fds.count, by: Self.sliceSize).map { (holder: index, start: $0) }
+    }
+    let done = Mutex(0)
+    let work = ListingWork(
+      maps: maps, inspection: SocketInspection(topology: topology), interfaceNames: SocketInspection.InterfaceNames(),
+      hostWide: pid == nil)
+    let outcomes = concurrentMap(slices.count) { index in
+      let slice = slices[index]
+      let holder = holders[slice.holder]
+      let outcome = work.list(holder.fds[slice.start..<min(slice.start + Self.sliceSize, holder.fds.count)], of: holder)
+      if let progress {
+        done.withLock { count in
+          count += 1
+          progress(count, slices.count)
+        }
+      }
+      return outcome
+    }
+
+    // 3. In process and fd order, as if read one by one.
+    var answers: [SocketAffinity] = []
+    for (index, outcome) in outcomes.enumerated() {
+      if let error = outcome.error { throw error }
+      answers += outcome.sockets
+      let process = holders[slices[index].holder].handle.pid
+      if outcome.notPermitted && notPermitted.last != process { notPermitted.append(process) }
+    }
+    return Result(sockets: answers, notPermitted: notPermitted)
+  }
+
+  /// Sockets per work item: small enough to spread one big process over
+  /// every CPU, large enough that scheduling costs nothing.
+  static let sliceSize = 256
+}

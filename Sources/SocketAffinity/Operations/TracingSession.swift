@@ -1,0 +1,135 @@
+import CLibbpf
+import CSockaffABI
+import CSockaffShims
+import Glibc
+import SystemPackage
+
+/// A loaded and attached tracer whose kernel objects this process owns until
+/// `close()` (foreground mode) or `release()` after pinning (pinned mode).
+/// `close()` is the one teardown path: a failed attach, a failed pin, the
+/// end of a foreground session and deinit all go through it.
+public final class TracingSession: @unchecked Sendable {
+  private let object: LoadedBPFObject
+  /// In attach order (pool release, reads, ingress); detached in reverse,
+  /// so the ingress program goes first and no pool slot is left unreturned.
+  private var links: [BPFLink] = []
+  /// False once pinned mode has handed the objects over to their pins.
+  private var ownsPins = true
+  private let pins: PinLayout
+  public let cgroup: String
+  public let clock: ClockReference
+  /// Whether reads are traced too (locality); false where the kernel lacks
+  /// the sock_recv_length tracepoint or the caller turned it off.
+  public let tracesReads: Bool
+
+  /// The maps readers open, by their name in the object, and their pins.
+  private var mapPins: [(name: String, path: String)] {
+    [
+      ("sockaff_records", pins.records), ("sockaff_counts", pins.counts), ("sockaff_clock", pins.clock),
+      ("sockaff_pool", pins.pool),
+    ]
+  }
+
+  /// Made by `Tracer` only, under its lock, after stale pins are gone.
+  init(tracer: Tracer, cgroup: String) throws(SockaffError) {
+    try KernelFeatures.requireTracing()
+    pins = tracer.pins
+    self.cgroup = cgroup
+    tracesReads = tracer.locality && KernelFeatures.hasSockRecvLengthTracepoint()
+    var programs: Set = [
+      LoadedBPFObject.ingressProgramName, LoadedBPFObject.probeProgramName, LoadedBPFObject.releaseProgramName,
+    ]
+    if tracesReads { programs.insert(LoadedBPFObject.consumerProgramName) }
+    let object = try LoadedBPFObject(
+      programs: programs, tracingReads: tracesReads, poolSlots: UInt32(clamping: tracer.poolSlots))
+    self.object = object
+    clock = try ClockReference.calibrate(
+      probeFD: bpf_program__fd(object.program(LoadedBPFObject.probeProgramName)),
+      clockMapFD: bpf_map__fd(object.map("sockaff_clock")))
+    try Self.fillCPUNodes(mapFD: bpf_map__fd(object.map("sockaff_cpu_node")), topology: tracer.topology)
+    try Self.fillFreeSlots(mapFD: bpf_map__fd(object.map("sockaff_pool_free")), slots: tracer.poolSlots)
+
+    // Every stored property is set by now, so if this initializer throws,
+    // Swift runs deinit, and deinit's close() removes what was made.
+    if mkdir(pins.directory, 0o700) != 0 && Glibc.errno != EEXIST {
+      throw SockaffError.lastErrno(operation: "mkdir \(pins.directory)")
+    }
+    for (name, path) in mapPins {
+      if bpf_map__pin(object.map(name), path) != 0 {
+        throw SockaffError.lastErrno(operation: "pin map \(name) at \(path)")
+      }
+      chmod(path, 0o600)
+    }
+    let cgroupFD = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard cgroupFD >= 0 else { throw SockaffError.lastErrno(operation: "open cgroup \(cgroup)") }
+    defer { Glibc.close(cgroupFD) }
+    // The release program first: every pool slot taken is given back. The
+    // consumer next: once packets are recorded, reads are counted too.
+    let release = object.program(LoadedBPFObject.releaseProgramName)
+    links.append(
+      try BPFLink(LoadedBPFObject.releaseProgramName) { bpf_program__attach_cgroup(release, cgroupFD) })
+    if tracesReads {
+      let consumer = object.program(LoadedBPFObject.consumerProgramName)
+      links.append(try BPFLink(LoadedBPFObject.consumerProgramName) { bpf_program__attach(consumer) })
+    }
+    let ingress = object.program(LoadedBPFObject.ingressProgramName)
+    links.append(
+      try BPFLink(LoadedBPFObject.ingressProgramName) { bpf_program__attach_cgroup(ingress, cgroupFD) })
+  }
+
+  /// NUMA node of every possible CPU, for the consumer's same-node test.
+  private static func fillCPUNodes(mapFD: Int32, topology: Topology) throws(SockaffError) {
+    for cpu in 0..<max(libbpf_num_possible_cpus(), 0) {
+      var key = UInt32(cpu)
+      var node = UInt32(topology.node(ofCPU: Int(cpu)) ?? 0)
+      if bpf_map_update_elem(mapFD, &key, &node, UInt64(BPF_ANY)) != 0 {
+        throw SockaffError.lastErrno(operation: "fill sockaff_cpu_node for CPU \(cpu)")
+      }
+    }
+  }
+
+  /// Every pool slot free: the indexes pushed into the free queue.
+  private static func fillFreeSlots(mapFD: Int32, slots: Int) throws(SockaffError) {
+    for slot in 0..<slots {
+      var value = UInt32(slot)
+      if bpf_map_update_elem(mapFD, nil, &value, 0) != 0 {
+        throw SockaffError.lastErrno(operation: "fill sockaff_pool_free with slot \(slot)")
+      }
+    }
+  }
+
+  /// The pin of each link, in `links` order.
+  private var linkPins: [String] {
+    [pins.releaseLink] + (tracesReads ? [pins.consumerLink] : []) + [pins.ingressLink]
+  }
+
+  /// Pins the links, the ingress link last: from now on the attachment
+  /// outlives this process, and "ingress link pinned" means fully attached.
+  /// A failure tears everything down.
+  func pinLinks() throws(SockaffError) {
+    do {
+      for (link, path) in zip(links, linkPins) { try link.pin(at: path) }
+    } catch {
+      close()
+      throw error
+    }
+  }
+
+  /// Drops this process's handles, leaving the pinned objects in place.
+  func release() {
+    ownsPins = false
+    for link in links { link.disconnect() }
+  }
+
+  /// Detaches and removes every pin this session made. Idempotent.
+  public func close() {
+    guard ownsPins else { return }
+    // A pinned link stays attached while its pin exists: pins first.
+    for path in pins.links { unlink(path) }
+    for link in links.reversed() { link.close() }
+    for (_, path) in mapPins.reversed() { unlink(path) }
+    rmdir(pins.directory)
+  }
+
+  deinit { close() }
+}

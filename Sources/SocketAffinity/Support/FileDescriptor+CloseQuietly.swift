@@ -1,0 +1,7 @@
+import SystemPackage
+
+extension FileDescriptor {
+  /// Closes where a failure to close has nothing left to tell (teardown,
+  /// a read-only descriptor).
+  func closeQuietly() { try? close() }
+}
