@@ -50,7 +50,7 @@ test: deps
 	$(SWIFT) test --disable-swift-testing
 
 unit-test:
-	$(SWIFT) test --disable-swift-testing --filter SocketAffinityTests
+	$(SWIFT) test --disable-swift-testing --filter "SocketAffinityTests|SockaffPresentationTests"
 
 kernel-test:
 	$(SWIFT) test --disable-swift-testing --filter KernelTests

@@ -41,10 +41,13 @@ let package = Package(
     .target(
       name: "SockaffMetrics",
       dependencies: ["SocketAffinity", .product(name: "Prometheus", package: "swift-prometheus")]),
+    // What the CLI prints (text answers, tables, the watch screen), as a
+    // library so that unit tests reach it without the executable.
+    .target(name: "SockaffPresentation", dependencies: ["SocketAffinity"]),
     .executableTarget(
       name: "sockaff",
       dependencies: [
-        "SocketAffinity", "SockaffMetrics", "CSockaffShims",
+        "SocketAffinity", "SockaffMetrics", "SockaffPresentation", "CSockaffShims",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -60,6 +63,7 @@ let package = Package(
         .product(name: "SystemPackage", package: "swift-system"),
       ],
       exclude: ["Fixtures"]),
+    .testTarget(name: "SockaffPresentationTests", dependencies: ["SockaffPresentation"]),
     .testTarget(
       name: "KernelTests",
       // Real kernel, real traffic: needs root. Runs the sockaff binary and

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SockaffPresentation
 import SocketAffinity
 
 struct DemoCommand: ParsableCommand {

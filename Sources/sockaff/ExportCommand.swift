@@ -17,16 +17,11 @@ struct ExportCommand: ParsableCommand {
   @Option(help: ArgumentHelp("node_exporter's textfile directory.", valueName: "directory"))
   var textfile: String?
 
-  @Option(help: "Per-socket series for at most this many sockets (the busiest).")
-  var top = 100
-
-  func validate() throws {
-    guard (0...100_000).contains(top) else { throw ValidationError("--top takes 0 to 100000") }
-  }
+  @OptionGroup var top: TopOption
 
   func run() throws {
     try reporting {
-      let text = PrometheusExposition.render(try MetricsSnapshot.read(), top: top)
+      let text = PrometheusExposition.render(try MetricsSnapshot.read(), top: top.top)
       guard let textfile else { return print(text, terminator: "") }
       try TextfileWriter.write(text, to: textfile + "/sockaff.prom")
     }

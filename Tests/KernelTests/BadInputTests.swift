@@ -80,6 +80,12 @@ final class BadInputTests: KernelTestCase {
       Case(name: "unknown flag", arguments: ["list", "--everything"], status: 64, mentioning: ["--everything"]),
       Case(name: "unknown command", arguments: ["frobnicate"], status: 64, mentioning: ["frobnicate"]),
       Case(
+        name: "--listen with a name, not an address", arguments: ["serve", "--listen", "abc:80"], status: 64,
+        mentioning: ["abc:80"]),
+      Case(name: "--top out of range", arguments: ["export", "--top", "100001"], status: 64, mentioning: ["--top"]),
+      Case(
+        name: "--pool-slots 0", arguments: ["trace", "--pool-slots", "0"], status: 64, mentioning: ["--pool-slots"]),
+      Case(
         name: "negative --wait", arguments: ["query", "--pid", pid, "--fd", "0", "--wait=-1"], status: 64,
         mentioning: ["--wait"]),
       Case(

@@ -77,14 +77,16 @@ final class ParserFuzzTests: XCTestCase {
     }
   }
 
-  func testFDLinkInodesRoundTripAndNoiseIsNil() {
+  /// The /proc/P/ns/net link that names a process's network namespace
+  /// (`netns` in every answer).
+  func testNamespaceLinkInodesRoundTripAndNoiseIsNil() {
     for _ in 0..<rounds {
       let inode = UInt64.random(in: 0...UInt64.max, using: &random)
-      XCTAssertEqual(ProcFS.inode(inLink: "socket:[\(inode)]", kind: "socket"), inode)
-      XCTAssertNil(ProcFS.inode(inLink: "pipe:[\(inode)]", kind: "socket"))
-      let text = noise(from: "socket:[]0123456789-", maxLength: 30)
-      if let parsed = ProcFS.inode(inLink: text, kind: "socket") {
-        XCTAssertEqual(text, "socket:[\(parsed)]", "only the exact form parses")
+      XCTAssertEqual(ProcFS.inode(inLink: "net:[\(inode)]", kind: "net"), inode)
+      XCTAssertNil(ProcFS.inode(inLink: "mnt:[\(inode)]", kind: "net"))
+      let text = noise(from: "net:[]0123456789-", maxLength: 30)
+      if let parsed = ProcFS.inode(inLink: text, kind: "net") {
+        XCTAssertEqual(text, "net:[\(parsed)]", "only the exact form parses")
       }
     }
   }

@@ -19,11 +19,13 @@ final class ProcFSTests: XCTestCase {
     XCTAssertNil(ProcFS.lastCPU(statLine: "812 (nginx) " + String(repeating: "x ", count: 40)))
   }
 
-  func testInodeLinks() {
-    XCTAssertEqual(ProcFS.inode(inLink: "socket:[31577]", kind: "socket"), 31577)
+  /// The /proc/P/ns/net link (`netns` in every answer); the live one of
+  /// this process must parse too.
+  func testNamespaceInodeLinks() throws {
     XCTAssertEqual(ProcFS.inode(inLink: "net:[4026531840]", kind: "net"), 4_026_531_840)
-    XCTAssertNil(ProcFS.inode(inLink: "pipe:[12]", kind: "socket"))
-    XCTAssertNil(ProcFS.inode(inLink: "/etc/hosts", kind: "socket"))
-    XCTAssertNil(ProcFS.inode(inLink: "socket:[x]", kind: "socket"))
+    XCTAssertNil(ProcFS.inode(inLink: "mnt:[4026531840]", kind: "net"))
+    XCTAssertNil(ProcFS.inode(inLink: "/etc/hosts", kind: "net"))
+    XCTAssertNil(ProcFS.inode(inLink: "net:[x]", kind: "net"))
+    XCTAssertNotNil(ProcFS.networkNamespace(pid: getpid()))
   }
 }

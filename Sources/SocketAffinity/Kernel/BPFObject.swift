@@ -45,7 +45,7 @@ final class LoadedBPFObject {
     LibbpfLog.install()
     elfCopy = tracingReads ? Self.elf : Self.recordsOnlyELF
     var opts = bpf_object_open_opts()
-    opts.sz = MemoryLayout<bpf_object_open_opts>.stride
+    opts.sz = libbpfOptionsSize(\bpf_object_open_opts.kernel_log_level)
     let opened: OpaquePointer? = elfCopy.withUnsafeBytes { bytes in
       "sockaff".withCString { name in
         opts.object_name = name
@@ -155,15 +155,15 @@ enum BPF {
     return info
   }
 
-  /// Runs a loaded program once through BPF_PROG_TEST_RUN on a dummy frame.
-  static func testRun(programFD: Int32, repeat count: UInt32 = 1) throws(SockaffError) -> bpf_test_run_opts {
+  /// Runs a loaded program once through BPF_PROG_TEST_RUN on a dummy frame,
+  /// for what it writes into its maps.
+  static func testRun(programFD: Int32) throws(SockaffError) {
     // An Ethernet + IPv4 header: cgroup_skb test runs need at least ETH_HLEN.
     var frame = [UInt8](repeating: 0, count: 64)
     frame[12] = 0x08
     frame[14] = 0x45
     var opts = bpf_test_run_opts()
-    opts.sz = MemoryLayout<bpf_test_run_opts>.stride
-    opts.repeat = Int32(bitPattern: count)
+    opts.sz = libbpfOptionsSize(\bpf_test_run_opts.batch_size)
     let status = frame.withUnsafeMutableBytes { bytes -> Int32 in
       opts.data_in = UnsafeRawPointer(bytes.baseAddress)
       opts.data_size_in = UInt32(bytes.count)
@@ -172,6 +172,13 @@ enum BPF {
     if status != 0 {
       throw SockaffError.lastErrno(operation: "BPF_PROG_TEST_RUN")
     }
-    return opts
   }
+}
+
+/// The `sz` of a libbpf options struct: up to the end of its last field
+/// (libbpf's `<type>__last_field`), not the stride. libbpf refuses options
+/// whose bytes past the fields it knows are not zero, and the stride's tail
+/// is padding that Swift does not promise to zero.
+func libbpfOptionsSize<Options>(_ lastField: KeyPath<Options, UInt32>) -> Int {
+  MemoryLayout<Options>.offset(of: lastField)! + MemoryLayout<UInt32>.size
 }

@@ -68,7 +68,7 @@ public struct ClockReference: Sendable, Equatable {
   }
 
   private static func probe(probeFD: Int32, clockMapFD: Int32) throws(SockaffError) -> sockaff_clock {
-    _ = try BPF.testRun(programFD: probeFD)
+    try BPF.testRun(programFD: probeFD)
     return try read(clockMapFD: clockMapFD)
   }
 

@@ -13,10 +13,7 @@ enum LiveRecords {
     var linkInfo = bpf_iter_link_info()
     linkInfo.map.map_fd = UInt32(bitPattern: records.rawValue)
     var options = bpf_iter_attach_opts()
-    // The size up to the last field, not the stride: libbpf refuses options
-    // whose bytes past the fields it knows are not zero, and the stride's
-    // tail is padding that Swift does not promise to zero.
-    options.sz = MemoryLayout<bpf_iter_attach_opts>.offset(of: \.link_info_len)! + MemoryLayout<UInt32>.size
+    options.sz = libbpfOptionsSize(\bpf_iter_attach_opts.link_info_len)
     options.link_info_len = UInt32(MemoryLayout<bpf_iter_link_info>.size)
     let program = object.program(LoadedBPFObject.liveRecordsProgramName)
     let link = try withUnsafeMutablePointer(to: &linkInfo) { (info) throws(SockaffError) -> BPFLink in

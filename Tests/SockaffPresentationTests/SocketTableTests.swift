@@ -1,10 +1,8 @@
+import SockaffPresentation
 import XCTest
 
-@testable import sockaff
-
 /// The table `list` prints: built in slices on every CPU, so order and
-/// alignment are checked across several slices. No kernel needed; it lives
-/// here because only this target links the sockaff executable's code.
+/// alignment are checked across several slices.
 final class SocketTableTests: XCTestCase {
   func testRowsStayInOrderAndColumnsAlignAcrossSlices() {
     let count = 5_000  // more than two slices of 2,048
