@@ -115,7 +115,12 @@ bench-smoke: build $(BENCH_OBJECTS)
 bench-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3 bpftrace
 
-.build/bench/%.bpf.o: bpf/%.bpf.c Sources/CSockaffABI/include/sockaff_abi.h
+.build/bench/sockaff.bpf.o: bpf/sockaff.bpf.c Sources/CSockaffABI/include/sockaff_abi.h
+	mkdir -p .build/bench
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# The benchmark's own programs (its floors) live with it, apart from the product's.
+.build/bench/%.bpf.o: bench/bpf/%.bpf.c
 	mkdir -p .build/bench
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

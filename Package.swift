@@ -55,7 +55,11 @@ let package = Package(
         .product(name: "SystemPackage", package: "swift-system"),
       ]),
     // Times library calls for `make bench`; not installed.
-    .executableTarget(name: "sockaff-bench", dependencies: ["SocketAffinity", "CSockaffShims"]),
+    .executableTarget(
+      name: "sockaff-bench",
+      dependencies: [
+        "SocketAffinity", "CSockaffShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
     .testTarget(
       name: "SocketAffinityTests",
       dependencies: [

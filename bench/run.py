@@ -516,7 +516,7 @@ for line in sys.stdin:
         tracers = (("sockaff trace (records + read counters)", lambda: self.attach_sockaff(), self.detach_sockaff),
                    ("sockaff trace --no-locality (records only)", lambda: self.attach_sockaff("--no-locality"),
                     self.detach_sockaff),
-                   ("floor: socket storage of 8 bytes (`bpf/storage_floor.bpf.c`)",
+                   ("floor: socket storage of 8 bytes (`bench/bpf/storage_floor.bpf.c`)",
                     lambda: self.attach_object("storage_floor"), lambda: self.detach_object("storage_floor")))
         for label, attach, detach in tracers:
             holder = self.open_sockets(count)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import SockaffMetrics
 import SocketAffinity
+import SystemPackage
 
 struct ExportCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -35,17 +36,12 @@ enum TextfileWriter {
     let temporary = path + ".tmp.\(getpid())"
     let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
     guard fd >= 0 else { throw SockaffError.fromErrno(.init(rawValue: errno), operation: "open \(temporary)") }
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-      let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-      if written < 0 && errno == EINTR { continue }
-      guard written > 0 else {
-        let error = SockaffError.fromErrno(.init(rawValue: errno), operation: "write \(temporary)")
-        close(fd)
-        unlink(temporary)
-        throw error
-      }
-      bytes = bytes.dropFirst(written)
+    do {
+      _ = try FileDescriptor(rawValue: fd).writeAll(text.utf8)
+    } catch {
+      close(fd)
+      unlink(temporary)
+      throw SockaffError.fromErrno(error as? Errno ?? .ioError, operation: "write \(temporary)")
     }
     fchmod(fd, 0o644)
     let synced = fsync(fd) == 0

@@ -41,6 +41,12 @@ struct TraceCommand: ParsableCommand {
       let tracer = Tracer(
         locality: locality, topology: try topologyOptions.topology(),
         poolSlots: poolSlots ?? PoolSize.defaultSlots(possibleCPUs: PoolSize.possibleCPUs))
+      // What this kernel makes sockaff do without: said once, at attach.
+      if locality && !KernelFeatures.hasSockRecvLengthTracepoint() {
+        Output.standardError(
+          "sockaff: reads are not traced (the kernel lacks tp_btf/sock_recv_length, 6.3+): locality is sampled from thread CPUs"
+        )
+      }
       guard foreground else {
         switch try tracer.attach() {
         case .attached:

@@ -119,16 +119,8 @@ final class LiveTerminal {
     close(signals)
   }
 
+  /// A frame to the terminal; a reader gone leaves nothing to draw on.
   private func write(_ text: String) {
-    let bytes = Array(text.utf8)
-    bytes.withUnsafeBytes { buffer in
-      var offset = 0
-      while offset < buffer.count {
-        let written = Glibc.write(STDOUT_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
-        if written < 0 && errno == EINTR { continue }
-        if written <= 0 { return }
-        offset += written
-      }
-    }
+    _ = try? FileDescriptor.standardOutput.writeAll(text.utf8)
   }
 }

@@ -4,7 +4,7 @@ import XCTest
 
 /// Bad input across the CLI, as a table: every case gives one line on
 /// stderr that says what is wrong, its own exit status, and nothing on
-/// stdout. Statuses are the documented ones (README, "Exit statuses").
+/// stdout. Statuses are the documented ones (docs/USAGE.md, "Errors and exit statuses").
 final class BadInputTests: KernelTestCase {
   struct Case {
     let name: String

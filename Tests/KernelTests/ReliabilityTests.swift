@@ -168,7 +168,7 @@ final class ReliabilityTests: KernelTestCase {
   }
 }
 
-/// Copies of bpf/empty.bpf.c (`return 1`), loaded and pinned with bpftool
+/// Copies of bench/bpf/empty.bpf.c (`return 1`), loaded and pinned with bpftool
 /// as another tool would, to share the root cgroup's ingress hook.
 final class OtherIngressPrograms {
   let directory = "/sys/fs/bpf/sockaff-test-others-\(getpid())"
@@ -178,7 +178,7 @@ final class OtherIngressPrograms {
     let object = FileManager.default.temporaryDirectory.appending(path: "sockaff-test-empty-\(getpid()).bpf.o")
       .path(percentEncoded: false)
     defer { unlink(object) }
-    let source = Command.packageRoot.appending(path: "bpf/empty.bpf.c").path(percentEncoded: false)
+    let source = Command.packageRoot.appending(path: "bench/bpf/empty.bpf.c").path(percentEncoded: false)
     try Command.must([
       "clang", "-target", "bpf", "-O2", "-Wall", "-idirafter", "/usr/include/\(Self.machine)-linux-gnu", "-c", source,
       "-o", object,

@@ -3,7 +3,7 @@ import Glibc
 import XCTest
 
 /// Who may do what: an unprivileged user gets nothing but a clear refusal,
-/// and the documented least capability set (README, "Capabilities") works
+/// and the documented least capability set (docs/CAPABILITIES.md) works
 /// while each capability left out is named when it is missing.
 final class SecurityTests: KernelTestCase {
   /// The sockaff binary, copied where any user may run it (the build tree

@@ -40,8 +40,10 @@ done
 echo "kernel $(uname -r), cpus $(cat /sys/devices/system/cpu/online)," \
 	"nodes $(for n in /sys/devices/system/node/node[0-9]*; do printf '%s=%s ' "${n##*node}" "$(cat "$n/cpulist")"; done)"
 
-sockaff trace
+sockaff trace 2>/tmp/trace.err
 check trace-attaches $? "sockaff trace mounted bpffs and attached on $(uname -r)"
+grep -q "reads are not traced" /tmp/trace.err
+check trace-says-what-it-degraded $? "trace said: $(cat /tmp/trace.err)"
 status=$(sockaff status --json)
 echo "$status" | grep -q '"attached" : true'
 check status-attached $? "status says attached"
@@ -106,11 +108,27 @@ sockaff-bench udp-sink 6000 >/tmp/sink &
 sleep 1
 sink=$(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' /tmp/sink)
 sink_fd=$(sed -n 's/.*"fd": \([0-9]*\).*/\1/p' /tmp/sink)
+# A datagram the loopback backlog drops (TCG can starve a vCPU's softirq)
+# never reaches a socket; the kernel counts those per CPU in softnet_stat
+# (second column, one line per CPU). A deep backlog keeps them rare, and the
+# expected counts subtract them, as the kernel counted.
+echo 100000 >/proc/sys/net/core/netdev_max_backlog
+backlog_drops() { while read -r _ dropped _; do printf '%d ' $((0x$dropped)); done </proc/net/softnet_stat; }
 per_cpu=20000
 before=$(udp_delivered)
+drops_before=$(backlog_drops)
 sockaff-bench udp-send "$per_cpu" 6000 0,1,2,3,4,5,6,7 >/dev/null
 sleep 2
 delivered=$(($(udp_delivered) - before))
+drops_after=$(backlog_drops)
+set -- $drops_before
+expected=""
+dropped=0
+for after in $drops_after; do
+	expected="$expected$((per_cpu - (after - $1))) "
+	dropped=$((dropped + after - $1))
+	shift
+done
 answer=$(sockaff query --pid "$sink" --fd "$sink_fd" --json)
 # "cpu" : N, "numa_node" : M and "packets" : P of each element of "cpus".
 shares=$(echo "$answer" | awk '
@@ -121,17 +139,20 @@ shares=$(echo "$answer" | awk '
 	inside && /^      "packets" :/ { gsub(/[^0-9]/, "", $3); print cpu, node, $3 }')
 echo "fan-in shares (cpu node packets): $(echo $shares)"
 exact=0
-for cpu in 0 1 2 3 4 5 6 7; do
-	echo "$shares" | grep -q "^$cpu $((cpu / 2)) $per_cpu\$" || exact=1
+cpu=0
+for count in $expected; do
+	echo "$shares" | grep -q "^$cpu $((cpu / 2)) $count\$" || exact=1
+	cpu=$((cpu + 1))
 done
-check fan-in-every-vcpu-exact "$exact" "each of 8 vCPUs has exactly $per_cpu packets on its own node"
+check fan-in-every-vcpu-exact "$exact" "each vCPU's count is what it sent less its backlog drops ($expected), on its own node"
 node_sums=$(echo "$shares" | awk '{ sum[$2] += $3 } END { for (n = 0; n < 4; n++) printf "%s ", sum[n] }')
-[ "$node_sums" = "$((2 * per_cpu)) $((2 * per_cpu)) $((2 * per_cpu)) $((2 * per_cpu)) " ]
-check fan-in-node-sums "$?" "packets per node: $node_sums"
+expected_nodes=$(echo $expected | awk '{ for (n = 0; n < 4; n++) printf "%s ", $(2 * n + 1) + $(2 * n + 2) }')
+[ "$node_sums" = "$expected_nodes" ]
+check fan-in-node-sums "$?" "packets per node: $node_sums (expected $expected_nodes)"
 packets=$(echo "$answer" | field packets)
 other=$(echo "$answer" | field other_cpus_packets)
-[ "$packets" = "$delivered" ] && [ "$delivered" = $((8 * per_cpu)) ] && [ "$other" = 0 ]
-check fan-in-total-equals-udp-mib "$?" "traced $packets, UDP MIB delivered $delivered, sent $((8 * per_cpu)), unattributed $other"
+[ "$packets" = "$delivered" ] && [ "$delivered" = $((8 * per_cpu - dropped)) ] && [ "$other" = 0 ]
+check fan-in-total-equals-udp-mib "$?" "traced $packets, UDP MIB delivered $delivered, sent $((8 * per_cpu)), dropped before the socket $dropped, unattributed $other"
 kill "$sink" 2>/dev/null
 
 sockaff detach

@@ -13,7 +13,7 @@ public protocol JSONFields: Encodable {
 }
 
 /// Receives fields in order. A nil value is written as null: the documented
-/// fields (README.md) are always present.
+/// fields (docs/USAGE.md) are always present.
 public protocol JSONFieldVisitor {
   mutating func field(_ key: StaticString, _ value: String?) throws
   mutating func field(_ key: StaticString, _ value: Int64?) throws

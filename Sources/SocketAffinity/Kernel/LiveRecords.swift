@@ -1,5 +1,6 @@
 import CLibbpf
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// The records that exist right now in the pinned sockaff_records map: one
@@ -7,9 +8,24 @@ import SystemPackage
 /// storage has no entry count in its map info, so a BPF iterator over the
 /// map (kernel >= 5.9) reports each record's cookie.
 enum LiveRecords {
+  /// The iterator program, loaded once per process and records map: a
+  /// metrics server reads the count on every scrape, and the verifier need
+  /// not run each time. A new map (detach, then trace) loads it anew.
+  private static let loaded = Mutex<(mapID: UInt32, object: LoadedBPFObject)?>(nil)
+
+  /// Drops the cached program, and with it its reference to a records map
+  /// that may be detached by now (a map is freed with its last reference).
+  static func forget() { loaded.withLock { $0 = nil } }
+
   static func cookies(records: FileDescriptor) throws(SockaffError) -> [UInt64] {
-    let object = try LoadedBPFObject(
-      programs: [LoadedBPFObject.liveRecordsProgramName], reusing: ["sockaff_records": records.rawValue])
+    let mapID = try BPF.mapInfo(records).id
+    let object = try loaded.withLock { (cached) throws(SockaffError) -> LoadedBPFObject in
+      if let cached, cached.mapID == mapID { return cached.object }
+      let object = try LoadedBPFObject(
+        programs: [LoadedBPFObject.liveRecordsProgramName], reusing: ["sockaff_records": records.rawValue])
+      cached = (mapID, object)
+      return object
+    }
     var linkInfo = bpf_iter_link_info()
     linkInfo.map.map_fd = UInt32(bitPattern: records.rawValue)
     var options = bpf_iter_attach_opts()

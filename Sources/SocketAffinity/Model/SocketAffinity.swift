@@ -2,7 +2,7 @@ import FoundationEssentials
 
 /// One socket's receive affinity: the answer to `sockaff query`, and the
 /// Linux counterpart of Windows' SOCKET_PROCESSOR_AFFINITY, with more.
-/// Encoded with the stable snake_case field names of README.md's table; fields that
+/// Encoded with the stable snake_case field names of docs/USAGE.md's table; fields that
 /// are unknown are present as null rather than missing.
 public struct SocketAffinity: Sendable, JSONFields {
   public enum Source: String, Sendable, Codable {
@@ -101,7 +101,7 @@ public struct SocketAffinity: Sendable, JSONFields {
     cpus.reduce(into: [:]) { totals, share in totals[share.numaNode ?? -1, default: 0] += share.packets }
   }
 
-  /// The documented field names (README.md), in the order every JSON output shows them.
+  /// The documented field names (docs/USAGE.md), in the order every JSON output shows them.
   public func visitFields<Visitor: JSONFieldVisitor>(_ visitor: inout Visitor) throws {
     try visitor.field("pid", pid)
     try visitor.field("fd", fd)

@@ -101,6 +101,8 @@ extension Tracer {
       } catch {
         liveError = error.description
       }
+    } else {
+      LiveRecords.forget()
     }
     if bpffs, let clock = try BPF.openPinned(pins.clock) {
       defer { clock.closeQuietly() }

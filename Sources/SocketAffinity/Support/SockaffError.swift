@@ -46,7 +46,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     return line
   }
 
-  /// Distinct per kind, stable, documented in README.md ("Exit statuses").
+  /// Distinct per kind, stable, documented in docs/USAGE.md ("Errors and exit statuses").
   /// 64 is left to swift-argument-parser's usage errors (EX_USAGE).
   public var exitStatus: Int32 {
     switch kind {
