@@ -63,13 +63,18 @@ struct {
 	__type(value, struct sockaff_cpu_share);
 } sockaff_pool SEC(".maps");
 
-/* Free pool slots (indexes), filled by the loader; FIFO, so a slot given
- * back is reused last. Same max_entries as sockaff_pool. */
+/* Pool slots given back by closed sockets (indexes), reused first; FIFO, so
+ * a slot given back is reused last among them. Same max_entries as
+ * sockaff_pool. */
 struct {
 	__uint(type, BPF_MAP_TYPE_QUEUE);
 	__uint(max_entries, 1);
 	__type(value, __u32);
 } sockaff_pool_free SEC(".maps");
+
+/* Slots never used yet start at this index: taken by an atomic bump, so the
+ * loader fills nothing at attach. */
+__u32 sockaff_pool_next = 0;
 
 /* NUMA node per CPU; max_entries is set to the possible CPUs before load. */
 struct {
@@ -130,18 +135,29 @@ static __always_inline void note_latest(struct sockaff_record *r, __u32 cpu,
 }
 
 /*
- * The socket's pool slot + 1, taking one from the free queue on its first
- * packet off the owner CPU; SOCKAFF_POOL_NONE when the pool is empty. Two
- * CPUs may race here: the loser gives its slot back.
+ * The socket's pool slot + 1, taken on its first packet off the owner CPU:
+ * one given back by a closed socket if there is one, else a never-used one;
+ * SOCKAFF_POOL_NONE when every slot is held. Two CPUs may race here: the
+ * loser gives its slot back.
  */
 static __always_inline __u32 take_slot(struct sockaff_record *r)
 {
 	__u32 index, old;
 
 	if (bpf_map_pop_elem(&sockaff_pool_free, &index) != 0) {
-		if (__sync_val_compare_and_swap(&r->pool_slot, 0, SOCKAFF_POOL_NONE) == 0)
-			count(SOCKAFF_COUNT_POOL_EXHAUSTED);
-		return r->pool_slot;
+		/*
+		 * The lookup is the bound (no entry past the last slot). The
+		 * counter stops once past it, overshooting by at most the CPUs
+		 * racing here, so it never wraps back onto slot 0.
+		 */
+		index = sockaff_pool_next;
+		if (bpf_map_lookup_elem(&sockaff_pool, &index))
+			index = __sync_fetch_and_add(&sockaff_pool_next, 1);
+		if (!bpf_map_lookup_elem(&sockaff_pool, &index)) {
+			if (__sync_val_compare_and_swap(&r->pool_slot, 0, SOCKAFF_POOL_NONE) == 0)
+				count(SOCKAFF_COUNT_POOL_EXHAUSTED);
+			return r->pool_slot;
+		}
 	}
 	old = __sync_val_compare_and_swap(&r->pool_slot, 0, index + 1);
 	if (old != 0) {

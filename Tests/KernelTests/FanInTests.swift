@@ -157,6 +157,16 @@ final class FanInTests: KernelTestCase {
     XCTAssertEqual(object?["pool_slots"] as? Int, 1)
     XCTAssertEqual(object?["pool_slots_in_use"] as? Int, 1)
     XCTAssertEqual(object?["pool_exhausted_sockets"] as? Int, 1)
+
+    // The first socket closed gives its slot back; the next socket takes it.
+    try sinks[0].finish()
+    let third = try Peer(["udp-sink", "127.0.0.1"], namespace: namespace, script: Self.fanin)
+    try fanIn(namespace: namespace, ["udp-send", "127.0.0.1", "\(third.hello["port"] as! Int)", "\(perCPU)"])
+    let reused = try queryJSON(pid: third.pid, fd: third.fd())
+    XCTAssertEqual(reused["cpus_complete"] as? Bool, true, "the slot given back was taken again")
+    XCTAssertEqual(
+      packetsByCPU(reused), Dictionary(uniqueKeysWithValues: cpus.map { ($0, perCPU) }),
+      "a reused slot holds only the new socket's counts")
   }
 }
 

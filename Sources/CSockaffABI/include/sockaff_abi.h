@@ -19,9 +19,10 @@
  *   - the record (socket storage) counts the packets of one CPU only, its
  *     owner: the CPU that received the socket's first packet;
  *   - every other CPU counts in its own copy of a pool slot (a PERCPU_ARRAY
- *     entry, struct sockaff_cpu_share), taken from a free queue the first
- *     time a second CPU receives the socket and given back by the
- *     sock_release program when the socket is closed.
+ *     entry, struct sockaff_cpu_share), taken the first time a second CPU
+ *     receives the socket (a slot given back earlier, else a never-used
+ *     one) and given back by the sock_release program when the socket is
+ *     closed.
  *
  * So no cache line is written per packet by more than one CPU, and every
  * packet is counted exactly once, on the CPU that processed it. When the

@@ -38,7 +38,7 @@ final class LoadedBPFObject {
   /// no other map is created, so the programs loaded must use only those.
   /// `tracingReads` false takes the object without the consumer program and
   /// with the smaller records. `poolSlots` sizes the pool of per-CPU shares
-  /// (sockaff_pool and its free queue).
+  /// (sockaff_pool and its queue of slots given back).
   init(
     programs: Set<String>, reusing: [String: Int32] = [:], tracingReads: Bool = true, poolSlots: UInt32 = 1
   ) throws(SockaffError) {

@@ -47,7 +47,6 @@ public final class TracingSession: @unchecked Sendable {
       probeFD: bpf_program__fd(object.program(LoadedBPFObject.probeProgramName)),
       clockMapFD: bpf_map__fd(object.map("sockaff_clock")))
     try Self.fillCPUNodes(mapFD: bpf_map__fd(object.map("sockaff_cpu_node")), topology: tracer.topology)
-    try Self.fillFreeSlots(mapFD: bpf_map__fd(object.map("sockaff_pool_free")), slots: tracer.poolSlots)
 
     // Every stored property is set by now, so if this initializer throws,
     // Swift runs deinit, and deinit's close() removes what was made.
@@ -84,16 +83,6 @@ public final class TracingSession: @unchecked Sendable {
       var node = UInt32(topology.node(ofCPU: Int(cpu)) ?? 0)
       if bpf_map_update_elem(mapFD, &key, &node, UInt64(BPF_ANY)) != 0 {
         throw SockaffError.lastErrno(operation: "fill sockaff_cpu_node for CPU \(cpu)")
-      }
-    }
-  }
-
-  /// Every pool slot free: the indexes pushed into the free queue.
-  private static func fillFreeSlots(mapFD: Int32, slots: Int) throws(SockaffError) {
-    for slot in 0..<slots {
-      var value = UInt32(slot)
-      if bpf_map_update_elem(mapFD, nil, &value, 0) != 0 {
-        throw SockaffError.lastErrno(operation: "fill sockaff_pool_free with slot \(slot)")
       }
     }
   }
