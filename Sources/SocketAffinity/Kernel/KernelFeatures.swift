@@ -20,7 +20,8 @@ public struct KernelFeature: Sendable, Equatable, Codable {
   /// `trace` cannot attach without it (exit 12).
   public let required: Bool
 
-  public var available: Bool { state == .yes }
+  /// `state == .yes`, kept as a field of its own for JSON readers.
+  public let available: Bool
 
   enum CodingKeys: String, CodingKey {
     case name, available, state, required
@@ -29,23 +30,7 @@ public struct KernelFeature: Sendable, Equatable, Codable {
 
   public init(name: String, state: State, neededFor: String, required: Bool = false) {
     (self.name, self.state, self.neededFor, self.required) = (name, state, neededFor, required)
-  }
-
-  public init(from decoder: any Decoder) throws {
-    let container = try decoder.container(keyedBy: CodingKeys.self)
-    name = try container.decode(String.self, forKey: .name)
-    state = try container.decode(State.self, forKey: .state)
-    neededFor = try container.decode(String.self, forKey: .neededFor)
-    required = try container.decode(Bool.self, forKey: .required)
-  }
-
-  public func encode(to encoder: any Encoder) throws {
-    var container = encoder.container(keyedBy: CodingKeys.self)
-    try container.encode(name, forKey: .name)
-    try container.encode(available, forKey: .available)
-    try container.encode(state, forKey: .state)
-    try container.encode(neededFor, forKey: .neededFor)
-    try container.encode(required, forKey: .required)
+    available = state == .yes
   }
 }
 
@@ -128,11 +113,15 @@ public enum KernelFeatures {
 
   /// The sock:sock_recv_length tracepoint (6.3+) as a BTF-enabled raw
   /// tracepoint: present when vmlinux BTF has its btf_trace_ typedef.
-  public static func hasSockRecvLengthTracepoint() -> Bool {
+  /// Parsing vmlinux BTF takes milliseconds: `trace` asks twice (to say what
+  /// it degrades, and to choose its object), so it is asked once.
+  public static func hasSockRecvLengthTracepoint() -> Bool { sockRecvLengthTracepoint }
+
+  private static let sockRecvLengthTracepoint: Bool = {
     guard let btf = btf__load_vmlinux_btf() else { return false }
     defer { btf__free(btf) }
     return btf__find_by_name_kind(btf, "btf_trace_sock_recv_length", UInt32(BTF_KIND_TYPEDEF)) > 0
-  }
+  }()
 
   /// pidfd_getfd on our own stdin: ENOSYS means the kernel lacks it (< 5.6).
   static func probePidfdGetfd() -> Bool {

@@ -30,7 +30,7 @@ final class PinnedMaps {
     }
     let pool: FileDescriptor
     do {
-      pool = try Self.checkLayout(of: records, pins: pins)
+      pool = try Self.openCheckedPool(records: records, pins: pins)
     } catch {
       records.closeQuietly()
       throw error
@@ -49,8 +49,15 @@ final class PinnedMaps {
   /// the records map's type and value size, the pool's, and the ABI version
   /// the loader wrote into the clock map must all be this build's. Records
   /// with read counters, or without them (tracing without reads), are both
-  /// this build's. Returns the opened pool.
-  static func checkLayout(of records: FileDescriptor, pins: PinLayout) throws(SockaffError) -> FileDescriptor {
+  /// this build's.
+  static func checkLayout(of records: FileDescriptor, pins: PinLayout) throws(SockaffError) {
+    try openCheckedPool(records: records, pins: pins).closeQuietly()
+  }
+
+  /// `checkLayout`, returning the pool it opened to check, for a reader.
+  private static func openCheckedPool(records: FileDescriptor, pins: PinLayout) throws(SockaffError)
+    -> FileDescriptor
+  {
     let info = try BPF.mapInfo(records)
     let sizes = recordSizes.map(UInt32.init)
     guard info.type == BPF_MAP_TYPE_SK_STORAGE.rawValue && sizes.contains(info.value_size) else {
@@ -73,14 +80,16 @@ final class PinnedMaps {
     guard let pool = try BPF.openPinned(pins.pool) else {
       throw incompatible(pins.pool, "no pool of per-CPU shares")
     }
-    let poolInfo = try BPF.mapInfo(pool)
-    guard poolInfo.type == BPF_MAP_TYPE_PERCPU_ARRAY.rawValue,
-      poolInfo.value_size == MemoryLayout<sockaff_cpu_share>.size
-    else {
+    do throws(SockaffError) {
+      let poolInfo = try BPF.mapInfo(pool)
+      guard poolInfo.type == BPF_MAP_TYPE_PERCPU_ARRAY.rawValue,
+        poolInfo.value_size == MemoryLayout<sockaff_cpu_share>.size
+      else { throw incompatible(pins.pool, "a pool of \(poolInfo.value_size)-byte shares") }
+      return pool
+    } catch {
       pool.closeQuietly()
-      throw incompatible(pins.pool, "a pool of \(poolInfo.value_size)-byte shares")
+      throw error
     }
-    return pool
   }
 
   private static func incompatible(_ path: String, _ what: String) -> SockaffError {

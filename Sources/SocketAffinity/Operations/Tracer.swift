@@ -48,7 +48,7 @@ public struct Tracer: Sendable {
         // "already attached" only if this build can read what it records.
         if let records = try BPF.openPinned(pins.records) {
           defer { records.closeQuietly() }
-          try PinnedMaps.checkLayout(of: records, pins: pins).closeQuietly()
+          try PinnedMaps.checkLayout(of: records, pins: pins)
         }
         return .alreadyAttached
       }

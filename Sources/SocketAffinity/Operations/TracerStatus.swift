@@ -96,7 +96,7 @@ extension Tracer {
       defer { records.closeQuietly() }
       valueSize = try BPF.mapInfo(records).value_size
       do {
-        try PinnedMaps.checkLayout(of: records, pins: pins).closeQuietly()
+        try PinnedMaps.checkLayout(of: records, pins: pins)
         live = try LiveRecords.cookies(records: records).count
       } catch {
         liveError = error.description
