@@ -584,34 +584,26 @@ for line in sys.stdin:
         lines = [l.split() for l in open("/proc/net/snmp") if l.startswith("Tcp:")]
         return dict(zip(lines[0][1:], map(int, lines[1][1:])))["PassiveOpens"]
 
-    def fan_in_round(self, sinks, count, cpus, attach, detach, programs):
-        """One round: `attach` (beside the empty program when `programs` names
-        ours), fan-in traffic, and (pps, {program id: ns per run}, counted,
-        delivered). UDP sinks get datagrams; a listening TCP sink gets
-        connections, and "delivered" is the SYN and ACK of each handshake."""
+    def send_fan_in(self, sinks, count, cpus):
+        """One pinned sender per CPU into `sinks` (datagrams, or connections
+        to a listening TCP sink), queued datagrams read back (they count in
+        InDatagrams once read); returns packets or connections per second."""
         tcp = sinks[0].type == socket.SOCK_STREAM
         ports = ",".join(str(s.getsockname()[1]) for s in sinks)
-        attach()
-        try:
-            watched = programs()
-            before = {p: prog_stats(p) for p in watched}
-            delivered_before = 2 * self.tcp_handshakes() if tcp else self.udp_delivered()
-            traced_before = sum(self.traced_packets(s) for s in sinks) if len(watched) > 1 else 0
-            out = json.loads(sh(self.args.bench, "tcp-connect" if tcp else "udp-send", str(count), ports,
-                                ",".join(map(str, cpus))))
-            for s in [] if tcp else sinks:  # queued datagrams count in InDatagrams once read
-                try:
-                    while True:
-                        s.recv(2048)
-                except BlockingIOError:
-                    pass
-            delivered = (2 * self.tcp_handshakes() if tcp else self.udp_delivered()) - delivered_before
-            counted = (sum(self.traced_packets(s) for s in sinks) - traced_before) if len(watched) > 1 else None
-            after = {p: prog_stats(p) for p in watched}
-        finally:
-            detach()
-        per = {p: (after[p][0] - before[p][0]) / max(after[p][1] - before[p][1], 1) for p in watched}
-        return out["packets"] / out["seconds"], per, counted, delivered
+        out = json.loads(sh(self.args.bench, "tcp-connect" if tcp else "udp-send", str(count), ports,
+                            ",".join(map(str, cpus))))
+        for s in [] if tcp else sinks:
+            try:
+                while True:
+                    s.recv(2048)
+            except BlockingIOError:
+                pass
+        return out["packets"] / out["seconds"]
+
+    def delivered(self, tcp):
+        """The kernel's count of what reached the sinks' receive path: the UDP
+        MIB, or a SYN and an ACK per handshake for a listener."""
+        return 2 * self.tcp_handshakes() if tcp else self.udp_delivered()
 
     @staticmethod
     def accept_and_close(listener):
@@ -664,43 +656,41 @@ for line in sys.stdin:
                     sink.setblocking(False)
                 sinks.append(sink)
             try:
-                empty, ours, ratios, counted, delivered = [], [], [], 0, 0
-                for index in range(rounds):
-                    def both():
-                        if index % 2 == 0:
-                            self.attach_empty()
-                            self.attach_sockaff()
-                        else:
-                            self.attach_sockaff()
-                            self.attach_empty()
+                empty, ours, ratios, totals = [], [], [], {"counted": 0, "delivered": 0}
+                per_cpu = connections if tcp else count
 
-                    def neither():
-                        self.detach_sockaff()
-                        self.detach_empty()
-                    _, per, c, d = self.fan_in_round(
-                        sinks, connections if tcp else count, cpus, both, neither,
-                        lambda: [self.empty_id, prog_ids("sockaff_ingress")[0]])
-                    ingress = [p for p in per if p != self.empty_id][0]
+                def measured(sinks=sinks, tcp=tcp, per_cpu=per_cpu):
+                    """Fan-in traffic, adding the sinks' traced packets and the
+                    kernel's delivered count to `totals`."""
+                    traced, delivered = sum(map(self.traced_packets, sinks)), self.delivered(tcp)
+                    self.send_fan_in(sinks, per_cpu, cpus)
+                    totals["counted"] += sum(map(self.traced_packets, sinks)) - traced
+                    totals["delivered"] += self.delivered(tcp) - delivered
+                for index in range(rounds):
+                    per, (ingress,) = self.beside_empty(
+                        index, self.attach_sockaff, self.detach_sockaff,
+                        lambda: (prog_ids("sockaff_ingress")[0],), measured)
                     empty.append(per[self.empty_id])
                     ours.append(per[ingress])
                     ratios.append(per[ingress] / per[self.empty_id])
-                    counted += c
-                    delivered += d
                 pps = {"empty": [], "sockaff": []}
                 for index in range(rounds):
-                    kinds = ["empty", "sockaff"] if index % 2 == 0 else ["sockaff", "empty"]
-                    for kind in kinds:
+                    for kind in (["empty", "sockaff"] if index % 2 == 0 else ["sockaff", "empty"]):
                         attach, detach = ((self.attach_empty, self.detach_empty) if kind == "empty"
                                           else (self.attach_sockaff, self.detach_sockaff))
-                        rate, _, _, _ = self.fan_in_round(sinks, connections if tcp else count, cpus, attach,
-                                                          detach, lambda: [])
-                        pps[kind].append(rate / 1000)
+                        attach()
+                        try:
+                            pps[kind].append(self.send_fan_in(sinks, per_cpu, cpus) / 1000)
+                        finally:
+                            detach()
             finally:
                 for sink in sinks:
-                    sink.shutdown(socket.SHUT_RDWR) if tcp else None
+                    if tcp:
+                        sink.shutdown(socket.SHUT_RDWR)  # ends the acceptor's accept()
                     sink.close()
                 if acceptor:
                     acceptor.join(5)
+            counted, delivered = totals["counted"], totals["delivered"]
             pps_ratio = statistics.median(pps["sockaff"]) / statistics.median(pps["empty"])
             self.say(f"| {shape} | {summary(empty)} | {summary(ours)} | **{statistics.median(ratios):.2f}x** "
                      f"({min(ratios):.2f}-{max(ratios):.2f}) | {counted:,} / {delivered:,} "
