@@ -10,10 +10,10 @@ PREFIX ?= /usr/local
 PACKAGES = libbpf-dev libelf-dev zlib1g-dev libnuma-dev bpftool iproute2 python3 socat make procps tmux pkg-config gcc
 VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2
 
-BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o .build/bench/storage_floor.bpf.o
+BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o .build/bench/storage_floor.bpf.o .build/bench/lookup_floor.bpf.o
 BPF_CFLAGS = -target bpf -mcpu=v3 -O2 -g -Wall -idirafter /usr/include/$(shell uname -m)-linux-gnu -ISources/CSockaffABI/include
 
-.PHONY: all deps build capi test unit-test kernel-test vmtest vm-deps demo man completions install install-check clean lint format bench bench-smoke bench-deps
+.PHONY: all deps build capi test unit-test kernel-test vmtest vm-deps demo man completions install install-check clean lint format bench bench-smoke bench-deps bench-bundle
 
 all: build
 
@@ -102,15 +102,24 @@ install: build man completions capi
 install-check: build
 	bash Tests/install/check.sh
 
-# The benchmark (minutes): writes the results into BENCHMARKS.md.
+# The benchmark (minutes): measures into bench/results.json (raw values per
+# round, with the machine), then renders BENCHMARKS.md's results from it.
 bench: build $(BENCH_OBJECTS)
 	python3 bench/run.py --sockaff .build/release/sockaff --bench .build/release/sockaff-bench \
-		--objects .build/bench --write BENCHMARKS.md
+		--objects .build/bench --out bench/results.json
+	python3 bench/render.py bench/results.json --write BENCHMARKS.md
 
-# Seconds: every measurement once, briefly, to keep the benchmark from rotting.
+# Seconds: every measurement once, briefly, to keep the benchmark (and its
+# rendering) from rotting.
 bench-smoke: build $(BENCH_OBJECTS)
 	python3 bench/run.py --sockaff .build/release/sockaff --bench .build/release/sockaff-bench \
-		--objects .build/bench --quick
+		--objects .build/bench --quick --out .build/bench/smoke.json
+	python3 bench/render.py .build/bench/smoke.json
+
+# bench/run.py with everything it runs, for another host (a lent many-CPU
+# machine): .build/bench-bundle/run.sh there. See bench/bundle.sh.
+bench-bundle: build $(BENCH_OBJECTS)
+	bash bench/bundle.sh
 
 bench-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3 bpftrace

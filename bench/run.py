@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""sockaff's benchmark: every figure is a ratio taken side by side in one run,
-because the machine is shared and noisy. Run as root through `make bench`
-(writes BENCHMARKS.md) or `make bench-smoke` (seconds, prints only).
+"""sockaff's benchmark: measures, and writes what it measured to a JSON file
+(raw values per round; bench/render.py turns it into BENCHMARKS.md's tables).
+Every figure that matters is a ratio taken side by side in one run, because
+the machine is shared and noisy. Run as root through `make bench` or `make
+bench-smoke` (seconds, every measurement once). Sections (--sections):
 
-  1. per-packet cost in real traffic (bpf_stats): sockaff vs an empty program,
+  per_packet: per-packet cost in real traffic (bpf_stats): sockaff vs an empty program,
      both attached at once so they see the same packets, attach order alternating
-  2. per-invocation cost through BPF_PROG_TEST_RUN, on separately loaded copies
-  3. throughput: TCP bulk with/without the tracer; UDP 64 B packets per second
+  test_run: per-invocation cost through BPF_PROG_TEST_RUN, on separately loaded copies
+  throughput: TCP bulk with/without the tracer; UDP 64 B packets per second
      with no program / the empty program / sockaff, alternating
-  4. the peer an operator would write instead: a bpftrace script on
+  peer: the peer an operator would write instead: a bpftrace script on
      tracepoint:sock:sk_data_ready
-  5. queries: library latency, whole-process latency, `list` of 10k/100k sockets
-  6. kernel memory per tracked socket
-  7. fan-in: every CPU into one socket vs one socket per sender (ns/packet,
+  queries: library latency, whole-process latency, `list` of 10k/100k sockets
+  memory: kernel memory per tracked socket
+  fan_in: every CPU into one socket vs one socket per sender (ns/packet,
      counted/delivered against the UDP MIB, packets per second), and the
      per-CPU pool's memory
 """
@@ -20,9 +22,7 @@ import argparse
 import json
 import os
 import platform
-import resource
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,8 +30,6 @@ import threading
 import time
 
 PIN_DIR = "/sys/fs/bpf/sockaff_bench"
-BEGIN = "<!-- results:begin -->"
-END = "<!-- results:end -->"
 
 
 def sh(*args, check=True, capture=True, **kwargs):
@@ -69,12 +67,6 @@ def busy_ns():
     return (sum(fields[:8]) - idle) * 1e9 / os.sysconf("SC_CLK_TCK")
 
 
-def summary(values):
-    if not values:
-        return "n/a"
-    return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
-
-
 class Holders:
     """The socket-holding processes of one measurement; killed on close."""
 
@@ -100,14 +92,13 @@ class Bench:
         self.sockaff = os.path.abspath(args.sockaff)
         self.objects = os.path.abspath(args.objects)
         self.cgroup = cgroup2_root()
-        self.lines = []
         self.iperf = None
 
     # -- setup and teardown ------------------------------------------------
 
-    def say(self, text=""):
-        print(text, flush=True)
-        self.lines.append(text)
+    @staticmethod
+    def progress(text):
+        print(f"bench: {text}", file=sys.stderr, flush=True)
 
     def __enter__(self):
         if os.geteuid() != 0:
@@ -132,6 +123,7 @@ class Bench:
             self.iperf.wait()
         self.detach_empty()
         self.detach_object("storage_floor")
+        self.detach_object("lookup_floor")
         sh(self.sockaff, "detach", check=False)
         sh("rm", "-rf", PIN_DIR, check=False)
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
@@ -170,43 +162,31 @@ class Bench:
     # -- 1. per-packet cost in real traffic ---------------------------------
 
     def per_packet(self):
-        rounds = 2 if self.quick else 6
+        rounds = self.args.rounds or (2 if self.quick else 6)
         seconds = 1 if self.quick else 3
-        self.say("## 1. Per-packet cost in real traffic (bpf_stats)")
-        self.say()
-        self.say(f"Both programs attached at once (same packets), attach order alternating, {rounds} rounds "
-                 f"of {seconds} s. ns per run = run_time_ns / run_cnt delta of each program.")
-        self.say()
-        self.say("| traffic | empty ns/pkt min/med/max | sockaff ns/pkt min/med/max | ratio median (min-max) "
-                 "| ratio median, empty attached first / sockaff first | reads: sockaff_consume ns/read |")
-        self.say("| --- | --- | --- | --- | --- | --- |")
+        self.progress("1. per-packet cost in real traffic")
+        rows = []
         for name, traffic in (("UDP 64 B", lambda: self.udp_small(seconds)),
                               ("TCP 64 B, NODELAY, 50 Mbit/s", lambda: self.tcp_small(seconds))):
-            empty, ours, ratios, reads = [], [], [], []
-            by_order = {True: [], False: []}  # empty attached first?
+            row = {"traffic": name, "empty_ns": [], "sockaff_ns": [], "empty_first": [], "consume_ns": []}
             for round_index in range(rounds):
                 per, (ingress, consume) = self.beside_empty(
                     round_index, self.attach_sockaff, self.detach_sockaff,
                     lambda: (prog_ids("sockaff_ingress")[0], (prog_ids("sockaff_consume") or [None])[0]), traffic)
-                empty.append(per[self.empty_id])
-                ours.append(per[ingress])
-                ratios.append(per[ingress] / per[self.empty_id])
-                by_order[round_index % 2 == 0].append(ratios[-1])
+                row["empty_ns"].append(per[self.empty_id])
+                row["sockaff_ns"].append(per[ingress])
+                row["empty_first"].append(round_index % 2 == 0)
                 if consume:
-                    reads.append(per[consume])
-            orders = " / ".join(f"{statistics.median(by_order[first]):.2f}x" if by_order[first] else "n/a"
-                                for first in (True, False))
-            self.say(f"| {name} | {summary(empty)} | {summary(ours)} | **{statistics.median(ratios):.2f}x** "
-                     f"({min(ratios):.2f}-{max(ratios):.2f}) | {orders} | {summary(reads)} |")
-        self.say()
+                    row["consume_ns"].append(per[consume])
+            rows.append(row)
+        return {"rounds": rounds, "seconds": seconds, "rows": rows}
 
     # -- 2. BPF_PROG_TEST_RUN ----------------------------------------------
 
     def test_run(self):
         repeats = 100_000 if self.quick else 2_000_000
         rounds = 1 if self.quick else 5
-        self.say("## 2. Per-invocation cost (BPF_PROG_TEST_RUN)")
-        self.say()
+        self.progress("2. per-invocation cost (BPF_PROG_TEST_RUN)")
         copy = f"{PIN_DIR}/copy"
         # Program types come from the SEC names (the object also holds a tp_btf program).
         sh("bpftool", "prog", "loadall", f"{self.objects}/sockaff.bpf.o", copy)
@@ -215,9 +195,8 @@ class Bench:
         frame.close()
 
         def run(path):
-            out = sh("bpftool", "prog", "run", "pinned", path, "data_in", frame.name, "repeat", str(repeats))
-            # "Return value: 1, duration (average): 33ns"
-            return float(out.split("duration (average):")[1].strip().rstrip("ns"))
+            out = sh("bpftool", "-j", "prog", "run", "pinned", path, "data_in", frame.name, "repeat", str(repeats))
+            return float(json.loads(out)["duration"])  # ns per run, averaged by the kernel
 
         empty, ours = [], []
         try:
@@ -227,25 +206,16 @@ class Bench:
         finally:
             sh("rm", "-rf", copy)
             os.unlink(frame.name)
-        ratio = statistics.median(ours) / statistics.median(empty)
-        self.say(f"{rounds} alternating rounds of {repeats:,} runs, a separately loaded copy (never the pinned "
-                 "maps). The test skb's socket is the same across repeats, so this is the update path.")
-        self.say()
-        self.say("| program | ns/run min/med/max |")
-        self.say("| --- | --- |")
-        self.say(f"| empty | {summary(empty)} |")
-        self.say(f"| sockaff_ingress | {summary(ours)} |")
-        self.say(f"| ratio | **{ratio:.2f}x** |")
-        self.say()
+        return {"rounds": rounds, "repeats": repeats, "empty_ns": empty, "sockaff_ns": ours}
 
     # -- 3. throughput -----------------------------------------------------
 
     def throughput(self):
         pairs = 1 if self.quick else 5
         seconds = 1 if self.quick else 3
-        self.say("## 3. Throughput impact")
-        self.say()
-        ratios, without, with_, bulk_share = [], [], [], []
+        self.progress("3. throughput")
+        bulk = {"pairs": pairs, "seconds": seconds, "without_gbps": [], "with_gbps": [], "sockaff_share": [],
+                "empty_share": []}
         for index in range(pairs):
             order = [False, True] if index % 2 == 0 else [True, False]
             result = {}
@@ -255,39 +225,25 @@ class Bench:
                 try:
                     if traced:
                         result[traced], share = self.program_cpu_share(lambda: self.tcp_bulk(seconds))
-                        bulk_share.append(share)
+                        bulk["sockaff_share"].append(share)
                     else:
                         result[traced] = self.tcp_bulk(seconds)
                 finally:
                     if traced:
                         self.detach_sockaff()
-            without.append(result[False])
-            with_.append(result[True])
-            ratios.append(result[True] / result[False])
-        self.say(f"TCP bulk over loopback (iperf3, {seconds} s), {pairs} alternating pairs:")
-        self.say()
-        self.say("| | Gbit/s min/med/max |")
-        self.say("| --- | --- |")
-        self.say(f"| no tracer | {summary(without)} |")
-        self.say(f"| sockaff | {summary(with_)} |")
-        self.say(f"| ratio (median of pairs) | **{statistics.median(ratios):.3f}** "
-                 f"({min(ratios):.3f}-{max(ratios):.3f}) |")
-        empty_share = []
+            bulk["without_gbps"].append(result[False])
+            bulk["with_gbps"].append(result[True])
         for _ in range(pairs):
             self.attach_empty()
             try:
-                empty_share.append(self.program_cpu_share(lambda: self.tcp_bulk(seconds), [self.empty_id])[1])
+                bulk["empty_share"].append(
+                    self.program_cpu_share(lambda: self.tcp_bulk(seconds), [self.empty_id])[1])
             finally:
                 self.detach_empty()
-        self.say(f"| sockaff's programs' share of the busy CPU time while traced (bpf_stats run time / "
-                 f"/proc/stat busy time) | {summary([100 * s for s in bulk_share])} % |")
-        self.say(f"| the empty program's share, measured the same way ({pairs} runs alone) | "
-                 f"{summary([100 * s for s in empty_share])} % |")
-        self.say()
 
         triples = 1 if self.quick else 10
-        pps = {"none": [], "empty": [], "sockaff": []}
-        udp_share = []
+        udp = {"triples": triples, "seconds": seconds, "kpps": {"none": [], "empty": [], "sockaff": []},
+               "sockaff_share": []}
         for index in range(triples):
             kinds = ["none", "empty", "sockaff"]
             kinds = kinds[index % 3:] + kinds[:index % 3]
@@ -299,31 +255,15 @@ class Bench:
                 try:
                     if kind == "sockaff":
                         rate, share = self.program_cpu_share(lambda: self.udp_small(seconds))
-                        udp_share.append(share)
+                        udp["sockaff_share"].append(share)
                     else:
                         rate = self.udp_small(seconds)
-                    pps[kind].append(rate / 1000)
+                    udp["kpps"][kind].append(rate / 1000)
                 finally:
                     self.detach_empty()
                     if kind == "sockaff":
                         self.detach_sockaff()
-        vs_empty = [s / e for s, e in zip(pps["sockaff"], pps["empty"])]
-        vs_none = [s / n for s, n in zip(pps["sockaff"], pps["none"])]
-        empty_vs_none = [e / n for e, n in zip(pps["empty"], pps["none"])]
-        self.say(f"UDP 64 B received packets per second (iperf3 unlimited, {seconds} s), {triples} triples, "
-                 "order rotating:")
-        self.say()
-        self.say("| | kpps min/med/max |")
-        self.say("| --- | --- |")
-        for kind in ("none", "empty", "sockaff"):
-            self.say(f"| {kind} | {summary(pps[kind])} |")
-        self.say(f"| sockaff / empty | **{statistics.median(vs_empty):.3f}** ({min(vs_empty):.3f}-{max(vs_empty):.3f}) |")
-        self.say(f"| sockaff / none | {statistics.median(vs_none):.3f} ({min(vs_none):.3f}-{max(vs_none):.3f}) |")
-        self.say(f"| empty / none | {statistics.median(empty_vs_none):.3f} "
-                 f"({min(empty_vs_none):.3f}-{max(empty_vs_none):.3f}) |")
-        self.say(f"| sockaff's programs' share of the busy CPU time while traced | "
-                 f"{summary([100 * s for s in udp_share])} % |")
-        self.say()
+        return {"tcp_bulk": bulk, "udp_small": udp}
 
     def program_cpu_share(self, traffic, watched=None):
         """traffic()'s result, and the time sockaff's programs (or those of
@@ -339,23 +279,21 @@ class Bench:
 
     # -- 4. the bpftrace peer ------------------------------------------------
 
+    PEER_SCRIPT = "tracepoint:sock:sk_data_ready { @cpu[args->skaddr] = cpu; @n[args->skaddr] = count(); }"
+
     def bpftrace_peer(self):
-        self.say("## 4. Peer: a bpftrace script")
-        self.say()
+        self.progress("4. the bpftrace peer")
         if not os.path.exists("/usr/bin/bpftrace"):
-            self.say("bpftrace is not installed (`make bench-deps`): skipped.")
-            self.say()
-            return
+            return {"skipped": "bpftrace is not installed (`make bench-deps`)"}
         if not os.path.exists("/sys/kernel/tracing/events"):
             sh("mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing", check=False)
-        script = "tracepoint:sock:sk_data_ready { @cpu[args->skaddr] = cpu; @n[args->skaddr] = count(); }"
         rounds = 1 if self.quick else 4
         seconds = 1 if self.quick else 3
-        peer_ns, ours_ns, ratio = [], [], []
-        pps_peer, pps_ours = [], []
+        result = {"script": self.PEER_SCRIPT, "rounds": rounds, "seconds": seconds, "peer_ns": [],
+                  "sockaff_ns": [], "peer_kpps": [], "sockaff_kpps": []}
         for _ in range(rounds):
             before_ids = {p["id"] for p in json.loads(sh("bpftool", "-j", "prog", "show") or "[]")}
-            tracer = subprocess.Popen(["bpftrace", "-e", script], stdout=subprocess.DEVNULL,
+            tracer = subprocess.Popen(["bpftrace", "-e", self.PEER_SCRIPT], stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL)
             try:
                 peer_id = None
@@ -369,9 +307,9 @@ class Bench:
                 if peer_id is None:
                     raise RuntimeError("bpftrace did not load its program")
                 before = prog_stats(peer_id)
-                pps_peer.append(self.udp_small(seconds) / 1000)
+                result["peer_kpps"].append(self.udp_small(seconds) / 1000)
                 after = prog_stats(peer_id)
-                peer_ns.append((after[0] - before[0]) / max(after[1] - before[1], 1))
+                result["peer_ns"].append((after[0] - before[0]) / max(after[1] - before[1], 1))
             finally:
                 tracer.terminate()
                 tracer.wait()
@@ -379,21 +317,12 @@ class Bench:
             try:
                 ingress = prog_ids("sockaff_ingress")[0]
                 before = prog_stats(ingress)
-                pps_ours.append(self.udp_small(seconds) / 1000)
+                result["sockaff_kpps"].append(self.udp_small(seconds) / 1000)
                 after = prog_stats(ingress)
-                ours_ns.append((after[0] - before[0]) / max(after[1] - before[1], 1))
+                result["sockaff_ns"].append((after[0] - before[0]) / max(after[1] - before[1], 1))
             finally:
                 self.detach_sockaff()
-            ratio.append(peer_ns[-1] / ours_ns[-1])
-        self.say(f"`bpftrace -e '{script}'` (Debian's bpftrace), alternating with sockaff, {rounds} rounds "
-                 f"of UDP 64 B for {seconds} s; ns per event from bpf_stats.")
-        self.say()
-        self.say("| | ns/pkt min/med/max | kpps min/med/max |")
-        self.say("| --- | --- | --- |")
-        self.say(f"| bpftrace script | {summary(peer_ns)} | {summary(pps_peer)} |")
-        self.say(f"| sockaff | {summary(ours_ns)} | {summary(pps_ours)} |")
-        self.say(f"| bpftrace / sockaff | **{statistics.median(ratio):.2f}x** the cost per packet | |")
-        self.say()
+        return result
 
     # -- 5 and 6. queries and memory ---------------------------------------
 
@@ -456,50 +385,44 @@ for line in sys.stdin:
         return elapsed, usage.ru_maxrss  # KiB
 
     def queries(self):
-        self.say("## 5. Queries")
-        self.say()
+        self.progress("5. queries")
+        result = {"lists": []}
         self.attach_sockaff()
         try:
             holder = self.open_sockets(1)
             fd = holder.first_fd
             self.send_all(holder)
             lib = json.loads(sh(self.args.bench, "query", str(holder.pid), str(fd), "100" if self.quick else "2000"))
-            runs = [self.timed_child(self.sockaff, "query", "--pid", str(holder.pid), "--fd", str(fd))[0] * 1000
-                    for _ in range(5 if self.quick else 50)]
-            baseline = [self.timed_child("/bin/true")[0] * 1000 for _ in range(5 if self.quick else 50)]
+            result["library_us"] = {"median": lib["median_us"], "p99": lib["p99_us"]}
+            result["process_ms"] = [
+                self.timed_child(self.sockaff, "query", "--pid", str(holder.pid), "--fd", str(fd))[0] * 1000
+                for _ in range(5 if self.quick else 50)]
+            result["true_ms"] = [self.timed_child("/bin/true")[0] * 1000 for _ in range(5 if self.quick else 50)]
             holder.kill()
             holder.wait()
-            self.say("| measurement | result |")
-            self.say("| --- | --- |")
-            self.say(f"| query through the library (median / p99) | {lib['median_us']:.1f} / {lib['p99_us']:.1f} µs |")
-            self.say(f"| `sockaff query` as a whole process, min/med/max | {summary(runs)} ms "
-                     f"(`/bin/true`: {statistics.median(baseline):.2f} ms) |")
             for count in ((1000,) if self.quick else (10_000, 100_000)):
                 holder = self.open_sockets(count)
                 try:
                     self.send_all(holder)
                     repeats = 1 if self.quick else 3
                     runs = [self.timed_child(self.sockaff, "list", "--json") for _ in range(repeats)]
-                    elapsed = statistics.median(run[0] for run in runs)
-                    rss = max(run[1] for run in runs)
-                    table = statistics.median(self.timed_child(self.sockaff, "list")[0] for _ in range(repeats))
+                    table = [self.timed_child(self.sockaff, "list")[0] for _ in range(repeats)]
                     listed = [s for s in json.loads(sh(self.sockaff, "list", "--json")) if s["pid"] in holder.pids]
                     encoding = json.loads(sh(self.args.bench, "json", str(holder.processes[0].pid), "5"))["median_us"]
                 finally:
                     holder.kill()
                     holder.wait()
-                self.say(f"| `sockaff list` (host) with {count:,} live traced sockets in {len(holder.pids)} "
-                         f"processes ({len(listed):,} listed), median of {repeats} | {elapsed:.2f} s JSON, "
-                         f"{table:.2f} s table; peak RSS {rss / 1024:.0f} MiB; JSON encoding "
-                         f"{encoding:.2f} µs per record |")
+                result["lists"].append({
+                    "sockets": count, "processes": len(holder.pids), "listed": len(listed),
+                    "json_s": [run[0] for run in runs], "table_s": table,
+                    "peak_rss_kib": max(run[1] for run in runs), "encoding_us_per_record": encoding})
         finally:
             self.detach_sockaff()
-        self.say()
+        return result
 
     def memory(self):
         count = 2000 if self.quick else 100_000
-        self.say("## 6. Kernel memory per tracked socket")
-        self.say()
+        self.progress("6. kernel memory per tracked socket")
 
         def kernel_kib():
             """Unreclaimable slab plus vmalloc: socket storage lives in the
@@ -507,18 +430,12 @@ for line in sys.stdin:
             fields = {line.split(":")[0]: int(line.split()[1]) for line in open("/proc/meminfo")}
             return fields["SUnreclaim"] + fields["VmallocUsed"]
 
-        self.say(f"{count:,} UDP sockets, each sent one datagram (read back) without the tracer, then again with "
-                 "it; the growth of unreclaimable slab and vmalloc (/proc/meminfo SUnreclaim + VmallocUsed) "
-                 "divided by the sockets.")
-        self.say()
-        self.say("| tracer | growth | bytes per tracked socket |")
-        self.say("| --- | --- | --- |")
-        tracers = (("sockaff trace (records + read counters)", lambda: self.attach_sockaff(), self.detach_sockaff),
-                   ("sockaff trace --no-locality (records only)", lambda: self.attach_sockaff("--no-locality"),
-                    self.detach_sockaff),
-                   ("floor: socket storage of 8 bytes (`bench/bpf/storage_floor.bpf.c`)",
-                    lambda: self.attach_object("storage_floor"), lambda: self.detach_object("storage_floor")))
-        for label, attach, detach in tracers:
+        tracers = (("sockaff", lambda: self.attach_sockaff(), self.detach_sockaff),
+                   ("sockaff_no_locality", lambda: self.attach_sockaff("--no-locality"), self.detach_sockaff),
+                   ("storage_floor", lambda: self.attach_object("storage_floor"),
+                    lambda: self.detach_object("storage_floor")))
+        rows = []
+        for name, attach, detach in tracers:
             holder = self.open_sockets(count)
             try:
                 self.send_all(holder)  # warm-up without the tracer: skbs come and go
@@ -534,8 +451,8 @@ for line in sys.stdin:
             finally:
                 holder.kill()
                 holder.wait()
-            self.say(f"| {label} | {after - before:,} KiB | **{(after - before) * 1024 / count:.0f}** |")
-        self.say()
+            rows.append({"tracer": name, "growth_kib": after - before})
+        return {"sockets": count, "rows": rows}
 
     def attach_object(self, name):
         """Loads .build/bench/NAME.bpf.o (one cgroup_skb program) and attaches it to the root cgroup."""
@@ -620,28 +537,16 @@ for line in sys.stdin:
 
     def fan_in(self):
         cpus = sorted(os.sched_getaffinity(0))
-        rounds = 2 if self.quick else 6
-        count = 20_000 if self.quick else 400_000
-        self.say("## 7. Fan-in: every CPU into one socket")
-        self.say()
-        self.say(f"One sender thread per CPU ({len(cpus)}), each pinned, {count:,} × 64 B datagrams to 127.0.0.1 "
-                 "(on loopback a datagram is received in its sender's softirq, on the sender's CPU, as RSS queues "
-                 f"deliver on theirs). {rounds} rounds per row, order alternating. ns/pkt: sockaff and the empty "
-                 "program attached at once (bpf_stats). Counted / delivered: the sockets' traced packets over the "
-                 "UDP MIB's InDatagrams + RcvbufErrors + MemErrors. Packets (or connections) per second: sockaff "
-                 "alone vs the empty program alone, alternating. The TCP row's ns/pkt covers every packet of the "
-                 "burst (the listener's SYNs and ACKs, and the connections' own); its counted packets may exceed "
-                 "2 × PassiveOpens by the few segments that reach the listener while connections are torn down "
-                 "(answered with a reset: the kernel's OutRsts).")
-        self.say()
-        self.say("| shape | empty ns/pkt | sockaff ns/pkt | ratio median (min-max) | counted / delivered "
-                 "| k per second sockaff / empty (median) |")
-        self.say("| --- | --- | --- | --- | --- | --- |")
+        rounds = self.args.rounds or (2 if self.quick else 6)
+        count = self.args.count or (20_000 if self.quick else 400_000)
         connections = count // 20
-        for shape, sockets, tcp in (("every CPU into one UDP socket", 1, False),
-                                    ("one UDP socket per sender", len(cpus), False),
-                                    (f"every CPU connecting to one TCP listener ({connections:,} per CPU; "
-                                     "counted: the listener's packets, delivered: 2 × PassiveOpens)", 1, True)):
+        self.progress("7. fan-in")
+        result = {"cpus": len(cpus), "rounds": rounds, "datagrams_per_cpu": count,
+                  "connections_per_cpu": connections, "rows": []}
+        for shape, sockets, tcp in (("one_udp_socket", 1, False), ("udp_socket_per_sender", len(cpus), False),
+                                    ("one_tcp_listener", 1, True)):
+            if self.args.shapes and shape not in self.args.shapes.split(","):
+                continue
             sinks, acceptor = [], None
             for _ in range(sockets):
                 sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
@@ -655,32 +560,43 @@ for line in sys.stdin:
                 else:
                     sink.setblocking(False)
                 sinks.append(sink)
+            row = {"shape": shape, "empty_ns": [], "sockaff_ns": [], "empty_first": [], "counted": 0, "delivered": 0,
+                   "kps": {"empty": [], "sockaff": []}}
             try:
-                empty, ours, ratios, totals = [], [], [], {"counted": 0, "delivered": 0}
                 per_cpu = connections if tcp else count
 
-                def measured(sinks=sinks, tcp=tcp, per_cpu=per_cpu):
+                def measured(sinks=sinks, tcp=tcp, per_cpu=per_cpu, row=row):
                     """Fan-in traffic, adding the sinks' traced packets and the
-                    kernel's delivered count to `totals`."""
+                    kernel's delivered count to the row."""
                     traced, delivered = sum(map(self.traced_packets, sinks)), self.delivered(tcp)
                     self.send_fan_in(sinks, per_cpu, cpus)
-                    totals["counted"] += sum(map(self.traced_packets, sinks)) - traced
-                    totals["delivered"] += self.delivered(tcp) - delivered
+                    row["counted"] += sum(map(self.traced_packets, sinks)) - traced
+                    row["delivered"] += self.delivered(tcp) - delivered
+                def measured_floor(sinks=sinks, per_cpu=per_cpu):
+                    self.send_fan_in(sinks, per_cpu, cpus)
                 for index in range(rounds):
                     per, (ingress,) = self.beside_empty(
                         index, self.attach_sockaff, self.detach_sockaff,
                         lambda: (prog_ids("sockaff_ingress")[0],), measured)
-                    empty.append(per[self.empty_id])
-                    ours.append(per[ingress])
-                    ratios.append(per[ingress] / per[self.empty_id])
-                pps = {"empty": [], "sockaff": []}
+                    row["empty_ns"].append(per[self.empty_id])
+                    row["sockaff_ns"].append(per[ingress])
+                    row["empty_first"].append(index % 2 == 0)
+                # The floor of any per-socket tracer, the same way: a socket
+                # storage lookup per packet, nothing written.
+                floor = {}
+                for index in range(0 if tcp else rounds):
+                    per, (floor_id,) = self.beside_empty(
+                        index, lambda: floor.update(id=self.attach_object("lookup_floor")),
+                        lambda: self.detach_object("lookup_floor"), lambda: (floor["id"],), measured_floor)
+                    row.setdefault("floor_empty_ns", []).append(per[self.empty_id])
+                    row.setdefault("floor_ns", []).append(per[floor_id])
                 for index in range(rounds):
                     for kind in (["empty", "sockaff"] if index % 2 == 0 else ["sockaff", "empty"]):
                         attach, detach = ((self.attach_empty, self.detach_empty) if kind == "empty"
                                           else (self.attach_sockaff, self.detach_sockaff))
                         attach()
                         try:
-                            pps[kind].append(self.send_fan_in(sinks, per_cpu, cpus) / 1000)
+                            row["kps"][kind].append(self.send_fan_in(sinks, per_cpu, cpus) / 1000)
                         finally:
                             detach()
             finally:
@@ -690,40 +606,42 @@ for line in sys.stdin:
                     sink.close()
                 if acceptor:
                     acceptor.join(5)
-            counted, delivered = totals["counted"], totals["delivered"]
-            pps_ratio = statistics.median(pps["sockaff"]) / statistics.median(pps["empty"])
-            self.say(f"| {shape} | {summary(empty)} | {summary(ours)} | **{statistics.median(ratios):.2f}x** "
-                     f"({min(ratios):.2f}-{max(ratios):.2f}) | {counted:,} / {delivered:,} "
-                     f"(**{counted / max(delivered, 1):.4f}**) | {statistics.median(pps['sockaff']):.0f} / "
-                     f"{statistics.median(pps['empty']):.0f} (**{pps_ratio:.3f}**) |")
-        self.say()
+            result["rows"].append(row)
         self.attach_sockaff()
         try:
             status = json.loads(sh(self.sockaff, "status", "--json"))
         finally:
             self.detach_sockaff()
-        self.say(f"Per-CPU pool (sockets received on more than one CPU): {status['pool_slots']:,} slots × "
-                 f"{os.cpu_count()} CPUs × 48 B = {status['pool_bytes'] / 1024:,.0f} KiB of per-CPU memory, "
-                 "allocated at attach (the default: 16 MiB / (CPUs × 48 B), at most 16,384 slots).")
-        self.say()
+        result["pool_slots"], result["pool_bytes"] = status["pool_slots"], status["pool_bytes"]
+        return result
 
-    def run(self):
+    SECTIONS = ("per_packet", "test_run", "throughput", "peer", "queries", "memory", "fan_in")
+
+    def run(self, sections):
+        """The measurements of `sections`, with the machine they ran on."""
         uname = platform.uname()
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-        self.say(f"Kernel {uname.release}, {cpu}, {os.cpu_count()} CPUs; "
-                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}{' (quick)' if self.quick else ''}.")
-        self.say()
-        for step in (self.per_packet, self.test_run, self.throughput, self.peer, self.queries, self.memory,
-                     self.fan_in):
-            step()
+        results = {"machine": {"kernel": uname.release, "cpu": cpu, "cpus": os.cpu_count(),
+                               "numa_nodes": numa_nodes()},
+                   "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": self.quick,
+                   "sections": {}}
+        for name in sections:
+            results["sections"][name] = getattr(self, name)()
+        return results
 
     def peer(self):
         """The peer is a third-party tool: its failure is reported, not fatal."""
         try:
-            self.bpftrace_peer()
+            return self.bpftrace_peer()
         except (RuntimeError, OSError) as error:
-            self.say(f"bpftrace peer failed: {error}")
-            self.say()
+            return {"failed": str(error)}
+
+
+def numa_nodes():
+    try:
+        return len([n for n in os.listdir("/sys/devices/system/node") if n.startswith("node")])
+    except OSError:
+        return 1
 
 
 def main():
@@ -732,16 +650,26 @@ def main():
     parser.add_argument("--bench", required=True, help="the sockaff-bench executable")
     parser.add_argument("--objects", required=True, help="directory with sockaff.bpf.o and empty.bpf.o")
     parser.add_argument("--quick", action="store_true", help="every measurement once, briefly")
-    parser.add_argument("--write", help="replace the results section of this Markdown file")
+    parser.add_argument("--sections", default=",".join(Bench.SECTIONS),
+                        help=f"comma-separated, from: {', '.join(Bench.SECTIONS)} (default: all)")
+    parser.add_argument("--rounds", type=int, help="rounds per row in per_packet and fan_in (default 6; quick 2)")
+    parser.add_argument("--count", type=int, help="fan_in's datagrams per CPU per round (default 400,000)")
+    parser.add_argument("--shapes", help="fan_in's rows, comma-separated, from: one_udp_socket, "
+                        "udp_socket_per_sender, one_tcp_listener (default: all)")
+    parser.add_argument("--out", required=True, help="the JSON file to write (bench/render.py makes Markdown of it)")
     args = parser.parse_args()
+    sections = args.sections.split(",")
+    unknown = [s for s in sections if s not in Bench.SECTIONS]
+    if unknown:
+        parser.error(f"unknown section {unknown[0]!r}")
     with Bench(args) as bench:
-        bench.run()
-    if args.write:
-        text = open(args.write).read() if os.path.exists(args.write) else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        with open(args.write, "w") as f:
-            f.write(head + BEGIN + "\n" + "\n".join(bench.lines) + "\n" + END + tail)
+        results = bench.run(sections)
+    # Written whole, then renamed: a failed run never leaves half a file.
+    partial = args.out + ".partial"
+    with open(partial, "w") as f:
+        json.dump(results, f, indent=1)
+        f.write("\n")
+    os.replace(partial, args.out)
 
 
 if __name__ == "__main__":
