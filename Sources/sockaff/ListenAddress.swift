@@ -1,9 +1,11 @@
-import Glibc
+import NIOCore
 
 /// "127.0.0.1:9977", "[::1]:9977", "0.0.0.0:80": a numeric address and a port.
-struct ListenAddress: Equatable {
-  let host: String
-  let port: Int
+/// The address itself is NIO's to parse (`SocketAddress(ipAddress:port:)`,
+/// numeric only: "abc" is no address, though every letter of it is a hex
+/// digit); only the split at the port's colon is done here.
+struct ListenAddress {
+  let address: SocketAddress
 
   init?(_ text: String) {
     let host: Substring
@@ -17,15 +19,17 @@ struct ListenAddress: Equatable {
       host = text[..<colon]
       port = text[text.index(after: colon)...]
     }
-    // A numeric address, as the kernel will parse it ("abc" is not one,
-    // though every letter of it is a hex digit).
-    var parsed = in6_addr()
-    let family = host.contains(":") ? AF_INET6 : AF_INET
-    guard let number = Int(port), (0...65535).contains(number), inet_pton(family, String(host), &parsed) == 1
+    guard let number = Int(port), (0...65535).contains(number),
+      let address = try? SocketAddress(ipAddress: String(host), port: number)
     else { return nil }
-    self.host = String(host)
-    self.port = number
+    self.address = address
   }
 
-  func host(forURL: Bool) -> String { forURL && host.contains(":") ? "[\(host)]" : host }
+  var port: Int { address.port ?? 0 }
+
+  /// The address as a URL's host: IPv6 in brackets.
+  var hostForURL: String {
+    let host = address.ipAddress ?? "?"
+    return address.protocol == .inet6 ? "[\(host)]" : host
+  }
 }

@@ -26,10 +26,10 @@ enum MetricsHTTPServer {
       }
     let channel: Channel
     do {
-      channel = try bootstrap.bind(host: address.host, port: address.port).wait()
+      channel = try bootstrap.bind(to: address.address).wait()
     } catch {
       throw SockaffError(
-        .environment, operation: "listen on \(address.host(forURL: true)):\(address.port)", hint: "\(error)")
+        .environment, operation: "listen on \(address.hostForURL):\(address.port)", hint: "\(error)")
     }
     started(channel.localAddress?.port ?? address.port)
     try? channel.closeFuture.wait()

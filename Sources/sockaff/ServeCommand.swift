@@ -27,7 +27,7 @@ struct ServeCommand: ParsableCommand {
     try reporting {
       let address = ListenAddress(listen)!  // validate() accepted it
       try MetricsHTTPServer.run(at: address, top: top.top) { port in
-        print("sockaff: serving http://\(address.host(forURL: true)):\(port)/metrics")
+        print("sockaff: serving http://\(address.hostForURL):\(port)/metrics")
         fflush(nil)  // a pipe (a service manager, a test) gets the line now
       }
     }
