@@ -2,7 +2,9 @@
 #include <sys/syscall.h>
 #include <net/if.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/signalfd.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -76,4 +78,78 @@ int sockaff_pin_thread_to_cpu(int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+static int ethtool(int sockfd, const char *ifname, void *data)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+	ifr.ifr_data = data;
+	return ioctl(sockfd, SIOCETHTOOL, &ifr);
+}
+
+int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_function, unsigned char *key,
+			unsigned int *key_size, unsigned int *table, unsigned int *table_size)
+{
+	struct ethtool_rxfh sizes = { .cmd = ETHTOOL_GRSSH };
+	struct ethtool_rxfh *rxfh;
+	int result;
+
+	if (ethtool(sockfd, ifname, &sizes) < 0)
+		return -1;
+	*hash_function = sizes.hfunc;
+	if (*key_size < sizes.key_size || *table_size < sizes.indir_size) {
+		/* Too small to hold them: the sizes only. */
+		*key_size = sizes.key_size;
+		*table_size = sizes.indir_size;
+		return 0;
+	}
+	rxfh = calloc(1, sizeof(*rxfh) + sizes.indir_size * sizeof(__u32) + sizes.key_size);
+	if (!rxfh)
+		return -1;
+	rxfh->cmd = ETHTOOL_GRSSH;
+	rxfh->indir_size = sizes.indir_size;
+	rxfh->key_size = sizes.key_size;
+	result = ethtool(sockfd, ifname, rxfh);
+	if (result == 0) {
+		*hash_function = rxfh->hfunc;
+		memcpy(table, rxfh->rss_config, rxfh->indir_size * sizeof(__u32));
+		memcpy(key, (unsigned char *)(rxfh->rss_config + rxfh->indir_size), rxfh->key_size);
+		*key_size = rxfh->key_size;
+		*table_size = rxfh->indir_size;
+	}
+	free(rxfh);
+	return result;
+}
+
+int sockaff_ethtool_hash_fields(int sockfd, const char *ifname, unsigned int flow_type, unsigned long long *fields)
+{
+	struct ethtool_rxnfc nfc = { .cmd = ETHTOOL_GRXFH, .flow_type = flow_type };
+
+	if (ethtool(sockfd, ifname, &nfc) < 0)
+		return -1;
+	*fields = nfc.data;
+	return 0;
+}
+
+int sockaff_ethtool_rx_rings(int sockfd, const char *ifname, unsigned long long *rings)
+{
+	struct ethtool_rxnfc nfc = { .cmd = ETHTOOL_GRXRINGS };
+
+	if (ethtool(sockfd, ifname, &nfc) < 0)
+		return -1;
+	*rings = nfc.data;
+	return 0;
+}
+
+int sockaff_ethtool_rule_count(int sockfd, const char *ifname, unsigned int *rules)
+{
+	struct ethtool_rxnfc nfc = { .cmd = ETHTOOL_GRXCLSRLCNT };
+
+	if (ethtool(sockfd, ifname, &nfc) < 0)
+		return -1;
+	*rules = nfc.rule_cnt;
+	return 0;
 }

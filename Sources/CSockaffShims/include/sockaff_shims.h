@@ -7,6 +7,7 @@
 #define SOCKAFF_SHIMS_H
 
 #include <linux/capability.h> /* CAP_* numbers, for Swift too */
+#include <linux/ethtool.h>    /* *_FLOW, RXH_* numbers, for Swift too */
 
 int sockaff_pidfd_open(int pid);
 int sockaff_pidfd_getfd(int pidfd, int targetfd);
@@ -34,5 +35,30 @@ int sockaff_has_effective_capability(int cap);
 
 /* Pins the calling thread to one CPU (sched_setaffinity needs _GNU_SOURCE). */
 int sockaff_pin_thread_to_cpu(int cpu);
+
+/*
+ * An interface's RSS configuration through the SIOCETHTOOL ioctl on socket
+ * sockfd (so in that socket's network namespace). ETHTOOL_GRSSH: the hash
+ * function bits (ETH_RSS_HASH_TOP = 1: Toeplitz), the key and the
+ * indirection table of RSS context 0; key and table are filled up to their
+ * capacity, and their real sizes are returned in *key_size and
+ * *table_size (call with capacities of 0 to learn them). The struct has a
+ * flexible array, which Swift cannot import.
+ */
+int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_function, unsigned char *key,
+			unsigned int *key_size, unsigned int *table, unsigned int *table_size);
+
+/*
+ * ETHTOOL_GRXFH: the fields (RXH_* bits) the NIC hashes for flow_type
+ * (TCP_V4_FLOW, UDP_V6_FLOW, ...) into *fields.
+ */
+int sockaff_ethtool_hash_fields(int sockfd, const char *ifname, unsigned int flow_type, unsigned long long *fields);
+
+/*
+ * ETHTOOL_GRXRINGS: the RX queues RSS spreads over; ETHTOOL_GRXCLSRLCNT:
+ * the ntuple classification rules, which override RSS for their flows.
+ */
+int sockaff_ethtool_rx_rings(int sockfd, const char *ifname, unsigned long long *rings);
+int sockaff_ethtool_rule_count(int sockfd, const char *ifname, unsigned int *rules);
 
 #endif

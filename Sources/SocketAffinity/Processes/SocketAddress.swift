@@ -28,4 +28,42 @@ enum SocketAddress {
       return nil
     }
   }
+
+  /// The raw address and port: 4 bytes for IPv4 and for an IPv4-mapped
+  /// IPv6 address (a dual-stack socket's IPv4 peers send IPv4 packets), 16
+  /// for IPv6; nil for other families.
+  static func endpoint(_ storage: sockaddr_storage) -> Endpoint? {
+    var storage = storage
+    switch Int32(storage.ss_family) {
+    case AF_INET:
+      return withUnsafePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+          var address = sin.pointee.sin_addr
+          return Endpoint(
+            address: withUnsafeBytes(of: &address) { Array($0) }, port: UInt16(bigEndian: sin.pointee.sin_port))
+        }
+      }
+    case AF_INET6:
+      return withUnsafePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
+          var address = sin6.pointee.sin6_addr
+          let bytes = withUnsafeBytes(of: &address) { Array($0) }
+          let mapped = bytes.prefix(10).allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff
+          return Endpoint(
+            address: mapped ? Array(bytes.suffix(4)) : bytes, port: UInt16(bigEndian: sin6.pointee.sin6_port))
+        }
+      }
+    default:
+      return nil
+    }
+  }
+}
+
+/// An address in network byte order (4 or 16 bytes) and a port.
+public struct Endpoint: Equatable, Sendable {
+  public let address: [UInt8]
+  public let port: UInt16
+
+  /// The wildcard address (bound to any): no flow to hash yet.
+  public var isWildcard: Bool { address.allSatisfy { $0 == 0 } }
 }

@@ -78,9 +78,12 @@ public struct TargetSocket: ~Copyable {
     return String(decoding: buffer[..<count].map(UInt8.init(bitPattern:)), as: UTF8.self)
   }
 
-  /// getsockname or getpeername as "address:port"; nil when unset
-  /// (getpeername of an unconnected socket fails with ENOTCONN).
-  public func address(peer: Bool) -> String? {
+  /// getsockname or getpeername as raw address and port; nil when unset.
+  public func endpoint(peer: Bool) -> Endpoint? {
+    socketAddress(peer: peer).flatMap(SocketAddress.endpoint)
+  }
+
+  private func socketAddress(peer: Bool) -> sockaddr_storage? {
     var storage = sockaddr_storage()
     var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
     let status = withUnsafeMutablePointer(to: &storage) {
@@ -90,8 +93,13 @@ public struct TargetSocket: ~Copyable {
           : getsockname(descriptor.rawValue, $0, &length)
       }
     }
-    guard status == 0 else { return nil }
-    return SocketAddress.format(storage)
+    return status == 0 ? storage : nil
+  }
+
+  /// getsockname or getpeername as "address:port"; nil when unset
+  /// (getpeername of an unconnected socket fails with ENOTCONN).
+  public func address(peer: Bool) -> String? {
+    socketAddress(peer: peer).flatMap(SocketAddress.format)
   }
 
   /// Name of interface `ifindex` in the socket's own network namespace.

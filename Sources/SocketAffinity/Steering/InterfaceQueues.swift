@@ -1,0 +1,161 @@
+import Glibc
+
+/// One interrupt line: its number, the name its driver gave it in
+/// /proc/interrupts (`virtio0-input.2`, `eth0-TxRx-3`, `mlx5_comp3@pci:…`),
+/// the CPUs it is delivered to, and how many times each CPU took it.
+public struct InterruptLine: Equatable, Sendable {
+  public let irq: Int
+  public let name: String
+  /// Per CPU, in CPU order: the counts of /proc/interrupts.
+  public let counts: [UInt64]
+}
+
+/// /proc/interrupts: the numbered lines (per-CPU counts, then the chip and
+/// the action names); the named lines (NMI, LOC, ...) are not IRQs and are
+/// skipped.
+public enum Interrupts {
+  public static func parse(_ text: String) -> [Int: InterruptLine] {
+    var lines = text.split(separator: "\n")
+    guard !lines.isEmpty else { return [:] }
+    let cpus = lines.removeFirst().split(separator: " ").filter { $0.hasPrefix("CPU") }.count
+    var result: [Int: InterruptLine] = [:]
+    for line in lines {
+      let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+      guard let label = fields.first, label.hasSuffix(":"), let irq = Int(label.dropLast()) else { continue }
+      let counts = fields.dropFirst().prefix(cpus).compactMap { UInt64($0) }
+      guard counts.count == cpus else { continue }
+      // After the counts: the chip, its hardware IRQ description (one or
+      // more fields), then the action names, comma separated; the last
+      // field is the last action's name.
+      let rest = fields.dropFirst(1 + cpus)
+      guard let name = rest.last, rest.count >= 2 else { continue }
+      result[irq] = InterruptLine(irq: irq, name: String(name), counts: counts)
+    }
+    return result
+  }
+}
+
+/// Where an interface's RX queues are serviced, from sysfs and procfs: each
+/// queue's IRQ (found by the driver's IRQ names), that IRQ's CPUs, RPS and
+/// RFS per queue, and the device's NUMA node. Read from `sys` and `proc`
+/// roots so that a fixture directory can stand in for a host.
+public struct InterfaceQueues: Sendable {
+  public let interface: String
+  public let rxQueues: Int
+  /// The device's node (`device/numa_node`); nil when the kernel says -1 or
+  /// the interface has no device (loopback, veth).
+  public let deviceNode: Int?
+  /// Whether the interface is backed by a device at all.
+  public let hasDevice: Bool
+  /// RX queue number to its interrupt, where the IRQ names tell.
+  public let irqByQueue: [Int: InterruptLine]
+  /// Per IRQ: the CPUs it is delivered to (effective affinity where the
+  /// kernel reports it, else the affinity mask).
+  public let irqCPUs: [Int: [Int]]
+  /// Per RX queue: RPS's CPUs (empty: RPS off) and RFS's flow table size.
+  public let rpsCPUs: [Int: [Int]]
+  public let rfsFlows: [Int: Int]
+  /// /proc/sys/net/core/rps_sock_flow_entries: RFS is on only when this
+  /// and the queue's rps_flow_cnt are both non-zero.
+  public let rfsSocketEntries: Int
+
+  public init(interface: String, sys: String = "/sys", proc: String = "/proc") {
+    self.interface = interface
+    let net = "\(sys)/class/net/\(interface)"
+    let queueNames = directoryEntries("\(net)/queues").filter { $0.hasPrefix("rx-") }
+    let queues = queueNames.compactMap { Int($0.dropFirst(3)) }.sorted()
+    rxQueues = queues.count
+    let device = "\(net)/device"
+    hasDevice = access(device, F_OK) == 0
+    // A virtio NIC's device is the virtio device; its parent is the PCI
+    // function that has the node and the MSI vectors.
+    let devices = [device, "\(device)/.."]
+    deviceNode = devices.lazy.compactMap { readInteger("\($0)/numa_node") }.first.flatMap { $0 >= 0 ? $0 : nil }
+    let msi = devices.lazy.map { directoryEntries("\($0)/msi_irqs").compactMap { Int($0) } }.first { !$0.isEmpty }
+    let interrupts = hasDevice ? Interrupts.parse((try? readTextFile("\(proc)/interrupts")) ?? "") : [:]
+    // The device's own MSI vectors; without them (no PCI function), the
+    // lines that name the interface or the device.
+    let deviceName = realpath(device, nil).map { path in
+      defer { free(path) }
+      return String(cString: path).split(separator: "/").last.map(String.init) ?? ""
+    }
+    let candidates =
+      msi.map { Set($0) }.map { own in interrupts.filter { own.contains($0.key) } }
+      ?? interrupts.filter { line in
+        line.value.name.contains(interface) || deviceName.map { !$0.isEmpty && line.value.name.contains($0) } == true
+      }
+    irqByQueue = Self.rxInterrupts(candidates.values, interface: interface, queues: queues)
+    var irqCPUs: [Int: [Int]] = [:]
+    for line in irqByQueue.values {
+      let effective = (try? readTextFile("\(proc)/irq/\(line.irq)/effective_affinity_list")).flatMap {
+        try? CPUList.parse($0)
+      }
+      let configured = (try? readTextFile("\(proc)/irq/\(line.irq)/smp_affinity_list")).flatMap {
+        try? CPUList.parse($0)
+      }
+      irqCPUs[line.irq] = (effective?.isEmpty == false ? effective : configured) ?? []
+    }
+    self.irqCPUs = irqCPUs
+    var rps: [Int: [Int]] = [:]
+    var rfs: [Int: Int] = [:]
+    for queue in queues {
+      rps[queue] = (try? readTextFile("\(net)/queues/rx-\(queue)/rps_cpus")).map(Self.parseCPUMask) ?? []
+      rfs[queue] = readInteger("\(net)/queues/rx-\(queue)/rps_flow_cnt") ?? 0
+    }
+    rpsCPUs = rps
+    rfsFlows = rfs
+    rfsSocketEntries = readInteger("\(proc)/sys/net/core/rps_sock_flow_entries") ?? 0
+  }
+
+  /// The RX (or combined) queue interrupts among `lines`, by the queue
+  /// number their names end in: `virtio0-input.2`, `eth0-TxRx-2`,
+  /// `eth0-rx-2`, `mlx5_comp2@pci:…`. Transmit-only lines (`output`, `tx`)
+  /// are not receive queues. A queue with two candidates stays unresolved.
+  static func rxInterrupts(_ lines: some Sequence<InterruptLine>, interface: String, queues: [Int]) -> [Int:
+    InterruptLine]
+  {
+    var found: [Int: [InterruptLine]] = [:]
+    for line in lines {
+      let name = line.name.split(separator: "@").first.map(String.init) ?? line.name
+      let lower = name.lowercased()
+      let receives = ["input", "rx", "comp"].contains { lower.contains($0) }
+      guard receives, !lower.contains("output") else { continue }
+      let digits = name.reversed().prefix { $0.isNumber }
+      guard !digits.isEmpty, let queue = Int(String(digits.reversed())), queues.contains(queue) else { continue }
+      found[queue, default: []].append(line)
+    }
+    return found.compactMapValues { $0.count == 1 ? $0[0] : nil }
+  }
+
+  /// sysfs CPU masks: hex words, most significant first, comma separated
+  /// ("00000000,00000003" is CPUs 0 and 1).
+  public static func parseCPUMask(_ text: String) -> [Int] {
+    var cpus: [Int] = []
+    let words = text.trimmingWhitespace().split(separator: ",").reversed()
+    for (index, word) in words.enumerated() {
+      guard let value = UInt32(word, radix: 16) else { return [] }
+      for bit in 0..<32 where value & (1 << bit) != 0 { cpus.append(index * 32 + bit) }
+    }
+    return cpus
+  }
+
+  /// RFS steers this queue's flows to their readers' CPUs.
+  public func rfs(queue: Int) -> Bool { (rfsFlows[queue] ?? 0) > 0 && rfsSocketEntries > 0 }
+}
+
+func readInteger(_ path: String) -> Int? {
+  (try? readTextFile(path)).flatMap { Int($0.trimmingWhitespace()) }
+}
+
+func directoryEntries(_ path: String) -> [String] {
+  guard let dir = opendir(path) else { return [] }
+  defer { closedir(dir) }
+  var names: [String] = []
+  while let entry = readdir(dir) {
+    let name = withUnsafeBytes(of: entry.pointee.d_name) {
+      String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+    }
+    if name != "." && name != ".." { names.append(name) }
+  }
+  return names
+}

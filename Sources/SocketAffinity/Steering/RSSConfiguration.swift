@@ -1,0 +1,126 @@
+import CSockaffShims
+import Glibc
+import SystemPackage
+
+/// The transport and family of a flow, as ethtool names flow types.
+public enum FlowType: String, Sendable, Codable {
+  case tcp4, udp4, tcp6, udp6
+
+  var ethtoolFlowType: UInt32 {
+    switch self {
+    case .tcp4: UInt32(TCP_V4_FLOW)
+    case .udp4: UInt32(UDP_V4_FLOW)
+    case .tcp6: UInt32(TCP_V6_FLOW)
+    case .udp6: UInt32(UDP_V6_FLOW)
+    }
+  }
+}
+
+/// What an interface's RSS does with received packets, read from the
+/// kernel's ethtool interface (the SIOCETHTOOL ioctl, in the socket's
+/// network namespace): the hash function, its key, the indirection table
+/// that maps a hash to an RX queue, the queues RSS spreads over, and the
+/// ntuple rules that override it.
+public struct RSSConfiguration: Sendable, Equatable {
+  /// The kernel's `enum ethtool_rss_hash_funcs` bits (not in the uapi
+  /// headers of every distribution).
+  public enum HashFunction: Sendable, Equatable, CustomStringConvertible {
+    case toeplitz, xor, crc32
+    case other(UInt8)
+
+    init(bits: UInt8) {
+      switch bits {
+      case 1 << 0: self = .toeplitz
+      case 1 << 1: self = .xor
+      case 1 << 2: self = .crc32
+      default: self = .other(bits)
+      }
+    }
+
+    public var description: String {
+      switch self {
+      case .toeplitz: "toeplitz"
+      case .xor: "xor"
+      case .crc32: "crc32"
+      case .other(let bits): "unknown (0x\(String(bits, radix: 16)))"
+      }
+    }
+  }
+
+  public let interface: String
+  public let hashFunction: HashFunction
+  public let key: [UInt8]
+  /// Hash modulo the table's size picks an entry; the entry is the queue.
+  public let table: [UInt32]
+  public let rxRings: Int?
+  /// ntuple (flow steering) rules: each overrides RSS for the flows it matches.
+  public let ntupleRules: Int
+
+  public init(
+    interface: String, hashFunction: HashFunction, key: [UInt8], table: [UInt32], rxRings: Int?,
+    ntupleRules: Int
+  ) {
+    self.interface = interface
+    self.hashFunction = hashFunction
+    self.key = key
+    self.table = table
+    self.rxRings = rxRings
+    self.ntupleRules = ntupleRules
+  }
+
+  /// Reads `interface`'s configuration through socket `socket` (any socket
+  /// of the right network namespace). Throws with the kernel's errno when
+  /// the interface has no RSS to report (loopback, veth: EOPNOTSUPP).
+  public static func read(interface: String, through socket: FileDescriptor) throws(SockaffError) -> RSSConfiguration {
+    var function: UInt8 = 0
+    var keySize: UInt32 = 0
+    var tableSize: UInt32 = 0
+    let operation = "SIOCETHTOOL ETHTOOL_GRSSH(\(interface))"
+    guard sockaff_ethtool_rss(socket.rawValue, interface, &function, nil, &keySize, nil, &tableSize) == 0 else {
+      throw .lastErrno(operation: operation, hint: "no RSS configuration on this interface")
+    }
+    var key = [UInt8](repeating: 0, count: Int(keySize))
+    var table = [UInt32](repeating: 0, count: Int(tableSize))
+    let result = key.withUnsafeMutableBufferPointer { keyBuffer in
+      table.withUnsafeMutableBufferPointer { tableBuffer in
+        sockaff_ethtool_rss(
+          socket.rawValue, interface, &function, keyBuffer.baseAddress, &keySize, tableBuffer.baseAddress, &tableSize)
+      }
+    }
+    guard result == 0 else { throw .lastErrno(operation: operation) }
+    // Sizes can only have changed in between if the driver was reconfigured.
+    key = Array(key.prefix(Int(keySize)))
+    table = Array(table.prefix(Int(tableSize)))
+    var rings: UInt64 = 0
+    let rxRings = sockaff_ethtool_rx_rings(socket.rawValue, interface, &rings) == 0 ? Int(rings) : nil
+    var rules: UInt32 = 0
+    let ntupleRules = sockaff_ethtool_rule_count(socket.rawValue, interface, &rules) == 0 ? Int(rules) : 0
+    return RSSConfiguration(
+      interface: interface, hashFunction: HashFunction(bits: function), key: key, table: table, rxRings: rxRings,
+      ntupleRules: ntupleRules)
+  }
+
+  /// The fields the NIC hashes for `flow` (RXH_* bits); nil when the driver
+  /// does not say.
+  public static func hashFields(interface: String, flow: FlowType, through socket: FileDescriptor) -> HashFields? {
+    var bits: UInt64 = 0
+    guard sockaff_ethtool_hash_fields(socket.rawValue, interface, flow.ethtoolFlowType, &bits) == 0 else { return nil }
+    return HashFields(rawValue: bits)
+  }
+}
+
+/// RXH_* bits: which parts of a flow the hash covers.
+public struct HashFields: OptionSet, Sendable, Equatable {
+  public let rawValue: UInt64
+  public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+  public static let sourceAddress = HashFields(rawValue: UInt64(RXH_IP_SRC))
+  public static let destinationAddress = HashFields(rawValue: UInt64(RXH_IP_DST))
+  public static let sourcePort = HashFields(rawValue: UInt64(RXH_L4_B_0_1))
+  public static let destinationPort = HashFields(rawValue: UInt64(RXH_L4_B_2_3))
+
+  public static let addresses: HashFields = [.sourceAddress, .destinationAddress]
+  public static let addressesAndPorts: HashFields = [
+    .sourceAddress, .destinationAddress, .sourcePort, .destinationPort,
+  ]
+}
