@@ -15,6 +15,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    // The kernel tests' runs of programs to their exit (Tests/KernelTests/Support/Command.swift).
+    .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
   ],
   targets: [
     // The one definition of the BPF map layout, shared with bpf/sockaff.bpf.c.
@@ -72,7 +74,10 @@ let package = Package(
       name: "KernelTests",
       // Real kernel, real traffic: needs root. Runs the sockaff binary and
       // Peers/peer.py (processes that are not the test process).
-      dependencies: ["SocketAffinity", "sockaff"],
+      dependencies: [
+        "SocketAffinity", "sockaff", .product(name: "Subprocess", package: "swift-subprocess"),
+        .product(name: "SystemPackage", package: "swift-system"),
+      ],
       exclude: ["Peers", "Fixtures"]),
   ]
 )

@@ -1,5 +1,8 @@
+import Dispatch
 import Foundation
 import Glibc
+import Subprocess
+import SystemPackage
 
 /// Runs a program to completion and captures what it printed.
 struct CommandResult {
@@ -20,36 +23,46 @@ enum Command {
     return Bundle.main.bundleURL.appending(path: "sockaff").path(percentEncoded: false)
   }()
 
+  /// Runs `arguments` (a name looked up in PATH, or a path) with stdin from
+  /// /dev/null, to its exit, through swift-subprocess. It returns when the
+  /// program exits, with what it wrote until then, even if a daemon it
+  /// started still holds its stdout (`tmux new-session -d`: see
+  /// `CommandTests`). The tests are synchronous, so the call waits here for
+  /// the task that runs it.
   @discardableResult
-  static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
-    var ends: [Int32] = [-1, -1]
-    guard pipe(&ends) == 0 else { throw HarnessError("pipe: \(String(cString: strerror(errno)))") }
-    // stderr goes to a file, so a chatty child cannot block on a second full pipe.
-    let errorPath = FileManager.default.temporaryDirectory
-      .appending(path: "sockaff-test-stderr-\(UUID().uuidString)").path(percentEncoded: false)
-    let errorFD = open(errorPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    defer { unlink(errorPath) }
-    guard errorFD >= 0 else {
-      close(ends[0])
-      close(ends[1])
-      throw HarnessError("open \(errorPath): \(String(cString: strerror(errno)))")
+  static func run(_ arguments: [String]) throws -> CommandResult {
+    final class Outcome: @unchecked Sendable {
+      // Written before `done` is signalled, read after the wait returns.
+      var result: Result<CommandResult, any Error> = .failure(HarnessError("not run"))
     }
-    let pid: pid_t
-    do {
-      pid = try Spawn.start(arguments, environment: environment, stdout: ends[1], stderr: errorFD)
-    } catch {
-      close(ends[0])
-      close(ends[1])
-      close(errorFD)
-      throw error
+    let outcome = Outcome()
+    let done = DispatchSemaphore(value: 0)
+    Task.detached {
+      do {
+        outcome.result = .success(try await runToExit(arguments))
+      } catch {
+        outcome.result = .failure(error)
+      }
+      done.signal()
     }
-    close(ends[1])
-    close(errorFD)
-    let reader = FileHandle(fileDescriptor: ends[0], closeOnDealloc: true)
-    let outData = reader.readDataToEndOfFile()
-    let status = try Spawn.wait(pid)
-    let errorText = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
-    return CommandResult(status: status, stdout: String(decoding: outData, as: UTF8.self), stderr: errorText)
+    done.wait()
+    return try outcome.result.get()
+  }
+
+  private static func runToExit(_ arguments: [String]) async throws -> CommandResult {
+    guard let program = arguments.first else { throw HarnessError("no program to run") }
+    let executable: Executable = program.contains("/") ? .path(FilePath(program)) : .name(program)
+    // Large enough for any listing a test makes (100k sockets of JSON).
+    let limit = 256 << 20
+    let result = try await Subprocess.run(
+      executable, arguments: Arguments(Array(arguments.dropFirst())), input: .none,
+      output: .string(limit: limit), error: .string(limit: limit))
+    let status: Int32 =
+      switch result.terminationStatus {
+      case .exited(let code): code
+      case .signaled(let signal): signal
+      }
+    return CommandResult(status: status, stdout: result.standardOutput, stderr: result.standardError)
   }
 
   @discardableResult

@@ -1,7 +1,12 @@
 import Foundation
 import Glibc
 
-/// Starts a program with posix_spawn and reaps it with waitpid.
+/// Starts a program with posix_spawn and reaps it with waitpid, for `Child`:
+/// a program a test holds across its steps (a peer process, `sockaff serve`,
+/// `trace --foreground`), writing to its stdin and reading its stdout
+/// between synchronous checks. Programs run to their exit go through
+/// swift-subprocess (`Command.run`); its running process lives only inside
+/// one async closure, which does not fit a process held across a test.
 ///
 /// Why not Foundation's `Process`: on Linux it learns that a child exited
 /// when a socket it hands to the child is closed (swift-corelibs-foundation
@@ -12,9 +17,7 @@ import Glibc
 enum Spawn {
   /// Runs `arguments` (looked up in PATH) with stdin from `stdin` (nil:
   /// /dev/null) and stdout/stderr on the given descriptors; returns the pid.
-  static func start(
-    _ arguments: [String], environment: [String: String]? = nil, stdin: Int32? = nil, stdout: Int32, stderr: Int32
-  ) throws -> pid_t {
+  static func start(_ arguments: [String], stdin: Int32? = nil, stdout: Int32, stderr: Int32) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -30,9 +33,7 @@ enum Spawn {
     for fd in openDescriptors() where fd > 2 {
       posix_spawn_file_actions_addclose(&actions, fd)
     }
-    let environmentLines =
-      environment.map { $0.map { "\($0.key)=\($0.value)" } }
-      ?? ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+    let environmentLines = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
     var argv = arguments.map { strdup($0) } + [nil]
     var envp = environmentLines.map { strdup($0) } + [nil]
     defer {
