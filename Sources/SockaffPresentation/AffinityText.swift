@@ -35,7 +35,58 @@ public enum AffinityText {
       if a.crossNUMA == true { text += "  CROSS-NUMA" }
       lines.append(text)
     }
+    if let path = a.path { lines.append("  path: " + Self.path(path)) }
     lines.append("  source: bpf (kernel SO_INCOMING_CPU: \(a.kernelIncomingCPU))")
+    return lines.joined(separator: "\n")
+  }
+
+  /// One line, hop by hop, the node of each hop in brackets:
+  /// `eth0 [node 1] -> rx-2 -> irq 29 virtio0-input.2 -> cpu 2 [node 1] -> rps cpus 0,7 -> received on cpu 7 [node 3] -> read on cpu 6 [node 3]`,
+  /// then the hops that cost locality, or what could not be resolved.
+  public static func path(_ p: SteeringPath) -> String {
+    func node(_ value: Int?) -> String { value.map { " [node \($0)]" } ?? "" }
+    func cpus(_ list: [Int]) -> String { list.map(String.init).joined(separator: ",") }
+    var hops = ["\(p.interface)\(p.softwareInterface ? " (software interface)" : node(p.deviceNode))"]
+    if let queue = p.rxQueue { hops.append("rx-\(queue)") }
+    if let napi = p.napiID { hops.append("napi \(napi)") }
+    if let irq = p.interrupt {
+      let nodes = irq.nodes.isEmpty ? "" : " [node \(cpus(irq.nodes))]"
+      hops.append("irq \(irq.number) \(irq.name) -> cpu \(cpus(irq.cpus))\(nodes)")
+    }
+    if !p.rpsCPUs.isEmpty { hops.append("rps cpus \(cpus(p.rpsCPUs))") }
+    if p.rfs { hops.append("rfs") }
+    if let cpu = p.receiveCPU { hops.append("received on cpu \(cpu)\(node(p.receiveNode))") }
+    if let cpu = p.readerCPU { hops.append("read on cpu \(cpu)\(node(p.readerNode))") }
+    var text = hops.joined(separator: " -> ")
+    var costs: [String] = []
+    if p.movedOffInterruptCPU == true { costs.append("moved off the irq's cpu") }
+    if p.interruptOffDeviceNode == true { costs.append("irq off the nic's node") }
+    if p.readerOffReceiveNode == true { costs.append("read on another node") }
+    if !costs.isEmpty { text += "  (" + costs.joined(separator: "; ") + ")" }
+    if let unresolved = p.unresolved { text += "  (unresolved: \(unresolved))" }
+    return text
+  }
+
+  /// `query --predict`'s text answer.
+  public static func render(_ p: PredictedAffinity) -> String {
+    let peer = p.remote.map { " -> \($0)" } ?? ""
+    let command = p.command.map { " (\($0))" } ?? ""
+    var lines = ["pid \(p.pid)\(command) fd \(p.fd): \(p.transport.rawValue) \(p.local ?? "-")\(peer)"]
+    if let cpu = p.cpu {
+      let processor = p.processor.map { "group \($0.group) number \($0.number)" } ?? "group -"
+      lines.append("  cpu \(cpu) (\(processor)), numa node \(p.numaNode.map(String.init) ?? "-") (predicted)")
+    } else {
+      lines.append("  cpu one of \(p.candidateCPUs.map(String.init).joined(separator: ",")) (predicted)")
+    }
+    let irq = p.irq.map { "irq \($0)" } ?? "irq unknown"
+    lines.append("  rx queue \(p.rxQueue), \(irq), interface \(p.interface)")
+    let hashed = p.hashedPorts ? "addresses and ports" : "addresses"
+    lines.append(
+      "  rss: \(p.hashFunction) hash 0x\(String(p.hash, radix: 16)) of the \(hashed), table entry \(p.tableIndex) of \(p.tableSize)"
+    )
+    lines.append("  path: " + path(p.path))
+    if let note = p.note { lines.append("  note: \(note)") }
+    lines.append("  source: predicted (no packet observed)")
     return lines.joined(separator: "\n")
   }
 

@@ -3,7 +3,7 @@ import SocketAffinity
 /// The table `list` and `watch` print.
 public enum SocketTable {
   public static let header = [
-    "PID", "COMMAND", "FD", "PROTO", "LOCAL", "REMOTE", "CPU", "NODE", "RXQ", "IFACE", "PACKETS", "CPU SHARE",
+    "PID", "COMMAND", "FD", "PROTO", "LOCAL", "REMOTE", "CPU", "NODE", "RXQ", "IRQ", "IFACE", "PACKETS", "CPU SHARE",
     "LOCAL%",
   ]
 
@@ -14,7 +14,8 @@ public enum SocketTable {
     if let rate { packets += " (\(Int(rate.rounded()))/s)" }
     return [
       "\(s.pid)", s.command ?? "-", "\(s.fd)", s.transport.rawValue, s.local ?? "-", s.remote ?? "*",
-      "\(s.cpu)", s.numaNode.map(String.init) ?? "-", s.rxQueue.map(String.init) ?? "-", s.interface ?? "-",
+      "\(s.cpu)", s.numaNode.map(String.init) ?? "-", s.rxQueue.map(String.init) ?? "-",
+      s.irq.map(String.init) ?? "-", s.interface ?? "-",
       packets, share, (locality ?? "-") + (s.crossNUMA == true ? " !" : ""),
     ]
   }

@@ -10,7 +10,9 @@ struct SockaffBench: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sockaff-bench",
     abstract: "Times sockaff's library calls and sends fan-in traffic, for the benchmark and the VM lab.",
-    subcommands: [Query.self, List.self, JSON.self, UDPSend.self, TCPConnect.self, UDPSinkCommand.self])
+    subcommands: [
+      Query.self, List.self, JSON.self, UDPSend.self, TCPConnect.self, UDPSinkCommand.self, RSSFlowsCommand.self,
+    ])
 
   /// Prints one JSON object: median and p99 in microseconds, and the repeats.
   static func report(_ samples: [Double]) {
@@ -112,5 +114,28 @@ struct SockaffBench: ParsableCommand {
       commandName: "udp-sink", abstract: "A UDP socket on PORT that reads forever; prints {\"pid\", \"fd\"}.")
     @Argument var port: UInt16
     func run() { UDPSink.run(port: port) }
+  }
+
+  struct RSSFlowsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "rss-flows",
+      abstract: "Connected UDP and TCP flows to a peer, each receiving on command (the VM lab's RSS checks).")
+    @Option(help: "The address to bind the flows to.") var local: String
+    @Option(help: "The peer to connect them to.") var peer: String
+    @Option(help: "The peer's UDP port.") var udpPort: UInt16
+    @Option(help: "The peer's TCP port.") var tcpPort: UInt16
+    @Option(help: "Local ports of the UDP flows, comma separated.") var udp: String
+    @Option(help: "Local ports of the TCP flows, comma separated.") var tcp: String = ""
+
+    func run() throws {
+      func ports(_ text: String) throws -> [UInt16] {
+        try text.split(separator: ",").map {
+          guard let port = UInt16($0) else { throw ValidationError("not a port: \($0)") }
+          return port
+        }
+      }
+      RSSFlows.run(
+        local: local, peer: peer, udpPort: udpPort, tcpPort: tcpPort, udp: try ports(udp), tcp: try ports(tcp))
+    }
   }
 }

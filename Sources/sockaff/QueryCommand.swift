@@ -9,7 +9,13 @@ struct QueryCommand: ParsableCommand {
     discussion: """
       The socket is fd F of process P, reached through pidfd_getfd: the process is not
       stopped or changed. Needs the tracer ('sockaff trace'); a socket that received
-      nothing since then is answered from the kernel's SO_INCOMING_CPU when it has one.
+      nothing since then is answered from the kernel's SO_INCOMING_CPU when it has one,
+      else from RSS's prediction when the interface allows one.
+
+      --predict answers before any packet, without the tracer: the Toeplitz hash of the
+      socket's flow under the interface's RSS key and indirection table, that queue's
+      interrupt, and the interrupt's CPU and node (exit status 15 when RSS does not
+      decide: loopback, veth, an unconnected socket, ntuple rules).
       """)
 
   @Option(help: "Process id of the socket's owner.")
@@ -24,6 +30,9 @@ struct QueryCommand: ParsableCommand {
       valueName: "seconds"))
   var wait: Double?
 
+  @Flag(help: "Predict from the interface's RSS configuration instead of observing (no tracer needed).")
+  var predict = false
+
   @Flag(help: "Print one JSON document.")
   var json = false
 
@@ -33,20 +42,43 @@ struct QueryCommand: ParsableCommand {
     if let wait, !(0...86_400).contains(wait) {
       throw ValidationError("--wait takes 0 to 86400 seconds")
     }
+    if predict && wait != nil {
+      throw ValidationError("--predict answers before any packet: it does not wait (drop --wait)")
+    }
   }
 
   func run() throws {
     try reporting(json: json) {
       let query = AffinityQuery(topology: try topologyOptions.topology())
-      let answer =
-        try wait.map { (seconds) throws(SockaffError) in
-          try query.query(pid: pid, fd: fd, waitingUpTo: seconds)
-        } ?? query.query(pid: pid, fd: fd)
+      if predict {
+        try show(try query.predict(pid: pid, fd: fd))
+        return
+      }
+      let answer: SocketAffinity
+      do {
+        answer =
+          try wait.map { (seconds) throws(SockaffError) in
+            try query.query(pid: pid, fd: fd, waitingUpTo: seconds)
+          } ?? query.query(pid: pid, fd: fd)
+      } catch let error as SockaffError where error.kind == .noPacketsYet {
+        // Nothing observed yet: what RSS will do, where it can say.
+        guard let predicted = try? query.predict(pid: pid, fd: fd) else { throw error }
+        try show(predicted)
+        return
+      }
       if json {
         try Output.json(answer)
       } else {
         print(AffinityText.render(answer))
       }
+    }
+  }
+
+  private func show(_ predicted: PredictedAffinity) throws {
+    if json {
+      try Output.json(predicted)
+    } else {
+      print(AffinityText.render(predicted))
     }
   }
 }

@@ -49,6 +49,27 @@ struct StatusCommand: ParsableCommand {
         let why = feature.state == .notPermitted ? "; not permitted to probe: run as root" : ""
         print("  \(answer) \(feature.name) (\(feature.neededFor)\(why))")
       }
+      for nic in status.interfaces {
+        let node = nic.deviceNode.map { ", node \($0)" } ?? ""
+        var rss = "no RSS" + (nic.rssError.map { " (\($0))" } ?? "")
+        if nic.rss, let function = nic.hashFunction {
+          rss = "RSS \(function), \(nic.keyBytes ?? 0)-byte key, \(nic.tableSize ?? 0)-entry table"
+          if let rules = nic.ntupleRules, rules > 0 { rss += ", \(rules) ntuple rules" }
+        }
+        print(
+          "interface \(nic.interface):\(String(repeating: " ", count: max(1, 6 - nic.interface.count)))\(nic.queues) rx queues\(node), \(rss)"
+        )
+        for queue in nic.rxQueues {
+          let irq = queue.irq.map { "irq \($0) \(queue.irqName ?? "")" } ?? "irq unknown"
+          let cpus = queue.cpus.map(String.init).joined(separator: ",")
+          let nodes = queue.nodes.map(String.init).joined(separator: ",")
+          var line =
+            "  rx-\(queue.queue): \(irq) -> cpu \(cpus.isEmpty ? "-" : cpus) (node \(nodes.isEmpty ? "-" : nodes))"
+          if !queue.rpsCPUs.isEmpty { line += ", rps cpus \(queue.rpsCPUs.map(String.init).joined(separator: ","))" }
+          if queue.rfs { line += ", rfs" }
+          print(line)
+        }
+      }
     }
   }
 }

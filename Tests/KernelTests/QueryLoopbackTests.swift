@@ -42,7 +42,29 @@ final class QueryLoopbackTests: KernelTestCase {
       let shares = answer["cpus"] as? [[String: Any]] ?? []
       let total = shares.compactMap { $0["packets"] as? Int }.reduce(0, +) + (answer["other_cpus_packets"] as? Int ?? 0)
       XCTAssertEqual(total, answer["packets"] as? Int, "per-CPU packets add up to the socket's packets")
+      let path = answer["path"] as? [String: Any]
+      XCTAssertEqual(path?["software_interface"] as? Bool, true, "loopback has no device")
+      XCTAssertEqual(path?["receive_cpu"] as? Int, Int(kernel))
+      XCTAssertTrue(path?["irq"] is NSNull, "no queue interrupt on loopback")
+      XCTAssertTrue(answer["irq"] is NSNull)
     }
+  }
+
+  /// RSS decides nothing on loopback, nor for a socket without a peer:
+  /// `--predict` says why, with its own exit status, and prints nothing else.
+  func testPredictionSaysWhyNotOnLoopbackAndUnconnected() throws {
+    let tcp = try PeerPair.start(transport: "tcp", serverHost: "127.0.0.1")
+    let connected = try Command.sockaff(
+      "query", "--pid", "\(tcp.server.pid)", "--fd", "\(tcp.serverFD)", "--predict")
+    XCTAssertEqual(connected.status, 15, connected.stderr)
+    XCTAssertTrue(connected.stderr.contains("lo has no RSS"), connected.stderr)
+    XCTAssertEqual(connected.stdout, "")
+    let udp = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1")
+    let unconnected = try Command.sockaff(
+      "query", "--pid", "\(udp.server.pid)", "--fd", "\(udp.serverFD)", "--predict", "--json")
+    XCTAssertEqual(unconnected.status, 15, unconnected.stderr)
+    XCTAssertTrue(unconnected.stdout.contains("\"kind\" : \"not_predictable\""), unconnected.stdout)
+    XCTAssertTrue(unconnected.stderr.contains("not connected"), unconnected.stderr)
   }
 
   /// Windows refuses an unconnected UDP socket (WSAENOTCONN); sockaff answers

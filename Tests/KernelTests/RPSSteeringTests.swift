@@ -50,6 +50,12 @@ final class RPSSteeringTests: KernelTestCase {
       changes = changesNow
       let shares = (answer["cpus"] as? [[String: Any]] ?? []).compactMap { $0["cpu"] as? Int }
       XCTAssertTrue(shares.contains(cpu), "CPU \(cpu) has a share: \(shares)")
+      // The receiver's veth is in a namespace whose sysfs is not ours: the
+      // path follows the CPU and says what it could not read.
+      let path = answer["path"] as? [String: Any]
+      XCTAssertEqual(path?["receive_cpu"] as? Int, cpu)
+      XCTAssertEqual(path?["interface"] as? String, NetworkNamespacePair.receiverDevice)
+      XCTAssertTrue((path?["unresolved"] as? String ?? "").contains("network namespace"), "\(path ?? [:])")
     }
   }
 

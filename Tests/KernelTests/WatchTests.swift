@@ -39,13 +39,12 @@ final class WatchTests: KernelTestCase {
     return text
   }
 
+  /// The PACKETS cell of the row of (pid, fd), by the header's column.
   func packets(onScreen text: String, pid: Int32, fd: Int32) -> Int? {
-    let row = text.split(separator: "\n").first { line in
-      let cells = line.split(separator: " ", omittingEmptySubsequences: true)
-      return cells.count > 10 && cells[0] == "\(pid)" && cells[2] == "\(fd)"
-    }
-    guard let cells = row?.split(separator: " ", omittingEmptySubsequences: true) else { return nil }
-    return Int(cells[10])
+    let lines = text.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+    guard let column = lines.lazy.compactMap({ $0.firstIndex(of: "PACKETS") }).first else { return nil }
+    let row = lines.first { cells in cells.count > column && cells[0] == "\(pid)" && cells[2] == "\(fd)" }
+    return row.flatMap { Int($0[column]) }
   }
 
   func assertQuits(with key: String) throws {

@@ -32,7 +32,8 @@ final class JSONFieldsTests: XCTestCase {
   }
 
   func sample(
-    _ text: String?, doubles: Double = 0.62, dates: Bool = true, cookie: UInt64 = .max, incoming: Int32 = -1
+    _ text: String?, doubles: Double = 0.62, dates: Bool = true, cookie: UInt64 = .max, incoming: Int32 = -1,
+    path: Bool = true
   ) -> SocketAffinity {
     SocketAffinity(
       pid: 812, fd: 9, command: text, networkNamespace: 4_026_531_840, cookie: cookie, family: .inet6,
@@ -44,7 +45,17 @@ final class JSONFieldsTests: XCTestCase {
       ],
       otherCPUsPackets: 0, firstSeen: dates ? Date(timeIntervalSince1970: 1_764_064_867.123) : nil, lastSeen: nil,
       kernelIncomingCPU: incoming, source: .bpf, consumerCPU: 0, reads: 7, threadNodes: [0, 1],
-      locality: .init(sameCPU: 1e-7, sameNode: 1, source: .recvmsg), crossNUMA: true)
+      locality: .init(sameCPU: 1e-7, sameNode: 1, source: .recvmsg), crossNUMA: true,
+      path: path ? samplePath(text ?? "eth0") : nil)
+  }
+
+  /// A path with every kind of field: nested object, arrays, nulls, text.
+  func samplePath(_ interface: String) -> SteeringPath {
+    SteeringPath(
+      interface: interface, deviceNode: nil, rxQueue: 2, napiID: 8195,
+      interrupt: .init(number: 29, name: "virtio0-input.2", cpus: [5], nodes: [2], source: "sysfs"),
+      rpsCPUs: [0, 7], rfs: false, receiveCPU: 7, receiveNode: 3, readerCPU: 6, readerNode: 3,
+      unresolved: nil)
   }
 
   func testKeysComeInFieldOrder() throws {
@@ -59,6 +70,7 @@ final class JSONFieldsTests: XCTestCase {
   func testSocketRecordsMatchJSONEncoder() throws {
     try assertSameDocument(sample("nginx"))
     try assertSameDocument(sample(nil, doubles: 1, dates: false, cookie: 0, incoming: .min))
+    try assertSameDocument(sample("no path", path: false))
     for share in [0.1, 1, 0, 1e-9, 123_456.789, 1e20, Double(Int64.max) / 4, -2.5] {
       try assertSameDocument(sample("x", doubles: share, incoming: .max))
     }
@@ -72,7 +84,8 @@ final class JSONFieldsTests: XCTestCase {
     XCTAssertEqual(lines.count, values.count + 3, "[, one per record, ], and the final newline")
     XCTAssertEqual(lines.first, "[")
     XCTAssertEqual(lines[lines.count - 2], "]")
-    XCTAssertTrue(lines[1].hasSuffix("\"cross_numa\":true},"), String(lines[1]))
+    XCTAssertTrue(lines[1].hasSuffix("\"unresolved\":null}},"), String(lines[1]))
+    XCTAssertTrue(lines[1].contains("\"interface\":\"lo\",\"irq\":29,\"packets\""), String(lines[1]))
     XCTAssertEqual(try document([]), "[]\n")
   }
 
@@ -82,7 +95,7 @@ final class JSONFieldsTests: XCTestCase {
     try JSONLines.document([entry]) { bytes += $0 }
     let text = String(decoding: bytes, as: UTF8.self)
     XCTAssertEqual(try parsed(text), try parsed(try reference([entry])))
-    XCTAssertTrue(text.contains("\"cross_numa\":true,\"packet_rate\":12.5,\"previous_cpu\":null}"), text)
+    XCTAssertTrue(text.contains("\"unresolved\":null},\"packet_rate\":12.5,\"previous_cpu\":null}"), text)
   }
 
   func testStringsAreEscapedAsJSONRequires() throws {

@@ -19,7 +19,7 @@ final class SockaffErrorTests: XCTestCase {
   func testEveryKindHasItsOwnExitStatus() {
     let kinds: [SockaffError.Kind] = [
       .noSuchProcess, .badFileDescriptor, .notSocket, .unsupportedSocket, .notPermitted, .notAttached,
-      .noPacketsYet, .timedOut, .environment, .kernelUnsupported, .bpf, .incompatiblePins, .other,
+      .noPacketsYet, .timedOut, .environment, .kernelUnsupported, .bpf, .incompatiblePins, .notPredictable, .other,
     ]
     let statuses = kinds.map { SockaffError($0, operation: "x").exitStatus }
     XCTAssertEqual(Set(statuses).count, kinds.count)

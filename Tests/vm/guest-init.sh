@@ -155,6 +155,13 @@ other=$(echo "$answer" | field other_cpus_packets)
 check fan-in-total-equals-udp-mib "$?" "traced $packets, UDP MIB delivered $delivered, sent $((8 * per_cpu)), dropped before the socket $dropped, unattributed $other"
 kill "$sink" 2>/dev/null
 
+# The RSS NIC (Tests/vm/guest-rss.sh), with the tracer still attached.
+if [ -d /sys/class/net/eth0 ]; then
+	. /rss.sh
+else
+	check rss-nic-present 1 "no eth0: the lab's virtio-net NIC did not appear"
+fi
+
 sockaff detach
 [ ! -e /sys/fs/bpf/sockaff ]
 check detach-leaves-no-pins $? "no /sys/fs/bpf/sockaff after detach"

@@ -6,7 +6,7 @@
 # (sockaff-bench sends the fan-in traffic: one pinned sender per vCPU).
 #
 # Needs (as root, from Debian's packages): qemu-system-x86 busybox-static cpio
-# kmod iproute2; `make vm-deps` installs them. The kernel package is
+# kmod iproute2 ethtool python3; `make vm-deps` installs them. The kernel package is
 # downloaded with apt-get into .build/vm and kept there between runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,9 +36,13 @@ rm -rf "$initrd" && mkdir -p "$initrd"/{bin,usr/local/bin,modules,proc,sys,dev,t
 cp /bin/busybox "$initrd/bin/busybox"
 install -m 0755 "$binary" "$initrd/usr/local/bin/sockaff"
 install -m 0755 "$bench" "$initrd/usr/local/bin/sockaff-bench"
+# iproute2's ip and ethtool (the RSS checks' ground truth and setup), with
+# their libraries.
 ip=$(command -v ip)
 cp "$ip" "$initrd/usr/local/bin/iproute2-ip"
-for library in $(ldd "$ip" | grep -o '/[^ ]*'); do
+ethtool=$(command -v ethtool || echo /usr/sbin/ethtool)
+cp "$ethtool" "$initrd/usr/local/bin/ethtool"
+for library in $( (ldd "$ip"; ldd "$ethtool") | grep -o '/[^ ]*' | sort -u); do
   mkdir -p "$initrd$(dirname "$library")"
   cp -L "$library" "$initrd$library"
 done
@@ -54,9 +58,36 @@ add_module() {
   load_order+=("$(basename "$path")")
 }
 add_module veth
+add_module virtio_pci
+add_module virtio_net
 printf '%s\n' "${load_order[@]}" >"$initrd/modules.order"
 install -m 0755 Tests/vm/guest-init.sh "$initrd/init"
+install -m 0644 Tests/vm/guest-rss.sh "$initrd/rss.sh"
 (cd "$initrd" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
+
+# The RSS NIC: a 4-queue tap in a network namespace of the lab's own, where
+# the RSS peer (Tests/vm/rss-peer.py) answers the guest's flows, and qemu
+# runs in that namespace with a virtio-net device doing RSS (in software:
+# qemu's eBPF steering does not load with Debian's libbpf, and its software
+# RSS steers exactly). The Toeplitz key is Microsoft's verification key;
+# the guest's local ports are chosen here so that its flows cover every queue.
+namespace="sockaff-vm-$$"
+peer_pid=""
+cleanup() {
+  [ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null
+  ip netns del "$namespace" 2>/dev/null || true
+}
+trap cleanup EXIT
+ip netns add "$namespace"
+ip -n "$namespace" link set lo up
+ip -n "$namespace" tuntap add dev tap0 mode tap multi_queue
+ip -n "$namespace" addr add 10.77.0.1/24 dev tap0
+ip -n "$namespace" link set tap0 up
+key=6d:5a:56:da:25:5b:0e:c2:41:67:25:3d:43:a3:8f:b0:d0:ca:2b:cb:ae:7b:30:b4:77:cb:2d:a3:80:30:f2:0c:6a:42:b7:3b:be:ac:01:fa
+udp_ports=$(python3 Tests/vm/rss-peer.py ports "$key" 10.77.0.1 7000 10.77.0.2 4 2 40000)
+tcp_ports=$(python3 Tests/vm/rss-peer.py ports "$key" 10.77.0.1 7001 10.77.0.2 4 1 41000)
+ip netns exec "$namespace" python3 Tests/vm/rss-peer.py serve 10.77.0.1 7000 7001 >"$work/rss-peer.log" 2>&1 &
+peer_pid=$!
 
 # 4 sockets x 2 cores, one node each: node N = CPUs 2N and 2N+1 (with a plain
 # -smp 8 the kernel warns that an LLC spans two nodes). KVM is not usable
@@ -68,11 +99,14 @@ for node in 0 1 2 3; do
   numa+=(-object "memory-backend-ram,id=m$node,size=384M"
     -numa "node,nodeid=$node,cpus=$((2 * node))-$((2 * node + 1)),memdev=m$node")
 done
-timeout 300 qemu-system-x86_64 -accel tcg,thread=multi -m 1536 \
+ip netns exec "$namespace" timeout 300 qemu-system-x86_64 -accel tcg,thread=multi -m 1536 \
   -smp 8,sockets=4,cores=2,threads=1 "${numa[@]}" \
   -nographic -no-reboot -nic none \
+  -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,queues=4,vhost=off \
+  -device virtio-net-pci,netdev=n0,mq=on,vectors=10,rss=on,hash=on \
   -kernel "$kernel_root/boot/vmlinuz-$version" -initrd "$work/initrd.gz" \
-  -append "console=ttyS0 quiet panic=-1" </dev/null | tr -d '\r' >"$console" || true
+  -append "console=ttyS0 quiet panic=-1 SOCKAFF_RSS_KEY=$key SOCKAFF_RSS_UDP=$udp_ports SOCKAFF_RSS_TCP=$tcp_ports" \
+  </dev/null | tr -d '\r' >"$console" || true
 echo "vm: $package, $(($(date +%s) - start)) s wall"
 grep -E 'SOCKAFF-CHECK|^kernel ' "$console" | sed 's/^/vm: /' || true
 verdict=$(grep -o 'SOCKAFF-VM: [0-9]* passed, [0-9]* failed' "$console" | tail -n 1 || true)

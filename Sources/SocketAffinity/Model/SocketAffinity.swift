@@ -95,6 +95,11 @@ public struct SocketAffinity: Sendable, JSONFields {
   /// Most of the socket's data is consumed (or, without recvmsg tracing,
   /// received) on a NUMA node other than its consumers'.
   public let crossNUMA: Bool?
+  /// The interrupt of the queue the latest packet came from (`path.irq`'s number).
+  public var irq: Int? { path?.interrupt?.number }
+  /// Where the packets went from the NIC to the reader; nil when no packet
+  /// was traced (nothing to follow) or the path was not asked for.
+  public var path: SteeringPath? = nil
 
   /// Packets received per NUMA node, from `cpus` (nil node: CPU unknown).
   public var packetsByNode: [Int: UInt64] {
@@ -121,6 +126,7 @@ public struct SocketAffinity: Sendable, JSONFields {
     try visitor.field("napi_id", napiID)
     try visitor.field("ifindex", ifindex)
     try visitor.field("interface", interface)
+    try visitor.field("irq", irq)
     try visitor.field("packets", packets)
     try visitor.field("bytes", bytes)
     try visitor.field("cpu_changes", cpuChanges)
@@ -136,6 +142,7 @@ public struct SocketAffinity: Sendable, JSONFields {
     try visitor.field("thread_nodes", threadNodes)
     try visitor.field("locality", locality)
     try visitor.field("cross_numa", crossNUMA)
+    try visitor.field("path", path)
   }
 }
 

@@ -7,6 +7,13 @@ import Synchronization
 /// (many sockets, skipping those that are not traced).
 struct SocketInspection {
   let topology: Topology
+  /// Each answer's steering path, each interface read once per inspection.
+  let steering: SteeringInspection
+
+  init(topology: Topology) {
+    self.topology = topology
+    steering = SteeringInspection(topology: topology)
+  }
 
   /// Interface names per (network namespace, ifindex): a listing asks the
   /// kernel once per interface, not once per socket.
@@ -94,7 +101,7 @@ struct SocketInspection {
     // The record holds the cookie (bpf_get_socket_cookie): one syscall less.
     let cookie: UInt64
     if let record { cookie = record.cookie } else { cookie = try socket.cookie() }
-    return SocketAffinity(
+    var answer = SocketAffinity(
       pid: pid, fd: socket.fd, command: process.command, networkNamespace: process.networkNamespace,
       cookie: cookie,
       family: kind.family, transport: kind.transport, local: socket.address(peer: false), remote: remote,
@@ -104,6 +111,8 @@ struct SocketInspection {
       cpus: cpus, otherCPUsPackets: record?.otherPackets, firstSeen: firstSeen, lastSeen: lastSeen,
       kernelIncomingCPU: incomingCPU, source: source, consumerCPU: record?.readerCPU, reads: record?.reads,
       threadNodes: threadNodes, locality: locality, crossNUMA: crossNUMA)
+    answer.path = steering.path(for: answer)
+    return answer
   }
 
   /// Exact locality from traced reads when there are any; otherwise the share

@@ -38,9 +38,11 @@ public struct TracerStatus: Sendable, Codable {
   public let nanosecondsPerPacket: Double?
   public let kernel: String
   public let features: [KernelFeature]
+  /// Each NIC's queues, RSS and IRQs (`InterfaceSteering`).
+  public let interfaces: [InterfaceSteering]
 
   enum CodingKeys: String, CodingKey {
-    case attached, mode, cgroup, programs, kernel, features
+    case attached, mode, cgroup, programs, kernel, features, interfaces
     case pinDirectory = "pin_directory"
     case bpffsMounted = "bpffs_mounted"
     case recordsCreated = "records_created"
@@ -120,6 +122,7 @@ extension Tracer {
       poolExhaustedSockets: exhausted, kernelHZ: hz,
       bpfStatsEnabled: KernelFeatures.bpfStatsEnabled(),
       nanosecondsPerPacket: runs > 0 ? Double(time) / Double(runs) : nil,
-      kernel: KernelFeatures.release(), features: KernelFeatures.probe())
+      kernel: KernelFeatures.release(), features: KernelFeatures.probe(),
+      interfaces: InterfaceSteering.all(topology: .live()))
   }
 }

@@ -21,6 +21,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     case kernelUnsupported = "kernel_unsupported"
     case bpf = "bpf"
     case incompatiblePins = "incompatible_pins"
+    case notPredictable = "not_predictable"
     case other = "other"
   }
 
@@ -63,6 +64,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     case .kernelUnsupported: 12
     case .bpf: 13
     case .incompatiblePins: 14
+    case .notPredictable: 15
     }
   }
 

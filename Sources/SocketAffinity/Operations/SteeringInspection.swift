@@ -1,0 +1,59 @@
+import Glibc
+import Synchronization
+
+/// Builds a socket's `SteeringPath` from its answer (the traced queue, NAPI
+/// id, receiving and reading CPUs) and what the kernel says about that
+/// interface now (`InterfaceQueues`). One per query or listing: each
+/// interface is read once, however many sockets it serves.
+final class SteeringInspection: Sendable {
+  let topology: Topology
+  private let queues = Mutex<[String: InterfaceQueues]>([:])
+  /// sysfs shows the interfaces of the network namespace sockaff runs in.
+  private let ownNamespace = ProcFS.networkNamespace(pid: getpid())
+
+  init(topology: Topology) { self.topology = topology }
+
+  func queues(of interface: String) -> InterfaceQueues {
+    if let known = queues.withLock({ $0[interface] }) { return known }
+    let read = InterfaceQueues(interface: interface)
+    queues.withLock { $0[interface] = read }
+    return read
+  }
+
+  /// nil when nothing was traced (no interface to start from).
+  func path(for answer: SocketAffinity) -> SteeringPath? {
+    guard let interface = answer.interface else { return nil }
+    let rxQueue = answer.rxQueue.map(Int.init)
+    let receiveCPU = answer.source == .bpf ? answer.cpu : nil
+    let readerCPU = answer.consumerCPU
+    func path(_ queues: InterfaceQueues?, interrupt: SteeringPath.Interrupt?, unresolved: String?) -> SteeringPath {
+      SteeringPath(
+        interface: interface, softwareInterface: queues.map { !$0.hasDevice } ?? false, deviceNode: queues?.deviceNode,
+        rxQueue: rxQueue, napiID: answer.napiID,
+        interrupt: interrupt, rpsCPUs: rxQueue.flatMap { queues?.rpsCPUs[$0] } ?? [],
+        rfs: rxQueue.map { queues?.rfs(queue: $0) ?? false } ?? false, receiveCPU: receiveCPU,
+        receiveNode: receiveCPU.flatMap(topology.node(ofCPU:)), readerCPU: readerCPU,
+        readerNode: readerCPU.flatMap(topology.node(ofCPU:)), unresolved: unresolved)
+    }
+    if let namespace = answer.networkNamespace, let ownNamespace, namespace != ownNamespace {
+      return path(
+        nil, interrupt: nil,
+        unresolved: "\(interface) is in network namespace \(namespace), whose queues sysfs does not show here")
+    }
+    let queues = queues(of: interface)
+    guard queues.hasDevice else { return path(queues, interrupt: nil, unresolved: nil) }
+    guard let rxQueue else {
+      return path(queues, interrupt: nil, unresolved: "the driver recorded no RX queue")
+    }
+    guard let line = queues.irqByQueue[rxQueue] else {
+      return path(
+        queues, interrupt: nil,
+        unresolved: "no interrupt of \(interface)'s device names RX queue \(rxQueue) in /proc/interrupts")
+    }
+    let cpus = queues.irqCPUs[line.irq] ?? []
+    let interrupt = SteeringPath.Interrupt(
+      number: line.irq, name: line.name, cpus: cpus, nodes: Set(cpus.compactMap(topology.node(ofCPU:))).sorted(),
+      source: "sysfs")
+    return path(queues, interrupt: interrupt, unresolved: nil)
+  }
+}

@@ -1,0 +1,84 @@
+import Glibc
+import SystemPackage
+
+/// `status`'s view of one NIC: its RX queues, whether RSS spreads over them
+/// and with what (hash function, key size, table size, ntuple rules), and
+/// each queue's IRQ → CPUs → nodes and RPS (what `Get-NetAdapterRss` shows
+/// on Windows).
+public struct InterfaceSteering: Sendable, Codable, Equatable {
+  public struct Queue: Sendable, Codable, Equatable {
+    public let queue: Int
+    public let irq: Int?
+    public let irqName: String?
+    public let cpus: [Int]
+    public let nodes: [Int]
+    public let rpsCPUs: [Int]
+    public let rfs: Bool
+
+    enum CodingKeys: String, CodingKey {
+      case queue, irq, cpus, nodes, rfs
+      case irqName = "irq_name"
+      case rpsCPUs = "rps_cpus"
+    }
+  }
+
+  public let interface: String
+  public let deviceNode: Int?
+  public let queues: Int
+  /// RSS configured with a table to spread by (ETHTOOL_GRSSH answered with one).
+  public let rss: Bool
+  /// Why not, when the kernel said (e.g. "Operation not supported").
+  public let rssError: String?
+  public let hashFunction: String?
+  public let keyBytes: Int?
+  public let tableSize: Int?
+  public let ntupleRules: Int?
+  public let rxQueues: [Queue]
+
+  enum CodingKeys: String, CodingKey {
+    case interface, queues, rss
+    case deviceNode = "device_node"
+    case rssError = "rss_error"
+    case hashFunction = "hash_function"
+    case keyBytes = "key_bytes"
+    case tableSize = "table_size"
+    case ntupleRules = "ntuple_rules"
+    case rxQueues = "rx_queues"
+  }
+
+  /// Every interface with a device in sockaff's network namespace, by name
+  /// (software interfaces, loopback and veth, have no queues to steer).
+  public static func all(topology: Topology, sys: String = "/sys") -> [InterfaceSteering] {
+    let names = directoryEntries("\(sys)/class/net").sorted()
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    defer { if socket >= 0 { close(socket) } }
+    return names.compactMap { (name) -> InterfaceSteering? in
+      let queues = InterfaceQueues(interface: name, sys: sys)
+      guard queues.hasDevice else { return nil }
+      var configuration: RSSConfiguration?
+      var failure: String?
+      if socket >= 0 {
+        do {
+          configuration = try RSSConfiguration.read(interface: name, through: FileDescriptor(rawValue: socket))
+        } catch let error as SockaffError {
+          failure = error.errno?.description ?? error.description
+        } catch {
+          failure = "\(error)"
+        }
+      }
+      let rxQueues = (0..<queues.rxQueues).map { queue in
+        let line = queues.irqByQueue[queue]
+        let cpus = line.flatMap { queues.irqCPUs[$0.irq] } ?? []
+        return Queue(
+          queue: queue, irq: line?.irq, irqName: line?.name, cpus: cpus,
+          nodes: Set(cpus.compactMap(topology.node(ofCPU:))).sorted(), rpsCPUs: queues.rpsCPUs[queue] ?? [],
+          rfs: queues.rfs(queue: queue))
+      }
+      return InterfaceSteering(
+        interface: name, deviceNode: queues.deviceNode, queues: queues.rxQueues,
+        rss: configuration.map { !$0.table.isEmpty } ?? false, rssError: failure,
+        hashFunction: configuration.map { $0.hashFunction.description }, keyBytes: configuration?.key.count,
+        tableSize: configuration?.table.count, ntupleRules: configuration?.ntupleRules, rxQueues: rxQueues)
+    }
+  }
+}

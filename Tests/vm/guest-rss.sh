@@ -1,0 +1,187 @@
+# Sourced by the VM lab's /init (Tests/vm/guest-init.sh) when the guest has
+# the lab's 4-queue virtio-net NIC with RSS (Tests/vm/run.sh): sockaff's
+# prediction before any data, and its observed RX queue, NAPI id, IRQ and
+# CPU, against the kernel's ground truth: the queue whose counter grew
+# (`ethtool -S`), the queue interrupt whose count grew and on which CPU
+# (/proc/interrupts), and SO_INCOMING_NAPI_ID / SO_INCOMING_CPU read by the
+# receiving socket. Then the table, an IRQ's affinity and RPS are changed,
+# and prediction and traffic must follow. Uses check and field from /init.
+# The host passes the key and the local ports (chosen so the flows cover
+# every queue) as SOCKAFF_RSS_KEY, SOCKAFF_RSS_UDP and SOCKAFF_RSS_TCP.
+
+rx_packets() { ethtool -S eth0 | sed -n "s/^ *rx_queue_$1_packets: //p"; }
+# The count of interrupt line NAME on CPU (0-based), from /proc/interrupts.
+irq_count() { awk -v name="$1" -v cpu="$2" '$NF == name { print $(cpu + 2) }' /proc/interrupts; }
+irq_of_queue() { awk -v name="virtio0-input.$1" '$NF == name { sub(":", "", $1); print $1 }' /proc/interrupts; }
+# Top-level keys of compact JSON (for nested objects: `tr -d ' \n'` and grep).
+compact() { tr -d ' \n'; }
+
+flows_send() { # flows_send FLOW COUNT: the flow's receipt line "got FLOW BYTES NAPI CPU"
+	before=$(grep -c "^got $1 " /tmp/flows.out)
+	echo "send $1 $2" >&4
+	tries=0
+	while [ "$(grep -c "^got $1 " /tmp/flows.out)" = "$before" ] && [ $tries -lt 200 ]; do
+		sleep 0.05
+		tries=$((tries + 1))
+	done
+	grep "^got $1 " /tmp/flows.out | tail -n 1
+}
+
+# One flow: predicted before its data, then COUNT packets, then the truth.
+# Sets ok (0/1) and detail.
+observe_flow() { # observe_flow FLOW FD COUNT PREDICTED_QUEUE PREDICTED_CPU
+	queue=$4
+	cpu=$5
+	irq_name="virtio0-input.$queue"
+	counters_before=""
+	for q in 0 1 2 3; do counters_before="$counters_before $(rx_packets $q)"; done
+	irq_before=$(irq_count "$irq_name" "$cpu")
+	receipt=$(flows_send "$1" "$3")
+	counters_after=""
+	for q in 0 1 2 3; do counters_after="$counters_after $(rx_packets $q)"; done
+	irq_after=$(irq_count "$irq_name" "$cpu")
+	# The queues whose counters grew: only the flow's, by at least the
+	# datagrams sent (TCP packs the bytes into fewer segments).
+	grown=""
+	enough=1
+	set -- $counters_before
+	q=0
+	for after in $counters_after; do
+		if [ $((after - $1)) -gt 0 ]; then
+			grown="$grown$q"
+			[ "$kind" = tcp ] || [ $((after - $1)) -ge "$count" ] || enough=0
+		fi
+		shift
+		q=$((q + 1))
+	done
+	answer=$(sockaff query --pid "$flows_pid" --fd "$fd" --json)
+	seen_queue=$(echo "$answer" | field rx_queue)
+	seen_napi=$(echo "$answer" | field napi_id)
+	seen_irq=$(echo "$answer" | field irq)
+	seen_cpu=$(echo "$answer" | field cpu)
+	kernel_napi=$(echo "$receipt" | cut -d' ' -f4)
+	kernel_cpu=$(echo "$receipt" | cut -d' ' -f5)
+	ok=1
+	[ "$grown" = "$queue" ] && [ "$enough" = 1 ] && [ "$seen_queue" = "$queue" ] && [ "$seen_cpu" = "$cpu" ] &&
+		[ "$seen_irq" = "$(irq_of_queue "$queue")" ] && [ "$seen_napi" = "$kernel_napi" ] &&
+		[ "$kernel_cpu" = "$cpu" ] && [ $((irq_after - irq_before)) -gt 0 ] && ok=0
+	detail="predicted rx-$queue cpu $cpu; queue counters grew: rx-$grown; $irq_name on cpu $cpu +$((irq_after - irq_before)); traced rx-$seen_queue irq $seen_irq cpu $seen_cpu napi $seen_napi; kernel napi $kernel_napi cpu $kernel_cpu; receipt '$receipt'"
+}
+
+predict() { # predict FD: sets p_queue p_irq p_cpu p_json
+	p_json=$(sockaff query --pid "$flows_pid" --fd "$1" --predict --json)
+	p_queue=$(echo "$p_json" | field rx_queue)
+	p_irq=$(echo "$p_json" | field irq)
+	p_cpu=$(echo "$p_json" | field cpu)
+}
+
+rss_checks() {
+	$IP link set eth0 up
+	$IP addr add 10.77.0.2/24 dev eth0
+	ethtool -X eth0 hfunc toeplitz hkey "$SOCKAFF_RSS_KEY" equal 4
+	check rss-configured $? "ethtool -X eth0 hkey (Microsoft's key) equal 4: $(ethtool -x eth0 | grep -c '^ *[0-9]*:') table rows"
+	status=$(sockaff status --json | compact)
+	# Keys are sorted in sockaff's JSON. Each queue's IRQ and its CPU as the
+	# kernel says right now (x86 delivers to one CPU of the mask).
+	truth=""
+	queues_ok=0
+	for q in 0 1 2 3; do
+		irq=$(irq_of_queue "$q")
+		cpu=$(cat /proc/irq/"$irq"/effective_affinity_list)
+		truth="$truth rx-$q:irq $irq cpu $cpu"
+		echo "$status" | grep -q "\"cpus\":\[$cpu\],\"irq\":$irq,\"irq_name\":\"virtio0-input.$q\",\"nodes\":\[$((cpu / 2))\],\"queue\":$q" ||
+			queues_ok=1
+	done
+	echo "$status" | grep -q '"hash_function":"toeplitz","interface":"eth0","key_bytes":40,"ntuple_rules":0,"queues":4,"rss":true' &&
+		echo "$status" | grep -q '"table_size":128' && [ "$queues_ok" = 0 ]
+	check rss-status-interface $? "kernel:$truth; status: $(echo "$status" | grep -o '"interfaces":.*' | cut -c1-500)"
+
+	mkfifo /tmp/flows.in
+	sockaff-bench rss-flows --local 10.77.0.2 --peer 10.77.0.1 --udp-port 7000 --tcp-port 7001 \
+		--udp "$SOCKAFF_RSS_UDP" --tcp "$SOCKAFF_RSS_TCP" </tmp/flows.in >/tmp/flows.out 2>&1 &
+	exec 4>/tmp/flows.in
+	tries=0
+	while ! grep -q '^ready' /tmp/flows.out && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
+	flows_pid=$(sed -n 's/^ready //p' /tmp/flows.out)
+	check rss-flows-ready "$([ -n "$flows_pid" ]; echo $?)" "$(grep -c '^flow' /tmp/flows.out) flows from pid $flows_pid"
+
+	# Predictions first, before any data: no flow has received anything yet
+	# (the TCP handshake's SYN-ACK aside).
+	: >/tmp/predictions
+	while read -r _ index kind fd port; do
+		predict "$fd"
+		echo "$index $kind $fd $port $p_queue $p_irq $p_cpu" >>/tmp/predictions
+	done <<-FLOWS
+		$(grep '^flow' /tmp/flows.out)
+	FLOWS
+	queues_covered=$(cut -d' ' -f5 /tmp/predictions | sort -u | tr -d '\n')
+	[ "$queues_covered" = 0123 ]
+	check rss-predictions-cover-queues $? "predicted queues $queues_covered over $(wc -l </tmp/predictions) flows (the host chose ports for every queue)"
+
+	# Warm-up: each queue's first interrupt may arrive before its affinity
+	# takes effect.
+	while read -r index _; do flows_send "$index" 4 >/dev/null; done </tmp/predictions
+
+	count=32
+	while read -r index kind fd port queue irq cpu; do
+		observe_flow "$index" "$fd" "$count" "$queue" "$cpu"
+		check "rss-$kind-flow-$port" "$ok" "$detail"
+	done </tmp/predictions
+
+	# A new table: queues 1 and 3 only. A flow that was on 0 or 2 must move,
+	# in the prediction and in the traffic.
+	moved=$(awk '$5 == 0 || $5 == 2 { print; exit }' /tmp/predictions)
+	set -- $moved
+	index=$1 kind=$2 fd=$3 old_queue=$5
+	ethtool -X eth0 weight 0 1 0 1
+	predict "$fd"
+	[ "$p_queue" = 1 ] || [ "$p_queue" = 3 ]
+	check rss-table-change-predicted $? "flow $index: rx-$old_queue before, predicted rx-$p_queue after 'weight 0 1 0 1'"
+	observe_flow "$index" "$fd" "$count" "$p_queue" "$p_cpu"
+	check rss-table-change-traffic-follows "$ok" "$detail"
+	ethtool -X eth0 equal 4
+
+	# Move one queue's interrupt to another node's CPU: the path and the
+	# receiving CPU follow it.
+	set -- $(awk '$5 == 0 { print; exit }' /tmp/predictions)
+	index=$1 kind=$2 fd=$3 queue=$5 irq=$6
+	echo 6 >/proc/irq/"$irq"/smp_affinity_list
+	flows_send "$index" 4 >/dev/null # the first interrupt may still land on the old CPU
+	predict "$fd"
+	observe_flow "$index" "$fd" "$count" "$queue" 6
+	path=$(echo "$answer" | compact | grep -o '"path":{.*}')
+	[ "$ok" = 0 ] && [ "$p_cpu" = 6 ] && echo "$path" | grep -q '"irq":{"cpus":\[6\],"name":"virtio0-input.0","nodes":\[3\]'
+	check rss-irq-affinity-moves-path $? "irq $irq to cpu 6: predicted cpu $p_cpu; $detail; path $(echo "$path" | cut -c1-240)"
+	echo 0 >/proc/irq/"$irq"/smp_affinity_list
+
+	# RPS on one queue: packets are processed on the RPS CPU, not the IRQ's.
+	set -- $(awk '$5 == 1 { print; exit }' /tmp/predictions)
+	index=$1 kind=$2 fd=$3 queue=$5 irq=$6 irq_cpu=$7
+	echo 20 >/sys/class/net/eth0/queues/rx-"$queue"/rps_cpus # CPU 5
+	predict "$fd"
+	flows_send "$index" "$count" >/dev/null
+	answer=$(sockaff query --pid "$flows_pid" --fd "$fd" --json)
+	seen_cpu=$(echo "$answer" | field cpu)
+	path=$(echo "$answer" | compact | grep -o '"path":{.*}')
+	[ "$seen_cpu" = 5 ] && echo "$path" | grep -q '"moved_off_irq_cpu":true' &&
+		echo "$path" | grep -q '"rps_cpus":\[5\]' && echo "$p_json" | compact | grep -q '"candidate_cpus":\[5\]'
+	check rss-rps-shows-in-path $? "rps_cpus 5 on rx-$queue (irq on cpu $irq_cpu): received on cpu $seen_cpu; predicted candidates $(echo "$p_json" | compact | grep -o '"candidate_cpus":\[[0-9,]*\]'); path $(echo "$path" | cut -c1-300)"
+	echo 0 >/sys/class/net/eth0/queues/rx-"$queue"/rps_cpus
+
+	# For the record (the console log): what an operator sees.
+	set -- $(awk '$2 == "udp" { print; exit }' /tmp/predictions)
+	echo "SOCKAFF-SHOW sockaff status (interfaces)"
+	sockaff status | sed -n '/^interface/,$p'
+	echo "SOCKAFF-SHOW sockaff query --pid $flows_pid --fd $3 --predict"
+	sockaff query --pid "$flows_pid" --fd "$3" --predict
+	echo "SOCKAFF-SHOW sockaff query --pid $flows_pid --fd $3"
+	sockaff query --pid "$flows_pid" --fd "$3"
+	echo "SOCKAFF-SHOW sockaff list --pid $flows_pid"
+	sockaff list --pid "$flows_pid"
+	echo "SOCKAFF-SHOW end"
+
+	echo quit >&4
+	exec 4>&-
+}
+
+rss_checks
