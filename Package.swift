@@ -27,12 +27,15 @@ let package = Package(
       name: "CLibbpf", pkgConfig: "libbpf",
       providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
     .systemLibrary(name: "CNuma", providers: [.apt(["libnuma-dev"])]),
+    // Generic netlink (the kernel's netdev family): libnl, whose static
+    // archives Debian ships (libmnl's it does not), for the static binary.
+    .systemLibrary(name: "CNetlink", pkgConfig: "libnl-genl-3.0", providers: [.apt(["libnl-genl-3-dev"])]),
     // Compiles bpf/sockaff.bpf.c with clang's BPF target and embeds the object.
     .plugin(name: "EmbedBPFObject", capability: .buildTool()),
     .target(
       name: "SocketAffinity",
       dependencies: [
-        "CSockaffABI", "CSockaffShims", "CLibbpf", "CNuma",
+        "CSockaffABI", "CSockaffShims", "CLibbpf", "CNuma", "CNetlink",
         .product(name: "SystemPackage", package: "swift-system"),
       ],
       plugins: ["EmbedBPFObject"]),
@@ -60,7 +63,8 @@ let package = Package(
     .executableTarget(
       name: "sockaff-bench",
       dependencies: [
-        "SocketAffinity", "CSockaffShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "SocketAffinity", "CSockaffShims", "SockaffCAPI", "CSockaffAPI",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(
       name: "SocketAffinityTests",

@@ -54,6 +54,25 @@ public enum PrometheusExposition {
     if let cost = status.nanosecondsPerPacket {
       gauge("ingress_nanoseconds_per_packet", "Mean cost of the receive program (kernel.bpf_stats_enabled=1)").set(cost)
     }
+    // Each NIC's receive steering as `status` reads it: sysfs and one
+    // ioctl per interface, no BPF.
+    for nic in status.interfaces {
+      gauge(
+        "interface_rss_enabled", "1 if RSS spreads the interface's packets over several RX queues",
+        [("interface", nic.interface)]
+      ).set(Int64(nic.rss ? 1 : 0))
+      for queue in nic.rxQueues {
+        for cpu in queue.cpus {
+          gauge(
+            "rx_queue_irq_cpu", "1 for each CPU an RX queue's interrupt is delivered to (effective affinity)",
+            [
+              ("interface", nic.interface), ("queue", "\(queue.queue)"), ("irq", queue.irq.map(String.init) ?? ""),
+              ("cpu", "\(cpu)"), ("node", label(queue.nodes.count == 1 ? queue.nodes[0] : nil)),
+            ]
+          ).set(Int64(1))
+        }
+      }
+    }
     guard status.attached else { return registry.emitToString() }
 
     let sockets = snapshot.sockets
@@ -83,6 +102,17 @@ public enum PrometheusExposition {
         "node_receive_packets", "Packets received by the open traced sockets, by the NUMA node that processed them",
         [("node", node < 0 ? "unknown" : "\(node)")]
       ).set(Int64(clamping: packets))
+    }
+    var byQueue: [String: (interface: String, queue: UInt32, irq: Int?, sockets: Int)] = [:]
+    for socket in sockets {
+      guard let interface = socket.interface, let queue = socket.rxQueue else { continue }
+      byQueue["\(interface)/\(queue)", default: (interface, queue, socket.irq, 0)].sockets += 1
+    }
+    for entry in byQueue.values.sorted(by: { ($0.interface, $0.queue) < ($1.interface, $1.queue) }) {
+      gauge(
+        "rx_queue_sockets", "Open traced sockets whose latest packet came from this RX queue",
+        [("interface", entry.interface), ("queue", "\(entry.queue)"), ("irq", entry.irq.map(String.init) ?? "")]
+      ).set(Int64(entry.sockets))
     }
     for process in ProcessMismatch.summarize(sockets).prefix(top) {
       gauge(

@@ -13,7 +13,12 @@ public enum AffinityText {
     let processor = a.processor.map { "group \($0.group) number \($0.number)" } ?? "group -"
     lines.append("  cpu \(a.cpu) (\(processor)), numa node \(optional(a.numaNode))")
     if a.source == .kernel {
-      lines.append("  source: kernel SO_INCOMING_CPU (no packet traced since the tracer was attached)")
+      if a.napiID != nil || a.interface != nil {
+        lines.append("  napi id \(optional(a.napiID)), interface \(a.interface ?? "-")")
+      }
+      if let path = a.path { lines.append("  path: " + Self.path(path)) }
+      let why = a.limits ?? "no packet traced since the tracer was attached"
+      lines.append("  source: kernel SO_INCOMING_CPU (\(why))")
       return lines.joined(separator: "\n")
     }
     lines.append(

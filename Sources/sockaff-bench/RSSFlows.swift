@@ -1,4 +1,6 @@
+import CSockaffAPI
 import Glibc
+import SockaffCAPI
 
 /// The VM lab's RSS flows (it has no Python): connected UDP and TCP sockets
 /// from chosen local ports to a peer outside the guest, held open while the
@@ -6,7 +8,9 @@ import Glibc
 /// command `send I N` on stdin sends "N" on flow I, the peer answers with N
 /// 64-byte datagrams (UDP) or N × 64 bytes (TCP), and the reply line is
 /// `got I BYTES NAPI CPU`: what was read, and the kernel's own
-/// SO_INCOMING_NAPI_ID and SO_INCOMING_CPU for the socket. `quit` ends it.
+/// SO_INCOMING_NAPI_ID and SO_INCOMING_CPU for the socket. `capi I` asks
+/// libsockaff's two calls about flow I, as a C program would on its own
+/// socket: `capi I STATUS GROUP NUMBER NODE RSS_ENABLED`. `quit` ends it.
 /// On start it prints `flow I udp|tcp FD PORT` per flow, then `ready PID`.
 enum RSSFlows {
   static func run(local: String, peer: String, udpPort: UInt16, tcpPort: UInt16, udp: [UInt16], tcp: [UInt16])
@@ -37,6 +41,20 @@ enum RSSFlows {
     while let line = readLine() {
       let words = line.split(separator: " ")
       if words.first == "quit" { exit(0) }
+      if words.count == 2, words[0] == "capi", let index = Int(words[1]), flows.indices.contains(index) {
+        var answer = sockaff_processor_affinity()
+        let status = withUnsafeMutableBytes(of: &answer) {
+          sockaffQueryRSSProcessorInfo(flows[index].fd, $0.baseAddress, $0.count, nil)
+        }
+        var scalability = sockaff_rss_scalability_info()
+        _ = withUnsafeMutableBytes(of: &scalability) {
+          sockaffQueryRSSScalabilityInfo(flows[index].fd, $0.baseAddress, $0.count, nil)
+        }
+        print(
+          "capi \(index) \(status) \(answer.group) \(answer.number) \(answer.numa_node_id) \(scalability.rss_enabled)")
+        fflush(nil)
+        continue
+      }
       guard words.count == 3, words[0] == "send", let index = Int(words[1]), flows.indices.contains(index),
         let count = Int(words[2])
       else {

@@ -8,9 +8,10 @@ struct QueryCommand: ParsableCommand {
     abstract: "Show which CPU and NUMA node process the packets received by one socket.",
     discussion: """
       The socket is fd F of process P, reached through pidfd_getfd: the process is not
-      stopped or changed. Needs the tracer ('sockaff trace'); a socket that received
-      nothing since then is answered from the kernel's SO_INCOMING_CPU when it has one,
-      else from RSS's prediction when the interface allows one.
+      stopped or changed. The full answer (RX queue, counts, CPU shares, history) needs
+      the tracer ('sockaff trace'). Without it, or for a socket that received nothing
+      since, the answer is the kernel's SO_INCOMING_CPU when it has one, else RSS's
+      prediction when the interface allows one; the answer says which.
 
       --predict answers before any packet, without the tracer: the Toeplitz hash of the
       socket's flow under the interface's RSS key and indirection table, that queue's
@@ -60,7 +61,7 @@ struct QueryCommand: ParsableCommand {
           try wait.map { (seconds) throws(SockaffError) in
             try query.query(pid: pid, fd: fd, waitingUpTo: seconds)
           } ?? query.query(pid: pid, fd: fd)
-      } catch let error as SockaffError where error.kind == .noPacketsYet {
+      } catch let error as SockaffError where [.noPacketsYet, .notAttached].contains(error.kind) && wait == nil {
         // Nothing observed yet: what RSS will do, where it can say.
         guard let predicted = try? query.predict(pid: pid, fd: fd) else { throw error }
         try show(predicted)

@@ -19,10 +19,21 @@ final class QueryErrorTests: KernelTestCase {
     }
   }
 
+  /// Without the tracer a connected socket is answered from what the kernel
+  /// keeps (SO_INCOMING_CPU), saying what that lacks; a socket the kernel
+  /// knows nothing about (unconnected UDP) still needs the tracer: exit 8.
   func testQueryWithTracerDetached() throws {
     let pair = try PeerPair.start(transport: "tcp", serverHost: "127.0.0.1")
     try pair.exchange(5)
-    try assertQueryFails(pid: pair.server.pid, fd: pair.serverFD, status: 8, mentioning: ["sockaff trace"])
+    let answer = try queryJSON(pid: pair.server.pid, fd: pair.serverFD)
+    XCTAssertEqual(answer["source"] as? String, "kernel")
+    XCTAssertEqual(answer["cpu"] as? Int, Int(try kernelIncomingCPU(pid: pair.server.pid, fd: pair.serverFD)))
+    XCTAssertTrue(answer["packets"] is NSNull, "no history without the tracer")
+    XCTAssertTrue((answer["limits"] as? String ?? "").contains("sockaff trace"), "\(answer)")
+    XCTAssertEqual(answer["interface"] as? String, "lo", "the interface holding the socket's address")
+    let udp = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1")
+    try udp.exchange(5)
+    try assertQueryFails(pid: udp.server.pid, fd: udp.serverFD, status: 8, mentioning: ["sockaff trace"])
   }
 
   func testJSONErrorIsOneObjectWithTheExitStatus() throws {

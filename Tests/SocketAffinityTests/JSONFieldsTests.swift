@@ -84,7 +84,7 @@ final class JSONFieldsTests: XCTestCase {
     XCTAssertEqual(lines.count, values.count + 3, "[, one per record, ], and the final newline")
     XCTAssertEqual(lines.first, "[")
     XCTAssertEqual(lines[lines.count - 2], "]")
-    XCTAssertTrue(lines[1].hasSuffix("\"unresolved\":null}},"), String(lines[1]))
+    XCTAssertTrue(lines[1].hasSuffix("\"unresolved\":null},\"limits\":null},"), String(lines[1]))
     XCTAssertTrue(lines[1].contains("\"interface\":\"lo\",\"irq\":29,\"packets\""), String(lines[1]))
     XCTAssertEqual(try document([]), "[]\n")
   }
@@ -95,7 +95,7 @@ final class JSONFieldsTests: XCTestCase {
     try JSONLines.document([entry]) { bytes += $0 }
     let text = String(decoding: bytes, as: UTF8.self)
     XCTAssertEqual(try parsed(text), try parsed(try reference([entry])))
-    XCTAssertTrue(text.contains("\"unresolved\":null},\"packet_rate\":12.5,\"previous_cpu\":null}"), text)
+    XCTAssertTrue(text.contains("\"limits\":null,\"packet_rate\":12.5,\"previous_cpu\":null}"), text)
   }
 
   func testStringsAreEscapedAsJSONRequires() throws {

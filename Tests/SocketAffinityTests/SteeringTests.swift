@@ -8,7 +8,8 @@ import XCTest
 final class SteeringTests: XCTestCase {
   func queues(_ interface: String) -> InterfaceQueues {
     InterfaceQueues(
-      interface: interface, sys: Fixture.path("rss-virtio/sys"), proc: Fixture.path("rss-virtio/proc"))
+      interface: interface, sys: Fixture.path("rss-virtio/sys"), proc: Fixture.path("rss-virtio/proc"),
+      netlink: nil)
   }
 
   func testInterruptsParseNumberedLinesOnly() throws {
@@ -28,6 +29,7 @@ final class SteeringTests: XCTestCase {
     XCTAssertEqual(eth0.irqByQueue.mapValues(\.irq), [0: 25, 1: 27, 2: 29, 3: 31])
     // eth9-rx-1 names queue 1 too, but it is not one of this device's MSI vectors.
     XCTAssertEqual(eth0.irqByQueue[1]?.name, "virtio0-input.1")
+    XCTAssertEqual(eth0.irqSource, [0: "sysfs", 1: "sysfs", 2: "sysfs", 3: "sysfs"], "no netlink: the names")
   }
 
   func testInterruptCPUsPreferTheEffectiveAffinity() {

@@ -116,5 +116,23 @@ int main(int argc, char **argv)
 	status = sockaff_query_rss_processor_info(999, &answer, sizeof(answer), NULL);
 	snprintf(detail, sizeof(detail), "status %d errno %s", status, strerror(errno));
 	check(status == -1 && errno == EBADF, "closed fd: EBADF", detail);
+
+	/* SIO_QUERY_RSS_SCALABILITY_INFO's counterpart: loopback never has RSS. */
+	sockaff_rss_scalability_info scalability;
+	memset(&scalability, 0xff, sizeof(scalability));
+	returned = 0;
+	status = sockaff_query_rss_scalability_info(rx, &scalability, sizeof(scalability), &returned);
+	snprintf(detail, sizeof(detail), "status %d errno %s rss_enabled %u returned %zu", status, strerror(errno),
+		 scalability.rss_enabled, returned);
+	check(sizeof(scalability) == 1 && status == 0 && scalability.rss_enabled == 0 && returned == 1,
+	      "scalability of a loopback socket: RSS off", detail);
+	errno = 0;
+	status = sockaff_query_rss_scalability_info(rx, &scalability, 0, &returned);
+	snprintf(detail, sizeof(detail), "status %d errno %s returned %zu", status, strerror(errno), returned);
+	check(status == -1 && errno == EINVAL && returned == 1, "scalability, buffer too small: EINVAL", detail);
+	errno = 0;
+	status = sockaff_query_rss_scalability_info(pipe_fds[0], &scalability, sizeof(scalability), NULL);
+	snprintf(detail, sizeof(detail), "status %d errno %s", status, strerror(errno));
+	check(status == -1 && errno == ENOTSOCK, "scalability of a pipe: ENOTSOCK", detail);
 	return failures != 0;
 }

@@ -82,14 +82,15 @@ rss_checks() {
 	check rss-configured $? "ethtool -X eth0 hkey (Microsoft's key) equal 4: $(ethtool -x eth0 | grep -c '^ *[0-9]*:') table rows"
 	status=$(sockaff status --json | compact)
 	# Keys are sorted in sockaff's JSON. Each queue's IRQ and its CPU as the
-	# kernel says right now (x86 delivers to one CPU of the mask).
+	# kernel says right now (x86 delivers to one CPU of the mask), found by
+	# the IRQ names: 6.1 has no netdev queue-get/napi-get (the sysfs fallback).
 	truth=""
 	queues_ok=0
 	for q in 0 1 2 3; do
 		irq=$(irq_of_queue "$q")
 		cpu=$(cat /proc/irq/"$irq"/effective_affinity_list)
 		truth="$truth rx-$q:irq $irq cpu $cpu"
-		echo "$status" | grep -q "\"cpus\":\[$cpu\],\"irq\":$irq,\"irq_name\":\"virtio0-input.$q\",\"nodes\":\[$((cpu / 2))\],\"queue\":$q" ||
+		echo "$status" | grep -q "\"cpus\":\[$cpu\],\"irq\":$irq,\"irq_name\":\"virtio0-input.$q\",\"irq_source\":\"sysfs\",\"nodes\":\[$((cpu / 2))\],\"queue\":$q" ||
 			queues_ok=1
 	done
 	echo "$status" | grep -q '"hash_function":"toeplitz","interface":"eth0","key_bytes":40,"ntuple_rules":0,"queues":4,"rss":true' &&
@@ -114,6 +115,15 @@ rss_checks() {
 	done <<-FLOWS
 		$(grep '^flow' /tmp/flows.out)
 	FLOWS
+	# libsockaff on a flow that received nothing: the Windows call's answer
+	# for a new socket is RSS's, and RSS is on for its interface.
+	set -- $(head -n 1 /tmp/predictions)
+	echo "capi $1" >&4
+	tries=0
+	while ! grep -q "^capi $1 " /tmp/flows.out && [ $tries -lt 100 ]; do sleep 0.05; tries=$((tries + 1)); done
+	capi=$(grep "^capi $1 " /tmp/flows.out)
+	[ "$capi" = "capi $1 0 0 $7 $(($7 / 2)) 1" ]
+	check rss-capi-answers-from-prediction $? "sockaff_query_rss_processor_info before any data: '$capi' (status group number node rss_enabled); predicted cpu $7"
 	queues_covered=$(cut -d' ' -f5 /tmp/predictions | sort -u | tr -d '\n')
 	[ "$queues_covered" = 0123 ]
 	check rss-predictions-cover-queues $? "predicted queues $queues_covered over $(wc -l </tmp/predictions) flows (the host chose ports for every queue)"
@@ -127,6 +137,22 @@ rss_checks() {
 		observe_flow "$index" "$fd" "$count" "$queue" "$cpu"
 		check "rss-$kind-flow-$port" "$ok" "$detail"
 	done </tmp/predictions
+
+	# The metrics' per-queue view: each queue's IRQ and CPU as /proc/irq
+	# says, and the flows whose latest packet came from each queue (3 each).
+	metrics=$(sockaff export)
+	metrics_ok=0
+	for q in 0 1 2 3; do
+		irq=$(irq_of_queue "$q")
+		cpu=$(cat /proc/irq/"$irq"/effective_affinity_list)
+		echo "$metrics" | grep -q "^sockaff_rx_queue_irq_cpu{interface=\"eth0\",queue=\"$q\",irq=\"$irq\",cpu=\"$cpu\",node=\"$((cpu / 2))\"} 1" ||
+			metrics_ok=1
+		sockets=$(awk -v q="$q" '$5 == q' /tmp/predictions | wc -l)
+		echo "$metrics" | grep -q "^sockaff_rx_queue_sockets{interface=\"eth0\",queue=\"$q\",irq=\"$irq\"} $sockets" ||
+			metrics_ok=1
+	done
+	echo "$metrics" | grep -q '^sockaff_interface_rss_enabled{interface="eth0"} 1' || metrics_ok=1
+	check rss-metrics-per-queue "$metrics_ok" "$(echo "$metrics" | grep -E '^sockaff_(rx_queue|interface_rss)' | tr '\n' ' ' | cut -c1-700)"
 
 	# A new table: queues 1 and 3 only. A flow that was on 0 or 2 must move,
 	# in the prediction and in the traffic.

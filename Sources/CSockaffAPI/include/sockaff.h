@@ -6,7 +6,10 @@
  * and number) and NUMA node process the packets it receives. It reads the
  * pinned maps of a running `sockaff trace` when the caller may (root), and
  * otherwise, or when nothing was traced for the socket, answers with the
- * kernel's SO_INCOMING_CPU.
+ * kernel's SO_INCOMING_CPU; when nothing was received at all, with RSS's
+ * prediction for the socket's flow (what the Windows call returns for a new
+ * socket): the interface's Toeplitz key and indirection table, the queue's
+ * interrupt and its CPU.
  */
 #ifndef SOCKAFF_H
 #define SOCKAFF_H
@@ -35,13 +38,30 @@ typedef struct sockaff_processor_affinity {
  *   ENOTSOCK   fd is not a socket (WSAENOTSOCK)
  *   EOPNOTSUPP not TCP or UDP over IPv4/IPv6 (WSAEOPNOTSUPP)
  *   EBADF      fd is not open
- *   ENODATA    nothing received yet and the kernel has no SO_INCOMING_CPU
- *              (Windows would complete the overlapped call later)
+ *   ENODATA    nothing received yet, the kernel has no SO_INCOMING_CPU and
+ *              RSS cannot predict (loopback, veth, not connected, RPS on
+ *              the queue); Windows would complete the overlapped call later
  * *returned (if not NULL) is set to sizeof(sockaff_processor_affinity) on
  * success and on EINVAL. Unlike Windows, an unconnected UDP socket is
  * answered when the tracer has seen its packets.
  */
 int sockaff_query_rss_processor_info(int fd, void *out, size_t out_len, size_t *returned);
+
+/* Laid out like Windows' RSS_SCALABILITY_INFO (1 byte). */
+typedef struct sockaff_rss_scalability_info {
+	uint8_t rss_enabled; /* RssEnabled: a BOOLEAN */
+} sockaff_rss_scalability_info;
+
+/*
+ * The counterpart of SIO_QUERY_RSS_SCALABILITY_INFO, per socket: whether RSS
+ * spreads the packets of socket fd's interface over several queues (the
+ * interface holding its local address; for a socket bound to any address,
+ * any interface of its network namespace). Fills *out and returns 0; on
+ * failure -1 with errno EINVAL (out NULL or too small, *returned holds the
+ * size), ENOTSOCK, EBADF. An interface without RSS (loopback, veth, one
+ * queue) answers 0, not an error.
+ */
+int sockaff_query_rss_scalability_info(int fd, void *out, size_t out_len, size_t *returned);
 
 #ifdef __cplusplus
 }

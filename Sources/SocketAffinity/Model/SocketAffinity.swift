@@ -100,6 +100,8 @@ public struct SocketAffinity: Sendable, JSONFields {
   /// Where the packets went from the NIC to the reader; nil when no packet
   /// was traced (nothing to follow) or the path was not asked for.
   public var path: SteeringPath? = nil
+  /// What this answer cannot tell, and why (the tracer is not attached), or nil.
+  public var limits: String? = nil
 
   /// Packets received per NUMA node, from `cpus` (nil node: CPU unknown).
   public var packetsByNode: [Int: UInt64] {
@@ -143,6 +145,7 @@ public struct SocketAffinity: Sendable, JSONFields {
     try visitor.field("locality", locality)
     try visitor.field("cross_numa", crossNUMA)
     try visitor.field("path", path)
+    try visitor.field("limits", limits)
   }
 }
 

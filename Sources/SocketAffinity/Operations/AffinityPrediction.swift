@@ -55,14 +55,15 @@ extension AffinityQuery {
     let interrupt = line.map {
       SteeringPath.Interrupt(
         number: $0.irq, name: $0.name, cpus: irqCPUs, nodes: Set(irqCPUs.compactMap(topology.node(ofCPU:))).sorted(),
-        source: "sysfs")
+        source: queues.irqSource[prediction.rxQueue] ?? "sysfs")
     }
     let rfs = queues.rfs(queue: prediction.rxQueue)
     var notes: [String] = []
     if !rps.isEmpty { notes.append("RPS on rx-\(prediction.rxQueue) spreads its packets over cpus \(rps)") }
     if rfs { notes.append("RFS on rx-\(prediction.rxQueue) moves a flow to the CPU that last read it") }
     let path = SteeringPath(
-      interface: interface, deviceNode: queues.deviceNode, rxQueue: prediction.rxQueue, napiID: nil,
+      interface: interface, deviceNode: queues.deviceNode, rxQueue: prediction.rxQueue,
+      napiID: queues.napiByQueue[prediction.rxQueue],
       interrupt: interrupt, rpsCPUs: rps, rfs: rfs, receiveCPU: cpu, receiveNode: cpu.flatMap(topology.node(ofCPU:)),
       readerCPU: nil, readerNode: nil,
       unresolved: line == nil ? "no interrupt of \(interface)'s device names RX queue \(prediction.rxQueue)" : nil)

@@ -33,10 +33,24 @@ public struct AffinityQuery: Sendable {
     let socket = try TargetSocket(process: handle, fd: fd)
     let inspection = SocketInspection(topology: topology)
     let kind = try inspection.kind(of: socket)
-    let maps = try PinnedMaps(pins: pins)
-    // Pins without an attached program (a killed `trace --foreground`) hold
-    // records that no longer grow: never answer from them as if live.
-    try maps.requireAttached()
+    let maps: PinnedMaps
+    do {
+      maps = try PinnedMaps(pins: pins)
+      // Pins without an attached program (a killed `trace --foreground`) hold
+      // records that no longer grow: never answer from them as if live.
+      try maps.requireAttached()
+    } catch  where error.kind == .notAttached && timeout == nil {
+      // No tracer: what the kernel itself keeps for the socket, saying what
+      // that lacks; exit 8 only when the kernel knows nothing either.
+      let process = inspection.facts(pid: pid)
+      try handle.requireSameProcess()
+      guard var answer = try inspection.answer(socket: socket, kind: kind, record: nil, clock: nil, process: process)
+      else { throw error }
+      answer.limits =
+        "the tracer is not attached: the kernel's SO_INCOMING_CPU and SO_INCOMING_NAPI_ID only, no RX queue, "
+        + "packet counts, CPU shares or history ('sockaff trace' for those)"
+      return answer
+    }
     let process = inspection.facts(pid: pid)
     // The facts came from /proc/PID: valid only if PID still names the
     // process behind the pidfd (not reaped, so not reused).

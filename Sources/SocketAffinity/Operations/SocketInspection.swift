@@ -90,11 +90,21 @@ struct SocketInspection {
     let lastSeen: Date? = record.flatMap { r in
       clock.map { Date(timeIntervalSince1970: $0.unixTime(atJiffies: r.lastJiffies)) }
     }
-    let napiID: UInt32? = record.flatMap { $0.napiID == 0 ? nil : $0.napiID }
+    var napiID: UInt32? = record.flatMap { $0.napiID == 0 ? nil : $0.napiID }
     var interface: String?
     if let record {
       interface = interfaceNames.name(
         socket: socket, namespace: process.networkNamespace, ifindex: record.ifindex)
+    } else {
+      // The kernel's own: the NAPI id of the latest packet, and the
+      // interface that holds a connected socket's address (its replies
+      // come back there), when sockaff runs in the socket's namespace.
+      napiID = (try? socket.intOption(SOL_SOCKET, 56)).flatMap { $0 > 0 ? UInt32($0) : nil }  // SO_INCOMING_NAPI_ID
+      if remote != nil, let local = socket.endpoint(peer: false), !local.isWildcard,
+        process.networkNamespace == nil || process.networkNamespace == ProcFS.networkNamespace(pid: getpid())
+      {
+        interface = InterfaceAddresses.interface(holding: local.address)
+      }
     }
     let crossNUMA: Bool? = locality.map { $0.sameNode < 0.5 }
     let source: SocketAffinity.Source = record == nil ? .kernel : .bpf

@@ -24,7 +24,8 @@ final class SteeringInspection: Sendable {
   func path(for answer: SocketAffinity) -> SteeringPath? {
     guard let interface = answer.interface else { return nil }
     let rxQueue = answer.rxQueue.map(Int.init)
-    let receiveCPU = answer.source == .bpf ? answer.cpu : nil
+    // A kernel answer's CPU is the latest packet's (SO_INCOMING_CPU).
+    let receiveCPU: Int? = answer.cpu
     let readerCPU = answer.consumerCPU
     func path(_ queues: InterfaceQueues?, interrupt: SteeringPath.Interrupt?, unresolved: String?) -> SteeringPath {
       SteeringPath(
@@ -43,7 +44,11 @@ final class SteeringInspection: Sendable {
     let queues = queues(of: interface)
     guard queues.hasDevice else { return path(queues, interrupt: nil, unresolved: nil) }
     guard let rxQueue else {
-      return path(queues, interrupt: nil, unresolved: "the driver recorded no RX queue")
+      let why =
+        answer.source == .kernel
+        ? "the kernel keeps no RX queue per socket: the tracer records it ('sockaff trace')"
+        : "the driver recorded no RX queue"
+      return path(queues, interrupt: nil, unresolved: why)
     }
     guard let line = queues.irqByQueue[rxQueue] else {
       return path(
@@ -53,7 +58,7 @@ final class SteeringInspection: Sendable {
     let cpus = queues.irqCPUs[line.irq] ?? []
     let interrupt = SteeringPath.Interrupt(
       number: line.irq, name: line.name, cpus: cpus, nodes: Set(cpus.compactMap(topology.node(ofCPU:))).sorted(),
-      source: "sysfs")
+      source: queues.irqSource[rxQueue] ?? "sysfs")
     return path(queues, interrupt: interrupt, unresolved: nil)
   }
 }

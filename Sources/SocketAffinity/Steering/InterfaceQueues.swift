@@ -47,8 +47,16 @@ public struct InterfaceQueues: Sendable {
   public let deviceNode: Int?
   /// Whether the interface is backed by a device at all.
   public let hasDevice: Bool
-  /// RX queue number to its interrupt, where the IRQ names tell.
+  /// RX queue number to its interrupt: from the kernel's netdev netlink
+  /// family where it has queue-get and napi-get (6.8+), else where the
+  /// driver's IRQ names tell.
   public let irqByQueue: [Int: InterruptLine]
+  /// Per queue in `irqByQueue`: "netlink" or "sysfs", which answered.
+  public let irqSource: [Int: String]
+  /// RX queue number to the NAPI instance serving it (netlink only).
+  public let napiByQueue: [Int: UInt32]
+  /// Every numbered line of /proc/interrupts, to name an IRQ netlink gave.
+  public let interrupts: [Int: InterruptLine]
   /// Per IRQ: the CPUs it is delivered to (effective affinity where the
   /// kernel reports it, else the affinity mask).
   public let irqCPUs: [Int: [Int]]
@@ -59,7 +67,12 @@ public struct InterfaceQueues: Sendable {
   /// and the queue's rps_flow_cnt are both non-zero.
   public let rfsSocketEntries: Int
 
-  public init(interface: String, sys: String = "/sys", proc: String = "/proc") {
+  /// `netlink`: the netdev family to ask first (nil: sysfs and procfs only,
+  /// as for a fixture tree).
+  public init(
+    interface: String, sys: String = "/sys", proc: String = "/proc",
+    netlink: NetdevNetlink.Connection? = NetdevNetlink.Connection()
+  ) {
     self.interface = interface
     let net = "\(sys)/class/net/\(interface)"
     let queueNames = directoryEntries("\(net)/queues").filter { $0.hasPrefix("rx-") }
@@ -73,6 +86,7 @@ public struct InterfaceQueues: Sendable {
     deviceNode = devices.lazy.compactMap { readInteger("\($0)/numa_node") }.first.flatMap { $0 >= 0 ? $0 : nil }
     let msi = devices.lazy.map { directoryEntries("\($0)/msi_irqs").compactMap { Int($0) } }.first { !$0.isEmpty }
     let interrupts = hasDevice ? Interrupts.parse((try? readTextFile("\(proc)/interrupts")) ?? "") : [:]
+    self.interrupts = interrupts
     // The device's own MSI vectors; without them (no PCI function), the
     // lines that name the interface or the device.
     let deviceName = realpath(device, nil).map { path in
@@ -84,7 +98,23 @@ public struct InterfaceQueues: Sendable {
       ?? interrupts.filter { line in
         line.value.name.contains(interface) || deviceName.map { !$0.isEmpty && line.value.name.contains($0) } == true
       }
-    irqByQueue = Self.rxInterrupts(candidates.values, interface: interface, queues: queues)
+    var byQueue = Self.rxInterrupts(candidates.values, interface: interface, queues: queues)
+    var source = byQueue.mapValues { _ in "sysfs" }
+    // The kernel's own mapping where it has one: queue -> NAPI -> IRQ.
+    var napis: [Int: UInt32] = [:]
+    if hasDevice, let netlink, let ifindex = readInteger("\(net)/ifindex").map(UInt32.init) {
+      for queue in queues {
+        guard let napi = netlink.rxQueueNAPI(ifindex: ifindex, queue: UInt32(queue)) else { continue }
+        napis[queue] = napi
+        // Not every driver links its IRQ to the NAPI: then the names decide.
+        guard let irq = netlink.napi(id: napi)?.irq else { continue }
+        byQueue[queue] = interrupts[irq] ?? InterruptLine(irq: irq, name: "", counts: [])
+        source[queue] = "netlink"
+      }
+    }
+    irqByQueue = byQueue
+    irqSource = source
+    napiByQueue = napis
     var irqCPUs: [Int: [Int]] = [:]
     for line in irqByQueue.values {
       let effective = (try? readTextFile("\(proc)/irq/\(line.irq)/effective_affinity_list")).flatMap {

@@ -14,10 +14,13 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
     public let nodes: [Int]
     public let rpsCPUs: [Int]
     public let rfs: Bool
+    /// Which told the queue's IRQ: "netlink" or "sysfs" (nil: neither).
+    public let irqSource: String?
 
     enum CodingKeys: String, CodingKey {
       case queue, irq, cpus, nodes, rfs
       case irqName = "irq_name"
+      case irqSource = "irq_source"
       case rpsCPUs = "rps_cpus"
     }
   }
@@ -72,7 +75,7 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
         return Queue(
           queue: queue, irq: line?.irq, irqName: line?.name, cpus: cpus,
           nodes: Set(cpus.compactMap(topology.node(ofCPU:))).sorted(), rpsCPUs: queues.rpsCPUs[queue] ?? [],
-          rfs: queues.rfs(queue: queue))
+          rfs: queues.rfs(queue: queue), irqSource: queues.irqSource[queue])
       }
       return InterfaceSteering(
         interface: name, deviceNode: queues.deviceNode, queues: queues.rxQueues,
