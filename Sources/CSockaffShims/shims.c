@@ -153,3 +153,13 @@ int sockaff_ethtool_rule_count(int sockfd, const char *ifname, unsigned int *rul
 	*rules = nfc.rule_cnt;
 	return 0;
 }
+
+int sockaff_ethtool_flags(int sockfd, const char *ifname, unsigned int *flags)
+{
+	struct ethtool_value value = { .cmd = ETHTOOL_GFLAGS };
+
+	if (ethtool(sockfd, ifname, &value) < 0)
+		return -1;
+	*flags = value.data;
+	return 0;
+}

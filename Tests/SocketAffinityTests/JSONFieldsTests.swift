@@ -35,7 +35,7 @@ final class JSONFieldsTests: XCTestCase {
     _ text: String?, doubles: Double = 0.62, dates: Bool = true, cookie: UInt64 = .max, incoming: Int32 = -1,
     path: Bool = true
   ) -> SocketAffinity {
-    SocketAffinity(
+    var answer = SocketAffinity(
       pid: 812, fd: 9, command: text, networkNamespace: 4_026_531_840, cookie: cookie, family: .inet6,
       transport: .udp, local: "[::1]:8080", remote: nil, connected: false, cpu: 3,
       processor: ProcessorNumber(group: 0, number: 3), numaNode: 1, rxQueue: 2, napiID: nil, ifindex: .max,
@@ -45,8 +45,9 @@ final class JSONFieldsTests: XCTestCase {
       ],
       otherCPUsPackets: 0, firstSeen: dates ? Date(timeIntervalSince1970: 1_764_064_867.123) : nil, lastSeen: nil,
       kernelIncomingCPU: incoming, source: .bpf, consumerCPU: 0, reads: 7, threadNodes: [0, 1],
-      locality: .init(sameCPU: 1e-7, sameNode: 1, source: .recvmsg), crossNUMA: true,
-      path: path ? samplePath(text ?? "eth0") : nil)
+      locality: .init(sameCPU: 1e-7, sameNode: 1, source: .recvmsg), crossNUMA: true)
+    answer.path = path ? samplePath(text ?? "eth0") : nil
+    return answer
   }
 
   /// A path with every kind of field: nested object, arrays, nulls, text.

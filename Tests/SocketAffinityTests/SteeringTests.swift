@@ -9,7 +9,7 @@ final class SteeringTests: XCTestCase {
   func queues(_ interface: String) -> InterfaceQueues {
     InterfaceQueues(
       interface: interface, sys: Fixture.path("rss-virtio/sys"), proc: Fixture.path("rss-virtio/proc"),
-      netlink: nil)
+      netlink: false)
   }
 
   func testInterruptsParseNumberedLinesOnly() throws {

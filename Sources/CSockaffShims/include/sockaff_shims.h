@@ -61,4 +61,7 @@ int sockaff_ethtool_hash_fields(int sockfd, const char *ifname, unsigned int flo
 int sockaff_ethtool_rx_rings(int sockfd, const char *ifname, unsigned long long *rings);
 int sockaff_ethtool_rule_count(int sockfd, const char *ifname, unsigned int *rules);
 
+/* ETHTOOL_GFLAGS: the interface's flags (ETH_FLAG_NTUPLE: n-tuple filters, and so aRFS, enabled). */
+int sockaff_ethtool_flags(int sockfd, const char *ifname, unsigned int *flags);
+
 #endif

@@ -99,7 +99,13 @@ public struct SocketAffinity: Sendable, JSONFields {
   public var irq: Int? { path?.interrupt?.number }
   /// Where the packets went from the NIC to the reader; nil when no packet
   /// was traced (nothing to follow) or the path was not asked for.
-  public var path: SteeringPath? = nil
+  public var path: SteeringPath? {
+    get { pathBox?.path }
+    set { pathBox = newValue.map(PathBox.init) }
+  }
+  /// The path behind one reference: a listing moves and sorts 100k answers,
+  /// and the path inline would make each ~200 bytes larger.
+  var pathBox: PathBox? = nil
   /// What this answer cannot tell, and why (the tracer is not attached), or nil.
   public var limits: String? = nil
 
@@ -157,4 +163,10 @@ extension JSONLines {
 
   /// One answer as a compact JSON object.
   public static func encode(_ value: SocketAffinity) throws -> String { try object(value) }
+}
+
+/// `SocketAffinity.path`'s storage.
+final class PathBox: Sendable {
+  let path: SteeringPath
+  init(_ path: SteeringPath) { self.path = path }
 }

@@ -58,6 +58,11 @@ extension AffinityQuery {
         source: queues.irqSource[prediction.rxQueue] ?? "sysfs")
     }
     let rfs = queues.rfs(queue: prediction.rxQueue)
+    if rfs && configuration.ntupleEnabled {
+      throw impossible(
+        "\(interface) has n-tuple filtering and RFS on rx-\(prediction.rxQueue): accelerated RFS steers a flow to "
+          + "its reader's queue, not RSS's")
+    }
     var notes: [String] = []
     if !rps.isEmpty { notes.append("RPS on rx-\(prediction.rxQueue) spreads its packets over cpus \(rps)") }
     if rfs { notes.append("RFS on rx-\(prediction.rxQueue) moves a flow to the CPU that last read it") }

@@ -67,12 +67,10 @@ public struct InterfaceQueues: Sendable {
   /// and the queue's rps_flow_cnt are both non-zero.
   public let rfsSocketEntries: Int
 
-  /// `netlink`: the netdev family to ask first (nil: sysfs and procfs only,
-  /// as for a fixture tree).
-  public init(
-    interface: String, sys: String = "/sys", proc: String = "/proc",
-    netlink: NetdevNetlink.Connection? = NetdevNetlink.Connection()
-  ) {
+  /// `netlink`: ask the kernel's netdev family first (false: sysfs and
+  /// procfs only, as for a fixture tree). Only an interface with a device
+  /// opens a netlink socket or reads /proc/interrupts.
+  public init(interface: String, sys: String = "/sys", proc: String = "/proc", netlink: Bool = true) {
     self.interface = interface
     let net = "\(sys)/class/net/\(interface)"
     let queueNames = directoryEntries("\(net)/queues").filter { $0.hasPrefix("rx-") }
@@ -102,7 +100,9 @@ public struct InterfaceQueues: Sendable {
     var source = byQueue.mapValues { _ in "sysfs" }
     // The kernel's own mapping where it has one: queue -> NAPI -> IRQ.
     var napis: [Int: UInt32] = [:]
-    if hasDevice, let netlink, let ifindex = readInteger("\(net)/ifindex").map(UInt32.init) {
+    if hasDevice, netlink, let netlink = NetdevNetlink.Connection(),
+      let ifindex = readInteger("\(net)/ifindex").map(UInt32.init)
+    {
       for queue in queues {
         guard let napi = netlink.rxQueueNAPI(ifindex: ifindex, queue: UInt32(queue)) else { continue }
         napis[queue] = napi

@@ -55,11 +55,15 @@ public struct RSSConfiguration: Sendable, Equatable {
   public let rxRings: Int?
   /// ntuple (flow steering) rules: each overrides RSS for the flows it matches.
   public let ntupleRules: Int
+  /// n-tuple filtering is on: with RFS configured, the NIC itself may steer
+  /// a flow to its reader's queue (accelerated RFS), whatever RSS says.
+  public let ntupleEnabled: Bool
 
   public init(
     interface: String, hashFunction: HashFunction, key: [UInt8], table: [UInt32], rxRings: Int?,
-    ntupleRules: Int
+    ntupleRules: Int, ntupleEnabled: Bool = false
   ) {
+    self.ntupleEnabled = ntupleEnabled
     self.interface = interface
     self.hashFunction = hashFunction
     self.key = key
@@ -95,9 +99,12 @@ public struct RSSConfiguration: Sendable, Equatable {
     let rxRings = sockaff_ethtool_rx_rings(socket.rawValue, interface, &rings) == 0 ? Int(rings) : nil
     var rules: UInt32 = 0
     let ntupleRules = sockaff_ethtool_rule_count(socket.rawValue, interface, &rules) == 0 ? Int(rules) : 0
+    var flags: UInt32 = 0
+    let ntupleEnabled =
+      sockaff_ethtool_flags(socket.rawValue, interface, &flags) == 0 && flags & UInt32(ETH_FLAG_NTUPLE.rawValue) != 0
     return RSSConfiguration(
       interface: interface, hashFunction: HashFunction(bits: function), key: key, table: table, rxRings: rxRings,
-      ntupleRules: ntupleRules)
+      ntupleRules: ntupleRules, ntupleEnabled: ntupleEnabled)
   }
 
   /// The fields the NIC hashes for `flow` (RXH_* bits); nil when the driver
