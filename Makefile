@@ -8,7 +8,7 @@ SWIFT ?= swift
 CLANG ?= clang
 PREFIX ?= /usr/local
 PACKAGES = libbpf-dev libelf-dev zlib1g-dev libnuma-dev libnl-genl-3-dev bpftool iproute2 python3 socat make procps tmux pkg-config gcc
-VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2 ethtool
+VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2 ethtool xz-utils
 
 BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o .build/bench/storage_floor.bpf.o .build/bench/lookup_floor.bpf.o
 BPF_CFLAGS = -target bpf -mcpu=v3 -O2 -g -Wall -idirafter /usr/include/$(shell uname -m)-linux-gnu -ISources/CSockaffABI/include
@@ -55,8 +55,9 @@ unit-test:
 kernel-test:
 	$(SWIFT) test --disable-swift-testing --filter KernelTests
 
-# Debian's 6.1 kernel with 4 NUMA nodes and 8 CPUs under qemu (TCG): the
-# static sockaff binary against real steered and fan-in traffic (Tests/vm/run.sh).
+# Debian's kernels (bookworm's 6.1, trixie's 6.12, bullseye's 5.10) with 4
+# NUMA nodes, 8 CPUs and a 4-queue RSS NIC under qemu (TCG): the static
+# sockaff binary against real steered, fan-in and RSS traffic (Tests/vm/run.sh).
 vmtest: vm-deps build
 	bash Tests/vm/run.sh .build/release/sockaff .build/release/sockaff-bench
 

@@ -9,7 +9,19 @@
 # The host passes the key and the local ports (chosen so the flows cover
 # every queue) as SOCKAFF_RSS_KEY, SOCKAFF_RSS_UDP and SOCKAFF_RSS_TCP.
 
-rx_packets() { ethtool -S eth0 | sed -n "s/^ *rx_queue_$1_packets: //p"; }
+# Queue Q's received packets from `ethtool -S` (rx_queue_Q_packets); from
+# 6.10 virtio-net reports them only as netdev qstats, and the count of the
+# queue's interrupt, on every CPU, stands in (it grows with each poll).
+rx_packets() {
+	packets=$(ethtool -S eth0 | sed -n "s/^ *rx_queue_$1_packets: //p")
+	if [ -n "$packets" ]; then
+		echo "$packets"
+	else
+		awk -v name="virtio0-input.$1" '$NF == name { for (i = 2; i <= NF - 3; i++) sum += $i; print sum }' /proc/interrupts
+	fi
+}
+# Whether the queue counters are packets (else interrupts: one or more).
+counts_packets() { ethtool -S eth0 | grep -q "rx_queue_0_packets"; }
 # The count of interrupt line NAME on CPU (0-based), from /proc/interrupts.
 irq_count() { awk -v name="$1" -v cpu="$2" '$NF == name { print $(cpu + 2) }' /proc/interrupts; }
 irq_of_queue() { awk -v name="virtio0-input.$1" '$NF == name { sub(":", "", $1); print $1 }' /proc/interrupts; }
@@ -49,7 +61,7 @@ observe_flow() { # observe_flow FLOW FD COUNT PREDICTED_QUEUE PREDICTED_CPU
 	for after in $counters_after; do
 		if [ $((after - $1)) -gt 0 ]; then
 			grown="$grown$q"
-			[ "$kind" = tcp ] || [ $((after - $1)) -ge "$count" ] || enough=0
+			[ "$kind" = tcp ] || ! counts_packets || [ $((after - $1)) -ge "$count" ] || enough=0
 		fi
 		shift
 		q=$((q + 1))
@@ -75,28 +87,7 @@ predict() { # predict FD: sets p_queue p_irq p_cpu p_json
 	p_cpu=$(echo "$p_json" | field cpu)
 }
 
-rss_checks() {
-	$IP link set eth0 up
-	$IP addr add 10.77.0.2/24 dev eth0
-	ethtool -X eth0 hfunc toeplitz hkey "$SOCKAFF_RSS_KEY" equal 4
-	check rss-configured $? "ethtool -X eth0 hkey (Microsoft's key) equal 4: $(ethtool -x eth0 | grep -c '^ *[0-9]*:') table rows"
-	status=$(sockaff status --json | compact)
-	# Keys are sorted in sockaff's JSON. Each queue's IRQ and its CPU as the
-	# kernel says right now (x86 delivers to one CPU of the mask), found by
-	# the IRQ names: 6.1 has no netdev queue-get/napi-get (the sysfs fallback).
-	truth=""
-	queues_ok=0
-	for q in 0 1 2 3; do
-		irq=$(irq_of_queue "$q")
-		cpu=$(cat /proc/irq/"$irq"/effective_affinity_list)
-		truth="$truth rx-$q:irq $irq cpu $cpu"
-		echo "$status" | grep -q "\"cpus\":\[$cpu\],\"irq\":$irq,\"irq_name\":\"virtio0-input.$q\",\"irq_source\":\"sysfs\",\"nodes\":\[$((cpu / 2))\],\"queue\":$q" ||
-			queues_ok=1
-	done
-	echo "$status" | grep -q '"hash_function":"toeplitz","interface":"eth0","key_bytes":40,"ntuple_rules":0,"queues":4,"rss":true' &&
-		echo "$status" | grep -q '"table_size":128' && [ "$queues_ok" = 0 ]
-	check rss-status-interface $? "kernel:$truth; status: $(echo "$status" | grep -o '"interfaces":.*' | cut -c1-500)"
-
+start_flows() {
 	mkfifo /tmp/flows.in
 	sockaff-bench rss-flows --local 10.77.0.2 --peer 10.77.0.1 --udp-port 7000 --tcp-port 7001 \
 		--udp "$SOCKAFF_RSS_UDP" --tcp "$SOCKAFF_RSS_TCP" </tmp/flows.in >/tmp/flows.out 2>&1 &
@@ -105,6 +96,72 @@ rss_checks() {
 	while ! grep -q '^ready' /tmp/flows.out && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
 	flows_pid=$(sed -n 's/^ready //p' /tmp/flows.out)
 	check rss-flows-ready "$([ -n "$flows_pid" ]; echo $?)" "$(grep -c '^flow' /tmp/flows.out) flows from pid $flows_pid"
+}
+
+# Before 5.17 virtio-net has no RSS: the device (qemu's tap) picks each
+# flow's queue. sockaff must say RSS is off and that it cannot predict, and
+# (without the tracer, before 5.12) answer each flow from the kernel's own
+# SO_INCOMING_CPU and SO_INCOMING_NAPI_ID.
+no_rss_checks() {
+	! ethtool -X eth0 hkey "$SOCKAFF_RSS_KEY" equal 4 2>/dev/null
+	check rss-unsupported-by-driver $? "ethtool -X refused on $(uname -r)"
+	status=$(sockaff status --json | compact)
+	echo "$status" | grep -q '"interface":"eth0",' && echo "$status" | grep -q '"queues":4,"rss":false'
+	check rss-status-says-off $? "status: $(echo "$status" | grep -o '"interfaces":.*' | cut -c1-300)"
+	start_flows
+	set -- $(grep '^flow' /tmp/flows.out | head -n 1)
+	sockaff query --pid "$flows_pid" --fd "$4" --predict 2>/tmp/predict.err
+	predicted=$?
+	[ "$predicted" = 15 ] && grep -q "eth0 has no RSS to predict from" /tmp/predict.err
+	check rss-predict-says-why-not $? "exit $predicted: $(cat /tmp/predict.err)"
+	all=0
+	answers=""
+	while read -r _ index kind fd port; do
+		receipt=$(flows_send "$index" 8)
+		answer=$(sockaff query --pid "$flows_pid" --fd "$fd" --json)
+		cpu=$(echo "$answer" | field cpu)
+		napi=$(echo "$answer" | field napi_id)
+		source=$(echo "$answer" | field source)
+		expected_source=$([ "$traced" = yes ] && echo bpf || echo kernel)
+		[ "$cpu" = "$(echo "$receipt" | cut -d' ' -f5)" ] && [ "$napi" = "$(echo "$receipt" | cut -d' ' -f4)" ] &&
+			[ "$source" = "$expected_source" ] || all=1
+		answers="$answers $port:cpu$cpu/napi$napi/$source"
+	done <<-FLOWS
+		$(grep '^flow' /tmp/flows.out)
+	FLOWS
+	check rss-observed-without-rss "$all" "each flow's cpu and napi id as the socket's SO_INCOMING_CPU/NAPI_ID:$answers"
+	echo quit >&4
+	exec 4>&-
+}
+
+rss_checks() {
+	$IP link set eth0 up
+	$IP addr add 10.77.0.2/24 dev eth0
+	if [ "$kver" -lt 517 ]; then
+		no_rss_checks
+		return
+	fi
+	ethtool -X eth0 hfunc toeplitz hkey "$SOCKAFF_RSS_KEY" equal 4
+	check rss-configured $? "ethtool -X eth0 hkey (Microsoft's key) equal 4: $(ethtool -x eth0 | grep -c '^ *[0-9]*:') table rows"
+	status=$(sockaff status --json | compact)
+	# Keys are sorted in sockaff's JSON. Each queue's IRQ and its CPU as the
+	# kernel says right now (x86 delivers to one CPU of the mask). Before 6.8
+	# there is no netdev queue-get/napi-get: the IRQ names decide (sysfs).
+	source_pattern=$([ "$kver" -lt 608 ] && echo sysfs || echo '[a-z]*')
+	truth=""
+	queues_ok=0
+	for q in 0 1 2 3; do
+		irq=$(irq_of_queue "$q")
+		cpu=$(cat /proc/irq/"$irq"/effective_affinity_list)
+		truth="$truth rx-$q:irq $irq cpu $cpu"
+		echo "$status" | grep -q "\"cpus\":\[$cpu\],\"irq\":$irq,\"irq_name\":\"virtio0-input.$q\",\"irq_source\":\"$source_pattern\",\"nodes\":\[$((cpu / 2))\],\"queue\":$q" ||
+			queues_ok=1
+	done
+	echo "$status" | grep -q '"hash_function":"toeplitz","interface":"eth0","key_bytes":40,"ntuple_rules":0,"queues":4,"rss":true' &&
+		echo "$status" | grep -q '"table_size":128' && [ "$queues_ok" = 0 ]
+	check rss-status-interface $? "kernel:$truth; status: $(echo "$status" | grep -o '"interfaces":.*' | cut -c1-500)"
+
+	start_flows
 
 	# Predictions first, before any data: no flow has received anything yet
 	# (the TCP handshake's SYN-ACK aside).

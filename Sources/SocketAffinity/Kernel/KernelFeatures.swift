@@ -89,8 +89,43 @@ public enum KernelFeatures {
         name: "sk_storage_get_in_sock_release",
         state: helper(BPF_PROG_TYPE_CGROUP_SOCK, BPF_FUNC_sk_storage_get),
         neededFor: "giving pool slots back when sockets close", required: true),
+      KernelFeature(
+        name: "atomics_with_fetch", state: state(probeAtomicsWithFetch()),
+        neededFor: "the owner CPU's claim and the pool slots (compare-and-swap, exchange)", required: true),
     ]
   }()
+
+  /// BPF atomics that return the old value (BPF_FETCH: compare-and-swap,
+  /// exchange, fetch-add; 5.12): a four-instruction program that does a
+  /// fetching add on its stack, loaded (1) or refused (0) by the verifier.
+  static func probeAtomicsWithFetch() -> Int32 {
+    func instruction(_ code: UInt8, dst: UInt8 = 0, src: UInt8 = 0, offset: Int16 = 0, imm: Int32 = 0) -> bpf_insn {
+      var insn = bpf_insn()
+      insn.code = code
+      insn.dst_reg = dst
+      insn.src_reg = src
+      insn.off = offset
+      insn.imm = imm
+      return insn
+    }
+    let program = [
+      // *(u64 *)(r10 - 8) = 0
+      instruction(UInt8(BPF_ST | BPF_MEM | BPF_DW), dst: 10, offset: -8, imm: 0),
+      // r1 = 1
+      instruction(UInt8(BPF_ALU64 | BPF_MOV | BPF_K), dst: 1, imm: 1),
+      // r1 = atomic_fetch_add((u64 *)(r10 - 8), r1)
+      instruction(UInt8(BPF_STX | BPF_DW | BPF_ATOMIC), dst: 10, src: 1, offset: -8, imm: Int32(BPF_ADD | BPF_FETCH)),
+      // r0 = 1; exit
+      instruction(UInt8(BPF_ALU64 | BPF_MOV | BPF_K), dst: 0, imm: 1),
+      instruction(UInt8(BPF_JMP | BPF_EXIT)),
+    ]
+    let fd = program.withUnsafeBufferPointer {
+      bpf_prog_load(BPF_PROG_TYPE_CGROUP_SKB, "sockaff_probe", "GPL", $0.baseAddress, $0.count, nil)
+    }
+    guard fd >= 0 else { return fd == -EPERM || fd == -EACCES ? fd : 0 }
+    close(fd)
+    return 1
+  }
 
   /// What sockaff works without, answering less.
   private static let optional: [KernelFeature] = [
