@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "sockaff_shims.h"
 
@@ -162,4 +163,19 @@ int sockaff_ethtool_flags(int sockfd, const char *ifname, unsigned int *flags)
 		return -1;
 	*flags = value.data;
 	return 0;
+}
+
+int sockaff_socket_in_own_netns(int sockfd)
+{
+	struct stat theirs, ours;
+	int ns = ioctl(sockfd, SIOCGSKNS);
+
+	if (ns < 0)
+		return -1;
+	if (fstat(ns, &theirs) < 0 || stat("/proc/self/ns/net", &ours) < 0) {
+		close(ns);
+		return -1;
+	}
+	close(ns);
+	return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import SocketAffinity
+import SystemPackage
 import XCTest
 
 /// The kernel's netdev netlink family against /sys and /proc: for every RX
@@ -60,5 +61,37 @@ final class NetdevNetlinkKernelTests: XCTestCase {
     }
     if hasNetlink { XCTAssertGreaterThan(checked, 0, "a NIC with queues to check") }
     XCTAssertNil(NetdevNetlink.napi(id: 1), "NAPI ids start above the ones reserved for sockets; 1 is none")
+  }
+
+  /// ethtool's RSS_GET and the ETHTOOL_GRSSH ioctl: two kernel interfaces to
+  /// one configuration, which must agree on every NIC here.
+  func testEthtoolNetlinkAndIoctlAgree() throws {
+    let release = KernelFeatures.release()
+    let parts = release.split(separator: ".").compactMap { Int($0.prefix { $0.isNumber }) }
+    let hasRSSGet = parts.count >= 2 && (parts[0], parts[1]) >= (6, 3)
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    defer { close(socket) }
+    let names = try FileManager.default.contentsOfDirectory(atPath: "/sys/class/net").sorted()
+    var compared = 0
+    for name in names where FileManager.default.fileExists(atPath: "/sys/class/net/\(name)/device") {
+      let ioctl = try? RSSConfiguration.read(interface: name, through: FileDescriptor(rawValue: socket), netlink: false)
+      let netlink = EthtoolNetlink.rss(interface: name)
+      guard hasRSSGet else {
+        XCTAssertNil(netlink, "\(release) has no RSS_GET")
+        continue
+      }
+      guard let ioctl else {
+        XCTAssertNil(netlink, "\(name): the ioctl has no RSS, netlink must not either")
+        continue
+      }
+      let answer = try XCTUnwrap(netlink, "\(name): RSS_GET answered on \(release)")
+      XCTAssertEqual(answer.key, ioctl.key, name)
+      XCTAssertEqual(answer.table, ioctl.table, name)
+      XCTAssertEqual(RSSConfiguration.HashFunction(bits: answer.hashFunction), ioctl.hashFunction, name)
+      let preferred = try RSSConfiguration.read(interface: name, through: FileDescriptor(rawValue: socket))
+      XCTAssertEqual(preferred.source, "netlink", "\(name): netlink first where the kernel has it")
+      compared += 1
+    }
+    if hasRSSGet { XCTAssertGreaterThan(compared, 0, "a NIC with RSS configuration to compare") }
   }
 }

@@ -6,10 +6,22 @@ import XCTest
 /// writes them (netdev_nl_napi_fill_one: ifindex, id, irq, pid, each a u32
 /// attribute after the netlink and generic netlink headers).
 final class NetdevNetlinkTests: XCTestCase {
+  static func le16(_ value: UInt16) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+  static func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+
   static func message(command: UInt8, attributes: [(UInt16, UInt32)]) -> [UInt8] {
-    func le16(_ value: UInt16) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
-    func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
-    let payload = attributes.flatMap { le16(8) + le16($0.0) + le32($0.1) }
+    message(command: command, raw: attributes.map { ($0.0, le32($0.1)) })
+  }
+
+  /// Attributes with any payload, each padded to 4 bytes as netlink aligns them.
+  static func message(command: UInt8, raw attributes: [(UInt16, [UInt8])]) -> [UInt8] {
+    var payload: [UInt8] = []
+    for (type, value) in attributes {
+      payload += le16(UInt16(4 + value.count))
+      payload += le16(type)
+      payload += value
+      payload += [UInt8](repeating: 0, count: (4 - value.count % 4) % 4)
+    }
     let genl: [UInt8] = [command, 1, 0, 0]  // cmd, version, reserved
     let length = UInt32(16 + genl.count + payload.count)
     // nlmsghdr: length, type (the family id), flags, sequence, port.
@@ -18,17 +30,17 @@ final class NetdevNetlinkTests: XCTestCase {
 
   func testNAPIReplyDecodes() throws {
     let bytes = Self.message(command: NetdevNetlink.napiGet, attributes: [(1, 2), (2, 8195), (3, 29), (4, 0)])
-    let attributes = try XCTUnwrap(NetdevNetlink.parse(bytes: bytes, maxAttribute: NetdevNetlink.napiAttributes))
-    XCTAssertEqual(attributes[NetdevNetlink.napiID], 8195)
+    let attributes = try XCTUnwrap(GenericNetlink.parse(bytes: bytes, maxAttribute: NetdevNetlink.napiAttributes))
+    XCTAssertEqual(GenericNetlink.u32(attributes[NetdevNetlink.napiID]), 8195)
     XCTAssertEqual(NetdevNetlink.decodeNAPI(attributes), NetdevNetlink.NAPI(ifindex: 2, irq: 29))
   }
 
   func testNAPIWithoutIRQHasNone() throws {
     let bytes = Self.message(command: NetdevNetlink.napiGet, attributes: [(1, 5), (2, 8193)])
-    let attributes = try XCTUnwrap(NetdevNetlink.parse(bytes: bytes, maxAttribute: NetdevNetlink.napiAttributes))
+    let attributes = try XCTUnwrap(GenericNetlink.parse(bytes: bytes, maxAttribute: NetdevNetlink.napiAttributes))
     XCTAssertEqual(NetdevNetlink.decodeNAPI(attributes), NetdevNetlink.NAPI(ifindex: 5, irq: nil))
     let noInterface = try XCTUnwrap(
-      NetdevNetlink.parse(
+      GenericNetlink.parse(
         bytes: Self.message(command: NetdevNetlink.napiGet, attributes: [(2, 8193)]),
         maxAttribute: NetdevNetlink.napiAttributes))
     XCTAssertNil(NetdevNetlink.decodeNAPI(noInterface), "a NAPI without its interface is not one")
@@ -36,9 +48,9 @@ final class NetdevNetlinkTests: XCTestCase {
 
   func testQueueReplyNamesItsNAPI() throws {
     let bytes = Self.message(command: NetdevNetlink.queueGet, attributes: [(1, 3), (2, 2), (3, 0), (4, 8196)])
-    let attributes = try XCTUnwrap(NetdevNetlink.parse(bytes: bytes, maxAttribute: NetdevNetlink.queueAttributes))
-    XCTAssertEqual(attributes[NetdevNetlink.queueNAPI], 8196)
-    XCTAssertEqual(attributes[NetdevNetlink.queueID], 3)
+    let attributes = try XCTUnwrap(GenericNetlink.parse(bytes: bytes, maxAttribute: NetdevNetlink.queueAttributes))
+    XCTAssertEqual(GenericNetlink.u32(attributes[NetdevNetlink.queueNAPI]), 8196)
+    XCTAssertEqual(GenericNetlink.u32(attributes[NetdevNetlink.queueID]), 3)
   }
 
   func testTruncatedMessageIsRefused() {
@@ -46,6 +58,28 @@ final class NetdevNetlinkTests: XCTestCase {
     // A length field larger than the bytes: genlmsg_parse must not read past them.
     var broken = bytes
     broken[0] = 0xff
-    XCTAssertNil(NetdevNetlink.parse(bytes: Array(broken.prefix(18)), maxAttribute: NetdevNetlink.napiAttributes))
+    XCTAssertNil(GenericNetlink.parse(bytes: Array(broken.prefix(18)), maxAttribute: NetdevNetlink.napiAttributes))
+  }
+
+  /// ethtool's RSS_GET reply: the hash function, the table as u32s, the key.
+  func testRSSReplyDecodes() throws {
+    let table: [UInt32] = [0, 1, 2, 3, 0, 1, 2, 3]
+    let key = ToeplitzTests.key
+    let bytes = Self.message(
+      command: EthtoolNetlink.rssGet,
+      raw: [(3, Self.le32(1)), (4, table.flatMap(Self.le32)), (5, key)])
+    let attributes = try XCTUnwrap(GenericNetlink.parse(bytes: bytes, maxAttribute: EthtoolNetlink.rssAttributes))
+    XCTAssertEqual(
+      EthtoolNetlink.decodeRSS(attributes), EthtoolNetlink.RSS(hashFunction: 1, key: key, table: table))
+    let noTable = try XCTUnwrap(
+      GenericNetlink.parse(
+        bytes: Self.message(command: EthtoolNetlink.rssGet, raw: [(3, Self.le32(1))]),
+        maxAttribute: EthtoolNetlink.rssAttributes))
+    XCTAssertEqual(EthtoolNetlink.decodeRSS(noTable), EthtoolNetlink.RSS(hashFunction: 1, key: [], table: []))
+    let odd = try XCTUnwrap(
+      GenericNetlink.parse(
+        bytes: Self.message(command: EthtoolNetlink.rssGet, raw: [(3, Self.le32(1)), (4, [1, 2, 3, 4, 5, 6])]),
+        maxAttribute: EthtoolNetlink.rssAttributes))
+    XCTAssertNil(EthtoolNetlink.decodeRSS(odd), "a table that is not whole u32s is refused")
   }
 }

@@ -157,7 +157,9 @@ rss_checks() {
 		echo "$status" | grep -q "\"cpus\":\[$cpu\],\"irq\":$irq,\"irq_name\":\"virtio0-input.$q\",\"irq_source\":\"$source_pattern\",\"nodes\":\[$((cpu / 2))\],\"queue\":$q" ||
 			queues_ok=1
 	done
-	echo "$status" | grep -q '"hash_function":"toeplitz","interface":"eth0","key_bytes":40,"ntuple_rules":0,"queues":4,"rss":true' &&
+	# ethtool's netlink RSS_GET from 6.3, the ioctl before.
+	rss_source=$([ "$kver" -lt 603 ] && echo ioctl || echo netlink)
+	echo "$status" | grep -q "\"hash_function\":\"toeplitz\",\"interface\":\"eth0\",\"key_bytes\":40,\"ntuple_rules\":0,\"queues\":4,\"rss\":true,\"rss_source\":\"$rss_source\"" &&
 		echo "$status" | grep -q '"table_size":128' && [ "$queues_ok" = 0 ]
 	check rss-status-interface $? "kernel:$truth; status: $(echo "$status" | grep -o '"interfaces":.*' | cut -c1-500)"
 

@@ -61,6 +61,12 @@ int sockaff_ethtool_hash_fields(int sockfd, const char *ifname, unsigned int flo
 int sockaff_ethtool_rx_rings(int sockfd, const char *ifname, unsigned long long *rings);
 int sockaff_ethtool_rule_count(int sockfd, const char *ifname, unsigned int *rules);
 
+/*
+ * 1 if socket sockfd belongs to this process's network namespace, 0 if to
+ * another, -1 if it cannot tell (SIOCGSKNS needs CAP_NET_ADMIN).
+ */
+int sockaff_socket_in_own_netns(int sockfd);
+
 /* ETHTOOL_GFLAGS: the interface's flags (ETH_FLAG_NTUPLE: n-tuple filters, and so aRFS, enabled). */
 int sockaff_ethtool_flags(int sockfd, const char *ifname, unsigned int *flags);
 

@@ -22,6 +22,8 @@ public struct PredictedAffinity: Sendable, JSONFields {
   /// the queue, else the interrupt's.
   public let candidateCPUs: [Int]
   public let hashFunction: String
+  /// Where the RSS configuration came from: "netlink" or "ioctl".
+  public var rssSource: String = "ioctl"
   public let hash: UInt32
   /// Whether the hash covers the ports (else the addresses alone).
   public let hashedPorts: Bool
@@ -78,6 +80,7 @@ public struct PredictedAffinity: Sendable, JSONFields {
     try visitor.field("numa_node", numaNode)
     try visitor.field("candidate_cpus", candidateCPUs)
     try visitor.field("hash_function", hashFunction)
+    try visitor.field("rss_source", rssSource)
     try visitor.field("hash", UInt64(hash))
     try visitor.field("hashed_ports", hashedPorts)
     try visitor.field("table_index", tableIndex)

@@ -73,12 +73,14 @@ extension AffinityQuery {
       readerCPU: nil, readerNode: nil,
       unresolved: line == nil ? "no interrupt of \(interface)'s device names RX queue \(prediction.rxQueue)" : nil)
     try handle.requireSameProcess()
-    return PredictedAffinity(
+    var answer = PredictedAffinity(
       pid: pid, fd: fd, command: process.command, transport: kind.transport, local: socket.address(peer: false),
       remote: socket.address(peer: true), interface: interface, rxQueue: prediction.rxQueue, irq: line?.irq,
       cpu: cpu, processor: cpu.flatMap(topology.processorNumber(ofCPU:)), numaNode: cpu.flatMap(topology.node(ofCPU:)),
       candidateCPUs: candidates, hashFunction: configuration.hashFunction.description, hash: prediction.hash,
       hashedPorts: prediction.hashedPorts, tableIndex: prediction.tableIndex, tableSize: configuration.table.count,
       keyBytes: configuration.key.count, path: path, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
+    answer.rssSource = configuration.source
+    return answer
   }
 }

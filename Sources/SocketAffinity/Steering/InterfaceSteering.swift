@@ -33,6 +33,8 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
   /// Why not, when the kernel said (e.g. "Operation not supported").
   public let rssError: String?
   public let hashFunction: String?
+  /// Where the RSS configuration came from: "netlink" or "ioctl".
+  public let rssSource: String?
   public let keyBytes: Int?
   public let tableSize: Int?
   public let ntupleRules: Int?
@@ -43,6 +45,7 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
     case deviceNode = "device_node"
     case rssError = "rss_error"
     case hashFunction = "hash_function"
+    case rssSource = "rss_source"
     case keyBytes = "key_bytes"
     case tableSize = "table_size"
     case ntupleRules = "ntuple_rules"
@@ -80,7 +83,8 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
       return InterfaceSteering(
         interface: name, deviceNode: queues.deviceNode, queues: queues.rxQueues,
         rss: configuration.map { !$0.table.isEmpty } ?? false, rssError: failure,
-        hashFunction: configuration.map { $0.hashFunction.description }, keyBytes: configuration?.key.count,
+        hashFunction: configuration.map { $0.hashFunction.description }, rssSource: configuration?.source,
+        keyBytes: configuration?.key.count,
         tableSize: configuration?.table.count, ntupleRules: configuration?.ntupleRules, rxQueues: rxQueues)
     }
   }

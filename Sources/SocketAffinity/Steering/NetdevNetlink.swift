@@ -1,6 +1,3 @@
-import CNetlink
-import Glibc
-
 /// The kernel's netdev generic netlink family (6.8+ for what is used here),
 /// through libnl: which NAPI instance serves an RX queue (queue-get) and
 /// which IRQ a NAPI instance runs on (napi-get). The exact mapping, where
@@ -36,102 +33,31 @@ public enum NetdevNetlink {
   }
 
   /// napi-get's reply attributes as a NAPI: ifindex is required.
-  static func decodeNAPI(_ attributes: [Int32: UInt32]) -> NAPI? {
-    guard let ifindex = attributes[napiIfindex] else { return nil }
-    return NAPI(ifindex: ifindex, irq: attributes[napiIRQ].map(Int.init))
+  static func decodeNAPI(_ attributes: GenericNetlink.Attributes) -> NAPI? {
+    guard let ifindex = GenericNetlink.u32(attributes[napiIfindex]) else { return nil }
+    return NAPI(ifindex: ifindex, irq: GenericNetlink.u32(attributes[napiIRQ]).map(Int.init))
   }
 
-  /// One generic netlink socket with the family resolved: for many
-  /// requests in a row (every queue of an interface). nil when the kernel
-  /// has no netdev family.
+  /// One netdev netlink socket, for many requests in a row (every queue of
+  /// an interface). nil when the kernel has no netdev family.
   public final class Connection {
-    private let socket: OpaquePointer
-    private let family: Int32
+    private let netlink: GenericNetlink
 
     public init?() {
-      guard let socket = nl_socket_alloc() else { return nil }
-      guard genl_connect(socket) == 0 else {
-        nl_socket_free(socket)
-        return nil
-      }
-      let family = genl_ctrl_resolve(socket, "netdev")
-      guard family > 0 else {
-        nl_socket_free(socket)
-        return nil
-      }
-      self.socket = socket
-      self.family = family
+      guard let netlink = GenericNetlink(family: "netdev") else { return nil }
+      self.netlink = netlink
     }
 
-    deinit { nl_socket_free(socket) }
-
     public func napi(id: UInt32) -> NAPI? {
-      request(command: napiGet, attributes: [(napiID, id)], maxAttribute: napiAttributes).flatMap(decodeNAPI)
+      netlink.request(command: napiGet, attributes: [(napiID, id)], maxAttribute: napiAttributes)
+        .flatMap(decodeNAPI)
     }
 
     public func rxQueueNAPI(ifindex: UInt32, queue: UInt32) -> UInt32? {
-      let reply = request(
+      let reply = netlink.request(
         command: queueGet, attributes: [(queueIfindex, ifindex), (queueType, 0), (queueID, queue)],
         maxAttribute: queueAttributes)
-      return reply?[queueNAPI]
+      return GenericNetlink.u32(reply?[queueNAPI])
     }
-
-    /// One request, one reply: the reply's u32 attributes (the ones used
-    /// here are all u32), or nil on any error (no such command on this
-    /// kernel, no such object).
-    func request(command: UInt8, attributes: [(Int32, UInt32)], maxAttribute: Int32) -> [Int32: UInt32]? {
-      guard let message = nlmsg_alloc() else { return nil }
-      defer { nlmsg_free(message) }
-      guard genlmsg_put(message, UInt32(NL_AUTO_PORT), UInt32(NL_AUTO_SEQ), family, 0, 0, command, 1) != nil else {
-        return nil
-      }
-      for (type, value) in attributes where nla_put_u32(message, type, value) != 0 { return nil }
-      guard nl_send_auto(socket, message) >= 0 else { return nil }
-      let reply = Reply(maxAttribute: maxAttribute)
-      let context = Unmanaged.passRetained(reply)
-      defer { context.release() }
-      nl_socket_modify_cb(
-        socket, NL_CB_VALID, NL_CB_CUSTOM,
-        { message, argument in
-          guard let message, let argument else { return Int32(NL_SKIP.rawValue) }
-          let reply = Unmanaged<Reply>.fromOpaque(argument).takeUnretainedValue()
-          reply.attributes = NetdevNetlink.parse(nlmsg_hdr(message), maxAttribute: reply.maxAttribute)
-          return Int32(NL_OK.rawValue)
-        }, context.toOpaque())
-      // The reply, then the kernel's ACK (or its error: ENOENT, EOPNOTSUPP...).
-      guard nl_recvmsgs_default(socket) >= 0 else { return nil }
-      return reply.attributes
-    }
-  }
-
-  /// The u32 attributes of one generic netlink message.
-  static func parse(_ header: UnsafeMutablePointer<nlmsghdr>?, maxAttribute: Int32) -> [Int32: UInt32]? {
-    guard let header else { return nil }
-    var table = [UnsafeMutablePointer<nlattr>?](repeating: nil, count: Int(maxAttribute) + 1)
-    guard genlmsg_parse(header, 0, &table, maxAttribute, nil) == 0 else { return nil }
-    var values: [Int32: UInt32] = [:]
-    for (type, attribute) in table.enumerated() {
-      guard let attribute, nla_len(attribute) == 4 else { continue }
-      values[Int32(type)] = nla_get_u32(attribute)
-    }
-    return values
-  }
-
-  /// Parses a captured message (a fixture): the bytes of one nlmsghdr.
-  static func parse(bytes: [UInt8], maxAttribute: Int32) -> [Int32: UInt32]? {
-    // libnl trusts nlmsg_len (the socket layer checked it): check it here.
-    guard bytes.count >= 20 else { return nil }
-    let length = bytes.prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
-    guard length >= 20, length <= bytes.count else { return nil }
-    var copy = bytes
-    return copy.withUnsafeMutableBytes { raw in
-      parse(raw.baseAddress?.assumingMemoryBound(to: nlmsghdr.self), maxAttribute: maxAttribute)
-    }
-  }
-
-  fileprivate final class Reply {
-    let maxAttribute: Int32
-    var attributes: [Int32: UInt32]?
-    init(maxAttribute: Int32) { self.maxAttribute = maxAttribute }
   }
 }

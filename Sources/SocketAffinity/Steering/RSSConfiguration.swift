@@ -28,7 +28,7 @@ public struct RSSConfiguration: Sendable, Equatable {
     case toeplitz, xor, crc32
     case other(UInt8)
 
-    init(bits: UInt8) {
+    public init(bits: UInt8) {
       switch bits {
       case 1 << 0: self = .toeplitz
       case 1 << 1: self = .xor
@@ -58,12 +58,16 @@ public struct RSSConfiguration: Sendable, Equatable {
   /// n-tuple filtering is on: with RFS configured, the NIC itself may steer
   /// a flow to its reader's queue (accelerated RFS), whatever RSS says.
   public let ntupleEnabled: Bool
+  /// Where hash function, key and table came from: "netlink" (ethtool's
+  /// RSS_GET, 6.3+) or "ioctl" (`ETHTOOL_GRSSH`).
+  public let source: String
 
   public init(
     interface: String, hashFunction: HashFunction, key: [UInt8], table: [UInt32], rxRings: Int?,
-    ntupleRules: Int, ntupleEnabled: Bool = false
+    ntupleRules: Int, ntupleEnabled: Bool = false, source: String = "ioctl"
   ) {
     self.ntupleEnabled = ntupleEnabled
+    self.source = source
     self.interface = interface
     self.hashFunction = hashFunction
     self.key = key
@@ -75,26 +79,40 @@ public struct RSSConfiguration: Sendable, Equatable {
   /// Reads `interface`'s configuration through socket `socket` (any socket
   /// of the right network namespace). Throws with the kernel's errno when
   /// the interface has no RSS to report (loopback, veth: EOPNOTSUPP).
-  public static func read(interface: String, through socket: FileDescriptor) throws(SockaffError) -> RSSConfiguration {
+  /// `netlink: false` asks the ioctl only (the tests compare the two).
+  public static func read(interface: String, through socket: FileDescriptor, netlink: Bool = true) throws(SockaffError)
+    -> RSSConfiguration
+  {
+    // ethtool's netlink family where the kernel has RSS_GET (it asks this
+    // process's namespace: only for a socket known to be in it), else the
+    // ioctl on the socket itself.
+    let fromNetlink =
+      netlink && sockaff_socket_in_own_netns(socket.rawValue) == 1 ? EthtoolNetlink.rss(interface: interface) : nil
     var function: UInt8 = 0
     var keySize: UInt32 = 0
     var tableSize: UInt32 = 0
-    let operation = "SIOCETHTOOL ETHTOOL_GRSSH(\(interface))"
-    guard sockaff_ethtool_rss(socket.rawValue, interface, &function, nil, &keySize, nil, &tableSize) == 0 else {
-      throw .lastErrno(operation: operation, hint: "no RSS configuration on this interface")
-    }
-    var key = [UInt8](repeating: 0, count: Int(keySize))
-    var table = [UInt32](repeating: 0, count: Int(tableSize))
-    let result = key.withUnsafeMutableBufferPointer { keyBuffer in
-      table.withUnsafeMutableBufferPointer { tableBuffer in
-        sockaff_ethtool_rss(
-          socket.rawValue, interface, &function, keyBuffer.baseAddress, &keySize, tableBuffer.baseAddress, &tableSize)
+    var key: [UInt8]
+    var table: [UInt32]
+    if let fromNetlink {
+      (function, key, table) = (fromNetlink.hashFunction, fromNetlink.key, fromNetlink.table)
+    } else {
+      let operation = "SIOCETHTOOL ETHTOOL_GRSSH(\(interface))"
+      guard sockaff_ethtool_rss(socket.rawValue, interface, &function, nil, &keySize, nil, &tableSize) == 0 else {
+        throw .lastErrno(operation: operation, hint: "no RSS configuration on this interface")
       }
+      key = [UInt8](repeating: 0, count: Int(keySize))
+      table = [UInt32](repeating: 0, count: Int(tableSize))
+      let result = key.withUnsafeMutableBufferPointer { keyBuffer in
+        table.withUnsafeMutableBufferPointer { tableBuffer in
+          sockaff_ethtool_rss(
+            socket.rawValue, interface, &function, keyBuffer.baseAddress, &keySize, tableBuffer.baseAddress, &tableSize)
+        }
+      }
+      guard result == 0 else { throw .lastErrno(operation: operation) }
+      // Sizes can only have changed in between if the driver was reconfigured.
+      key = Array(key.prefix(Int(keySize)))
+      table = Array(table.prefix(Int(tableSize)))
     }
-    guard result == 0 else { throw .lastErrno(operation: operation) }
-    // Sizes can only have changed in between if the driver was reconfigured.
-    key = Array(key.prefix(Int(keySize)))
-    table = Array(table.prefix(Int(tableSize)))
     var rings: UInt64 = 0
     let rxRings = sockaff_ethtool_rx_rings(socket.rawValue, interface, &rings) == 0 ? Int(rings) : nil
     var rules: UInt32 = 0
@@ -104,7 +122,7 @@ public struct RSSConfiguration: Sendable, Equatable {
       sockaff_ethtool_flags(socket.rawValue, interface, &flags) == 0 && flags & UInt32(ETH_FLAG_NTUPLE.rawValue) != 0
     return RSSConfiguration(
       interface: interface, hashFunction: HashFunction(bits: function), key: key, table: table, rxRings: rxRings,
-      ntupleRules: ntupleRules, ntupleEnabled: ntupleEnabled)
+      ntupleRules: ntupleRules, ntupleEnabled: ntupleEnabled, source: fromNetlink == nil ? "ioctl" : "netlink")
   }
 
   /// The fields the NIC hashes for `flow` (RXH_* bits); nil when the driver
