@@ -145,6 +145,8 @@ no_rss_checks() {
 rss_checks() {
 	$IP link set eth0 up
 	$IP addr add 10.77.0.2/24 dev eth0
+	# The host's side, known without ARP (Tests/vm/run.sh fixes both MACs).
+	$IP neigh add 10.77.0.1 lladdr 02:00:0a:4d:00:01 dev eth0 nud permanent
 	if [ "$kver" -lt 517 ]; then
 		no_rss_checks
 		return

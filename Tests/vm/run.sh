@@ -127,7 +127,13 @@ trap cleanup EXIT
 ip netns add "$namespace"
 ip -n "$namespace" link set lo up
 ip -n "$namespace" tuntap add dev tap0 mode tap multi_queue
+# Nothing but the flows may reach the guest's queues (their counters are the
+# checks' truth): fixed MACs with permanent neighbours on both sides (no ARP),
+# and no IPv6 on the tap (no router solicitations, no MLD).
+ip netns exec "$namespace" sysctl -qw net.ipv6.conf.tap0.disable_ipv6=1
+ip -n "$namespace" link set tap0 address 02:00:0a:4d:00:01
 ip -n "$namespace" addr add 10.77.0.1/24 dev tap0
+ip -n "$namespace" neigh add 10.77.0.2 lladdr 52:54:00:4d:00:02 dev tap0 nud permanent
 ip -n "$namespace" link set tap0 up
 key=6d:5a:56:da:25:5b:0e:c2:41:67:25:3d:43:a3:8f:b0:d0:ca:2b:cb:ae:7b:30:b4:77:cb:2d:a3:80:30:f2:0c:6a:42:b7:3b:be:ac:01:fa
 udp_ports=$(python3 Tests/vm/rss-peer.py ports "$key" 10.77.0.1 7000 10.77.0.2 4 2 40000)
@@ -159,16 +165,23 @@ for release in $releases; do
     continue
   fi
   console="$work/console-$release.log"
-  start=$(date +%s)
-  ip netns exec "$namespace" timeout 300 qemu-system-x86_64 -accel tcg,thread=multi -m 1536 \
-    -smp 8,sockets=4,cores=2,threads=1 "${numa[@]}" \
-    -nographic -no-reboot -nic none \
-    -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,queues=4,vhost=off \
-    -device virtio-net-pci,netdev=n0,mq=on,vectors=10,rss=on,hash=on \
-    -kernel "$kernel_root/boot/vmlinuz-$version" -initrd "$work/initrd-$release.gz" \
-    -append "console=ttyS0 quiet panic=-1 SOCKAFF_RSS_KEY=$key SOCKAFF_RSS_UDP=$udp_ports SOCKAFF_RSS_TCP=$tcp_ports" \
-    </dev/null | tr -d '\r' >"$console" || true
-  echo "vm: $release: $package, $(($(date +%s) - start)) s wall"
+  # qemu's multi-threaded TCG can trip over the kernel patching its own text
+  # while another vCPU runs it (an "Oops: int3" in the patched function, seen
+  # once in 6.12 when a static key flipped): that guest is booted once more.
+  for attempt in 1 2; do
+    start=$(date +%s)
+    ip netns exec "$namespace" timeout 300 qemu-system-x86_64 -accel tcg,thread=multi -m 1536 \
+      -smp 8,sockets=4,cores=2,threads=1 "${numa[@]}" \
+      -nographic -no-reboot -nic none \
+      -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,queues=4,vhost=off \
+      -device virtio-net-pci,netdev=n0,mac=52:54:00:4d:00:02,mq=on,vectors=10,rss=on,hash=on \
+      -kernel "$kernel_root/boot/vmlinuz-$version" -initrd "$work/initrd-$release.gz" \
+      -append "console=ttyS0 quiet panic=-1 SOCKAFF_RSS_KEY=$key SOCKAFF_RSS_UDP=$udp_ports SOCKAFF_RSS_TCP=$tcp_ports" \
+      </dev/null | tr -d '\r' >"$console" || true
+    echo "vm: $release: $package, $(($(date +%s) - start)) s wall"
+    grep -q 'SOCKAFF-VM: ' "$console" || ! grep -q 'Oops: int3' "$console" || [ "$attempt" = 2 ] && break
+    echo "vm: $release: the emulated guest crashed in kernel text patching (Oops: int3), booting it again" >&2
+  done
   grep -E 'SOCKAFF-CHECK|^kernel ' "$console" | sed "s/^/vm: $release: /" || true
   verdict=$(grep -o 'SOCKAFF-VM: [0-9]* passed, [0-9]* failed' "$console" | tail -n 1 || true)
   if [ -z "$verdict" ]; then
