@@ -74,8 +74,7 @@ enum RSSFlows {
         read += got
         datagrams += 1
       }
-      let incomingNAPI: Int32 = 56  // SO_INCOMING_NAPI_ID, not exported by Glibc
-      print("got \(index) \(read) \(option(flow.fd, incomingNAPI)) \(option(flow.fd, SO_INCOMING_CPU))")
+      print("got \(index) \(read) \(option(flow.fd, SO_INCOMING_NAPI_ID)) \(option(flow.fd, SO_INCOMING_CPU))")
       fflush(nil)
     }
     exit(0)

@@ -23,7 +23,7 @@ public struct PredictedAffinity: Sendable, JSONFields {
   public let candidateCPUs: [Int]
   public let hashFunction: String
   /// Where the RSS configuration came from: "netlink" or "ioctl".
-  public var rssSource: String = "ioctl"
+  public let rssSource: String
   public let hash: UInt32
   /// Whether the hash covers the ports (else the addresses alone).
   public let hashedPorts: Bool
@@ -37,7 +37,8 @@ public struct PredictedAffinity: Sendable, JSONFields {
   public init(
     pid: Int32, fd: Int32, command: String?, transport: SocketKind.TransportProtocol, local: String?,
     remote: String?, interface: String, rxQueue: Int, irq: Int?, cpu: Int?, processor: ProcessorNumber?,
-    numaNode: Int?, candidateCPUs: [Int], hashFunction: String, hash: UInt32, hashedPorts: Bool, tableIndex: Int,
+    numaNode: Int?, candidateCPUs: [Int], hashFunction: String, rssSource: String, hash: UInt32, hashedPorts: Bool,
+    tableIndex: Int,
     tableSize: Int, keyBytes: Int, path: SteeringPath, note: String?
   ) {
     self.pid = pid
@@ -54,6 +55,7 @@ public struct PredictedAffinity: Sendable, JSONFields {
     self.numaNode = numaNode
     self.candidateCPUs = candidateCPUs
     self.hashFunction = hashFunction
+    self.rssSource = rssSource
     self.hash = hash
     self.hashedPorts = hashedPorts
     self.tableIndex = tableIndex

@@ -84,15 +84,14 @@ public struct Topology: Equatable, Sendable {
   /// With root "/sys" this is the host; with a fixture directory it is any host.
   public static func fromSysfs(root: String) throws(SockaffError) -> Topology {
     let nodeDirectory = root + "/devices/system/node"
-    guard let dir = opendir(nodeDirectory) else {
+    let names: [String]
+    do {
+      names = try readDirectoryNames(nodeDirectory)
+    } catch {
       throw SockaffError(.environment, operation: "read \(nodeDirectory)", hint: "no NUMA sysfs")
     }
-    defer { closedir(dir) }
     var cpusByNode: [Int: [Int]] = [:]
-    while let entry = readdir(dir) {
-      let name = withUnsafeBytes(of: entry.pointee.d_name) {
-        String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
-      }
+    for name in names {
       guard name.hasPrefix("node"), let node = Int(name.dropFirst(4)) else { continue }
       let path = "\(nodeDirectory)/\(name)/cpulist"
       let text = try readTextFile(path)

@@ -21,7 +21,7 @@ extension AffinityQuery {
           : "not connected: its flows are not known before they arrive")
     }
     let process = inspection.facts(pid: pid)
-    if let namespace = process.networkNamespace, namespace != ProcFS.networkNamespace(pid: getpid()) {
+    if let namespace = process.networkNamespace, namespace != ProcFS.ownNetworkNamespace {
       throw impossible("in network namespace \(namespace): run sockaff in that namespace to read its interfaces")
     }
     guard let interface = InterfaceAddresses.interface(holding: local.address) else {
@@ -73,14 +73,13 @@ extension AffinityQuery {
       readerCPU: nil, readerNode: nil,
       unresolved: line == nil ? "no interrupt of \(interface)'s device names RX queue \(prediction.rxQueue)" : nil)
     try handle.requireSameProcess()
-    var answer = PredictedAffinity(
+    return PredictedAffinity(
       pid: pid, fd: fd, command: process.command, transport: kind.transport, local: socket.address(peer: false),
       remote: socket.address(peer: true), interface: interface, rxQueue: prediction.rxQueue, irq: line?.irq,
       cpu: cpu, processor: cpu.flatMap(topology.processorNumber(ofCPU:)), numaNode: cpu.flatMap(topology.node(ofCPU:)),
-      candidateCPUs: candidates, hashFunction: configuration.hashFunction.description, hash: prediction.hash,
+      candidateCPUs: candidates, hashFunction: configuration.hashFunction.description,
+      rssSource: configuration.source, hash: prediction.hash,
       hashedPorts: prediction.hashedPorts, tableIndex: prediction.tableIndex, tableSize: configuration.table.count,
       keyBytes: configuration.key.count, path: path, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
-    answer.rssSource = configuration.source
-    return answer
   }
 }

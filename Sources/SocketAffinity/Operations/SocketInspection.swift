@@ -99,9 +99,9 @@ struct SocketInspection {
       // The kernel's own: the NAPI id of the latest packet, and the
       // interface that holds a connected socket's address (its replies
       // come back there), when sockaff runs in the socket's namespace.
-      napiID = (try? socket.intOption(SOL_SOCKET, 56)).flatMap { $0 > 0 ? UInt32($0) : nil }  // SO_INCOMING_NAPI_ID
+      napiID = (try? socket.intOption(SOL_SOCKET, SO_INCOMING_NAPI_ID)).flatMap { $0 > 0 ? UInt32($0) : nil }
       if remote != nil, let local = socket.endpoint(peer: false), !local.isWildcard,
-        process.networkNamespace == nil || process.networkNamespace == ProcFS.networkNamespace(pid: getpid())
+        process.networkNamespace == nil || process.networkNamespace == ProcFS.ownNetworkNamespace
       {
         interface = InterfaceAddresses.interface(holding: local.address)
       }

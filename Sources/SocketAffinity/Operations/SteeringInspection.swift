@@ -8,8 +8,6 @@ import Synchronization
 final class SteeringInspection: Sendable {
   let topology: Topology
   private let queues = Mutex<[String: InterfaceQueues]>([:])
-  /// sysfs shows the interfaces of the network namespace sockaff runs in.
-  private let ownNamespace = ProcFS.networkNamespace(pid: getpid())
 
   init(topology: Topology) { self.topology = topology }
 
@@ -36,7 +34,8 @@ final class SteeringInspection: Sendable {
         receiveNode: receiveCPU.flatMap(topology.node(ofCPU:)), readerCPU: readerCPU,
         readerNode: readerCPU.flatMap(topology.node(ofCPU:)), unresolved: unresolved)
     }
-    if let namespace = answer.networkNamespace, let ownNamespace, namespace != ownNamespace {
+    // sysfs shows the interfaces of the network namespace sockaff runs in.
+    if let namespace = answer.networkNamespace, let own = ProcFS.ownNetworkNamespace, namespace != own {
       return path(
         nil, interrupt: nil,
         unresolved: "\(interface) is in network namespace \(namespace), whose queues sysfs does not show here")

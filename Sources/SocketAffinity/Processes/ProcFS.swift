@@ -11,16 +11,7 @@ public enum ProcFS {
   }
 
   static func readNumericEntries(_ path: String) throws(SockaffError) -> [Int32] {
-    guard let dir = opendir(path) else { throw SockaffError.lastErrno(operation: "read \(path)") }
-    defer { closedir(dir) }
-    var result: [Int32] = []
-    while let entry = readdir(dir) {
-      let name = withUnsafeBytes(of: entry.pointee.d_name) {
-        String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
-      }
-      if let value = Int32(name) { result.append(value) }
-    }
-    return result.sorted()
+    try readDirectoryNames(path).compactMap { Int32($0) }.sorted()
   }
 
   public static func processIDs() -> [Int32] { numericEntries("/proc") }
@@ -90,6 +81,10 @@ public enum ProcFS {
 
   /// Inode of the process's network namespace (as `ip netns identify` and
   /// `lsns` show it).
+  /// sockaff's own network namespace: what its sysfs, getifaddrs and
+  /// netlink sockets see.
+  public static let ownNetworkNamespace = networkNamespace(pid: getpid())
+
   public static func networkNamespace(pid: Int32) -> UInt64? {
     link("/proc/\(pid)/ns/net").flatMap { inode(inLink: $0, kind: "net") }
   }

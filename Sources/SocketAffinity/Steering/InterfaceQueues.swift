@@ -172,20 +172,3 @@ public struct InterfaceQueues: Sendable {
   /// RFS steers this queue's flows to their readers' CPUs.
   public func rfs(queue: Int) -> Bool { (rfsFlows[queue] ?? 0) > 0 && rfsSocketEntries > 0 }
 }
-
-func readInteger(_ path: String) -> Int? {
-  (try? readTextFile(path)).flatMap { Int($0.trimmingWhitespace()) }
-}
-
-func directoryEntries(_ path: String) -> [String] {
-  guard let dir = opendir(path) else { return [] }
-  defer { closedir(dir) }
-  var names: [String] = []
-  while let entry = readdir(dir) {
-    let name = withUnsafeBytes(of: entry.pointee.d_name) {
-      String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
-    }
-    if name != "." && name != ".." { names.append(name) }
-  }
-  return names
-}

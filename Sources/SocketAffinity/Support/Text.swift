@@ -26,3 +26,25 @@ func readTextFile(_ path: String) throws(SockaffError) -> String {
 func cString(_ chars: [CChar]) -> String {
   String(decoding: chars.prefix(while: { $0 != 0 }).map(UInt8.init(bitPattern:)), as: UTF8.self)
 }
+
+/// An integer file of sysfs or procfs ("4096\n"); nil if absent or not one.
+func readInteger(_ path: String) -> Int? {
+  (try? readTextFile(path)).flatMap { Int($0.trimmingWhitespace()) }
+}
+
+/// The names in a directory, "." and ".." left out, unordered.
+func readDirectoryNames(_ path: String) throws(SockaffError) -> [String] {
+  guard let dir = opendir(path) else { throw SockaffError.lastErrno(operation: "read \(path)") }
+  defer { closedir(dir) }
+  var names: [String] = []
+  while let entry = readdir(dir) {
+    let name = withUnsafeBytes(of: entry.pointee.d_name) {
+      String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+    }
+    if name != "." && name != ".." { names.append(name) }
+  }
+  return names
+}
+
+/// `readDirectoryNames`, empty when the directory cannot be read.
+func directoryEntries(_ path: String) -> [String] { (try? readDirectoryNames(path)) ?? [] }
