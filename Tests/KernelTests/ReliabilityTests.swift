@@ -54,6 +54,32 @@ final class ReliabilityTests: KernelTestCase {
     XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 0)
   }
 
+  /// A `trace` killed while it removed a dead session's pins (in `detach`'s
+  /// order, records before counts) leaves some map pins without the records
+  /// pin; the next `trace` must clear them, not fail on "File exists" (a CI
+  /// run hit this through the random kills above).
+  func testTraceClearsAnySubsetOfStalePins() throws {
+    for removed in [["records"], ["records", "counts"], ["records", "counts", "clock"]] {
+      // A dead foreground session's map pins, less the first ones `detach`
+      // would have removed before the kill.
+      let tracer = try Child([Command.sockaffPath, "trace", "--foreground"])
+      XCTAssertEqual(try eventually { try KernelListing.attachedSockaffPrograms() == 1 }, true)
+      tracer.signal(SIGKILL)
+      try tracer.wait()
+      XCTAssertEqual(try eventually { try KernelListing.attachedSockaffPrograms() == 0 }, true)
+      for pin in removed { XCTAssertEqual(unlink("/sys/fs/bpf/sockaff/\(pin)"), 0, pin) }
+      let left = KernelListing.pinsLeft()
+      XCTAssertFalse(left.isEmpty, "\(removed): some pins are left to clear")
+
+      let trace = try Command.sockaff("trace")
+      XCTAssertEqual(trace.status, 0, "with \(left) left: \(trace.stderr)")
+      XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 1, "\(removed)")
+      XCTAssertTrue(Set(removed).isSubset(of: KernelListing.pinsLeft()), "\(removed) pinned anew")
+      XCTAssertEqual(try Command.sockaff("detach").status, 0)
+      XCTAssertEqual(KernelListing.pinsLeft(), [], "\(removed)")
+    }
+  }
+
   /// A sockaff of another record layout left attached across an upgrade:
   /// `trace` and `query` refuse with their own status instead of reading
   /// garbage, and `detach` clears it.

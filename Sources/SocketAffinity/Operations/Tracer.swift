@@ -138,10 +138,13 @@ public struct Tracer: Sendable {
     return DetachOutcome(detachedLink: detached, removedPins: removed)
   }
 
-  /// Map pins with no link pin are left by a foreground session that died
-  /// (SIGKILL): remove them, unless a foreground session is still running.
+  /// Pins with no ingress link pin are left by a foreground session that
+  /// died (SIGKILL), or by a `trace` or `detach` killed halfway through
+  /// pinning or unpinning: remove them, unless a foreground session is still
+  /// running. Any pin counts, not one marker: a kill inside `unpinAll` can
+  /// leave any subset of them.
   private func removeStaleMapPins(cgroup: String) throws(SockaffError) {
-    guard access(pins.records, F_OK) == 0 else { return }
+    guard pins.all.contains(where: { access($0, F_OK) == 0 }) else { return }
     if try !AttachedPrograms.query(cgroup: cgroup).isEmpty {
       throw SockaffError(
         .other, operation: "trace",
