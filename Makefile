@@ -13,7 +13,7 @@ VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2 ethtool xz-utils
 BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o .build/bench/storage_floor.bpf.o .build/bench/lookup_floor.bpf.o
 BPF_CFLAGS = -target bpf -mcpu=v3 -O2 -g -Wall -idirafter /usr/include/$(shell uname -m)-linux-gnu -ISources/CSockaffABI/include
 
-.PHONY: all deps build capi test unit-test kernel-test vmtest vm-deps demo man completions install install-check clean lint format bench bench-smoke bench-deps bench-bundle
+.PHONY: all deps build capi test unit-test kernel-test vmtest vm-deps demo man completions install install-check shared-sockaff deb deb-check deb-deps clean lint format bench bench-smoke bench-deps bench-bundle
 
 all: build
 
@@ -33,15 +33,26 @@ STATIC_FLAGS = -Xswiftc -static-executable -Xlinker -lelf -Xlinker -lz
 build:
 	for product in sockaff sockaff-bench; do \
 		$(SWIFT) build -c release --product $$product $(STATIC_FLAGS) 2>&1 \
-			| { grep -v "statically linked applications requires at runtime" || true; }; \
+			| { grep -v "statically linked applications requires at runtime" || true; } || exit 1; \
 	done
 
-# libsockaff.so.1: the C API (Sources/CSockaffAPI/include/sockaff.h) with the
-# Swift runtime linked in, so C programs need only libbpf, libnuma and libc.
-# Its own scratch path: its link flags differ from the static executables'.
+# Linked against Debian's shared libbpf, libelf, zlib, libnuma and libnl, with
+# the Swift runtime linked in (-static-stdlib), no ORIGIN rpath, bind-now:
+#  - libsockaff.so.1, the C API (sockaff.h): a shared object cannot be linked
+#    -static-executable; C programs need only those libraries and libc;
+#  - the sockaff that the Debian package ships: Debian's security updates of
+#    those libraries reach it, and lintian accepts it (no embedded zlib).
+# Their own scratch path (their link flags differ from the static executables');
+# the two links share one compilation.
+SHARED_FLAGS = -Xswiftc -static-stdlib --disable-local-rpath -Xlinker -z -Xlinker now
+
 capi:
-	$(SWIFT) build -c release --scratch-path .build-capi --product SockaffC -Xswiftc -static-stdlib \
+	$(SWIFT) build -c release --scratch-path .build-capi --product SockaffC $(SHARED_FLAGS) \
 		-Xlinker -soname=libsockaff.so.1 2>&1 | { grep -v "the use of .mktemp. is dangerous" || true; }
+
+shared-sockaff:
+	$(SWIFT) build -c release --scratch-path .build-capi --product sockaff $(SHARED_FLAGS) 2>&1 \
+		| { grep -v "the use of .mktemp. is dangerous" || true; }
 
 # Unit tests and the kernel tests (root, real BPF, real traffic); installs
 # what they use first, so it also works on a fresh Debian 12 machine.
@@ -69,9 +80,11 @@ demo: deps build
 
 # The man page and the shell completions are generated from the argument
 # parser (its generate-manual tool and --generate-completion-script).
+# An empty line in mdoc is a stray blank line (groff warns): a paragraph break is .Pp.
 man: build
 	mkdir -p .build/man
 	$(SWIFT) run generate-manual .build/release/sockaff --output-directory .build/man
+	sed -i 's/^$$/.Pp/' .build/man/sockaff.1
 
 completions: build
 	mkdir -p .build/completions
@@ -79,25 +92,55 @@ completions: build
 	.build/release/sockaff --generate-completion-script zsh > .build/completions/_sockaff
 	.build/release/sockaff --generate-completion-script fish > .build/completions/sockaff.fish
 
-VERSION = 0.1.0
+# The one version, written in Sources/SocketAffinity/Version.swift (what
+# `sockaff --version` prints).
+VERSION := $(shell sed -n 's/.*static let string = "\([^"]*\)".*/\1/p' Sources/SocketAffinity/Version.swift)
+
+# Where `make install` puts things; `make deb` sets Debian's places.
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+
+# The static executable by default; `make deb` installs the shared-library one.
+SOCKAFF_BINARY ?= .build/release/sockaff
 
 install: build man completions capi
-	install -D -m 0755 .build/release/sockaff $(DESTDIR)$(PREFIX)/bin/sockaff
-	install -D -m 0755 .build-capi/release/libSockaffC.so $(DESTDIR)$(PREFIX)/lib/libsockaff.so.1
-	ln -sf libsockaff.so.1 $(DESTDIR)$(PREFIX)/lib/libsockaff.so
-	install -D -m 0644 Sources/CSockaffAPI/include/sockaff.h $(DESTDIR)$(PREFIX)/include/sockaff.h
-	mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' contrib/sockaff.pc.in \
-		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/sockaff.pc
-	install -D -m 0644 .build/man/sockaff.1 $(DESTDIR)$(PREFIX)/share/man/man1/sockaff.1
+	install -D -m 0755 $(SOCKAFF_BINARY) $(DESTDIR)$(BINDIR)/sockaff
+	install -D -m 0644 .build-capi/release/libSockaffC.so $(DESTDIR)$(LIBDIR)/libsockaff.so.1
+	ln -sf libsockaff.so.1 $(DESTDIR)$(LIBDIR)/libsockaff.so
+	install -D -m 0644 Sources/CSockaffAPI/include/sockaff.h $(DESTDIR)$(INCLUDEDIR)/sockaff.h
+	mkdir -p $(DESTDIR)$(LIBDIR)/pkgconfig
+	sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		contrib/sockaff.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/sockaff.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/sockaff.pc
+	install -D -m 0644 .build/man/sockaff.1 $(DESTDIR)$(MANDIR)/man1/sockaff.1
 	install -D -m 0644 .build/completions/sockaff.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/sockaff
-	install -D -m 0644 .build/completions/_sockaff $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_sockaff
+	install -D -m 0644 .build/completions/_sockaff $(DESTDIR)$(ZSHCOMPDIR)/_sockaff
 	install -D -m 0644 .build/completions/sockaff.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/sockaff.fish
 	for unit in sockaff sockaff-metrics; do \
-		mkdir -p $(DESTDIR)$(PREFIX)/lib/systemd/system; \
-		sed 's|@BINDIR@|$(PREFIX)/bin|g' contrib/$$unit.service.in > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$unit.service; \
-		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$unit.service; \
+		mkdir -p $(DESTDIR)$(UNITDIR); \
+		sed 's|@BINDIR@|$(BINDIR)|g' contrib/$$unit.service.in > $(DESTDIR)$(UNITDIR)/$$unit.service; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit.service; \
 	done
+
+# Debian packages in .build/deb: sockaff (the tool), libsockaff1 (the C
+# library) and libsockaff-dev (header, pkg-config), from `make install`
+# into Debian's places (contrib/deb/build.sh).
+# DEB_MAINTAINER="Name <address>": the packages' maintainer (contrib/deb/build.sh).
+export DEB_MAINTAINER
+deb: build man completions capi shared-sockaff
+	bash contrib/deb/build.sh $(VERSION)
+
+# Builds the packages, runs lintian, installs, queries and purges them on
+# this machine (Tests/deb/check.sh); ends with "deb: N passed, M failed".
+deb-check: deb-deps deb
+	bash Tests/deb/check.sh .build/deb $(VERSION)
+
+deb-deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lintian dpkg-dev
 
 # Installs into a scratch DESTDIR and checks what landed (Tests/install/check.sh).
 install-check: build

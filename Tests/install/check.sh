@@ -32,7 +32,7 @@ check "make install" test "$status" = 0
 rm -f "$log"
 
 check "binary" test -x "$root/bin/sockaff"
-check "library" test -x "$root/lib/libsockaff.so.1" -a -L "$root/lib/libsockaff.so"
+check "library" test -f "$root/lib/libsockaff.so.1" -a -L "$root/lib/libsockaff.so"
 check "header" test -f "$root/include/sockaff.h"
 check "binary runs" "$root/bin/sockaff" help query
 check "man page renders" sh -c "groff -mandoc -Tutf8 '$root/share/man/man1/sockaff.1' | grep -q 'sockaff query'"
