@@ -13,7 +13,7 @@ VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2 ethtool xz-utils
 BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o .build/bench/storage_floor.bpf.o .build/bench/lookup_floor.bpf.o
 BPF_CFLAGS = -target bpf -mcpu=v3 -O2 -g -Wall -idirafter /usr/include/$(shell uname -m)-linux-gnu -ISources/CSockaffABI/include
 
-.PHONY: all deps build capi test unit-test kernel-test vmtest vm-deps demo man completions install install-check shared-sockaff deb deb-check deb-deps clean lint format bench bench-smoke bench-deps bench-bundle
+.PHONY: all deps build capi test unit-test kernel-test vmtest vm-deps demo man completions install install-check shared-sockaff deb deb-check deb-deps promtest prom-deps clean lint format bench bench-smoke bench-deps bench-bundle
 
 all: build
 
@@ -138,6 +138,15 @@ deb: build man completions capi shared-sockaff
 # this machine (Tests/deb/check.sh); ends with "deb: N passed, M failed".
 deb-check: deb-deps deb
 	bash Tests/deb/check.sh .build/deb $(VERSION)
+
+# Debian's Prometheus scrapes `sockaff serve`; promtool checks and unit-tests
+# contrib/prometheus's rules; every Grafana panel query returns data
+# (Tests/prometheus/check.py). Ends with "prometheus: N passed, M failed".
+promtest: prom-deps build
+	python3 Tests/prometheus/check.py .build/release/sockaff
+
+prom-deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus iproute2
 
 deb-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lintian dpkg-dev

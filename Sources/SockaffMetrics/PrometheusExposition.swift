@@ -54,6 +54,11 @@ public enum PrometheusExposition {
     if let cost = status.nanosecondsPerPacket {
       gauge("ingress_nanoseconds_per_packet", "Mean cost of the receive program (kernel.bpf_stats_enabled=1)").set(cost)
     }
+    for node in snapshot.topology.nodes {
+      gauge(
+        "node_cpus", "CPUs of each NUMA node of the host (its topology, tracer or not)", [("node", "\(node)")]
+      ).set(Int64(snapshot.topology.cpusByNode[node]?.count ?? 0))
+    }
     // Each NIC's receive steering as `status` reads it: sysfs and one
     // ioctl per interface, no BPF.
     for nic in status.interfaces {

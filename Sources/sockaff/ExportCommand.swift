@@ -19,10 +19,12 @@ struct ExportCommand: ParsableCommand {
   var textfile: String?
 
   @OptionGroup var top: TopOption
+  @OptionGroup var topologyOptions: TopologyOptions
 
   func run() throws {
     try reporting {
-      let text = PrometheusExposition.render(try MetricsSnapshot.read(), top: top.top)
+      let snapshot = try MetricsSnapshot.read(topology: try topologyOptions.topology())
+      let text = PrometheusExposition.render(snapshot, top: top.top)
       guard let textfile else { return print(text, terminator: "") }
       try TextfileWriter.write(text, to: textfile + "/sockaff.prom")
     }

@@ -8,7 +8,9 @@ import SocketAffinity
 /// snapshot in the Prometheus text format. Reading a snapshot makes
 /// blocking syscalls, so it runs on a thread pool, not on the event loop.
 enum MetricsHTTPServer {
-  static func run(at address: ListenAddress, top: Int, started: (Int) -> Void) throws(SockaffError) {
+  static func run(at address: ListenAddress, top: Int, topology: Topology, started: (Int) -> Void)
+    throws(SockaffError)
+  {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let pool = NIOThreadPool(numberOfThreads: 1)
     pool.start()
@@ -21,7 +23,7 @@ enum MetricsHTTPServer {
       .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
         channel.pipeline.configureHTTPServerPipeline().flatMap {
-          channel.pipeline.addHandler(MetricsHandler(pool: pool, top: top))
+          channel.pipeline.addHandler(MetricsHandler(pool: pool, top: top, topology: topology))
         }
       }
     let channel: Channel
@@ -42,9 +44,11 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
 
   private let pool: NIOThreadPool
   private let top: Int
+  private let topology: Topology
   private var request: HTTPRequestHead?
 
-  init(pool: NIOThreadPool, top: Int) {
+  init(pool: NIOThreadPool, top: Int, topology: Topology) {
+    self.topology = topology
     self.pool = pool
     self.top = top
   }
@@ -68,9 +72,9 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
     guard path == "/metrics" else {
       return send(.notFound, "sockaff: metrics are at /metrics\n", head: head, context: context)
     }
-    let top = self.top
+    let (top, topology) = (self.top, self.topology)
     let rendered = pool.runIfActive(eventLoop: context.eventLoop) { () throws -> String in
-      PrometheusExposition.render(try MetricsSnapshot.read(), top: top)
+      PrometheusExposition.render(try MetricsSnapshot.read(topology: topology), top: top)
     }
     let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
     rendered.whenComplete { result in

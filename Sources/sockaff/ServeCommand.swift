@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import SockaffMetrics
+import SocketAffinity
 
 struct ServeCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -16,6 +17,7 @@ struct ServeCommand: ParsableCommand {
   var listen = "127.0.0.1:9977"
 
   @OptionGroup var top: TopOption
+  @OptionGroup var topologyOptions: TopologyOptions
 
   func validate() throws {
     guard ListenAddress(listen) != nil else {
@@ -26,7 +28,8 @@ struct ServeCommand: ParsableCommand {
   func run() throws {
     try reporting {
       let address = ListenAddress(listen)!  // validate() accepted it
-      try MetricsHTTPServer.run(at: address, top: top.top) { port in
+      let topology = try topologyOptions.topology()
+      try MetricsHTTPServer.run(at: address, top: top.top, topology: topology) { port in
         print("sockaff: serving http://\(address.hostForURL):\(port)/metrics")
         fflush(nil)  // a pipe (a service manager, a test) gets the line now
       }
