@@ -118,6 +118,16 @@ def queries(s):
             f"{statistics.median(listing['json_s']):.2f} s JSON, {statistics.median(listing['table_s']):.2f} s "
             f"table; peak RSS {listing['peak_rss_kib'] / 1024:.0f} MiB; JSON encoding "
             f"{listing['encoding_us_per_record']:.2f} µs per record |")
+        scrape = listing.get("scrape")
+        if scrape:
+            iterator, procfs = scrape["iterator"], scrape["procfs"]
+            lines.append(
+                f"| a scrape of `sockaff serve` with those sockets, CPU ms min/med/max (wall ms median), "
+                f"{len(iterator['cpu_ms'])} each | iterator {summary(iterator['cpu_ms'])} "
+                f"({statistics.median(iterator['wall_ms']):.0f}); procfs {summary(procfs['cpu_ms'])} "
+                f"({statistics.median(procfs['wall_ms']):.0f}); the iterator's CPU **"
+                f"{statistics.median(procfs['cpu_ms']) / max(statistics.median(iterator['cpu_ms']), 0.001):.1f}x** "
+                f"less (medians) |")
     return "5. Queries", lines
 
 

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 PIN_DIR = "/sys/fs/bpf/sockaff_bench"
 
@@ -384,6 +385,37 @@ for line in sys.stdin:
             raise RuntimeError(f"{' '.join(args)} failed: {child.stderr.read().decode()}")
         return elapsed, usage.ru_maxrss  # KiB
 
+    def scrape_cost(self, source, scrapes):
+        """CPU time (every thread's time on a CPU, in ns, from
+        /proc/PID/task/*/schedstat) and wall time of each scrape of one
+        `sockaff serve --sockets-from SOURCE`, after a first scrape that
+        loads what it keeps (iterator programs, probes)."""
+        serve = subprocess.Popen([self.sockaff, "serve", "--listen", "127.0.0.1:0", "--sockets-from", source],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            url = serve.stdout.readline().split()[-1]
+            urllib.request.urlopen(url, timeout=60).read()
+
+            def cpu_s():
+                total = 0
+                for task in os.listdir(f"/proc/{serve.pid}/task"):
+                    try:
+                        total += int(open(f"/proc/{serve.pid}/task/{task}/schedstat").read().split()[0])
+                    except (FileNotFoundError, ProcessLookupError):
+                        pass  # a thread that ended meanwhile
+                return total / 1e9
+
+            cpu, wall, size = [], [], 0
+            for _ in range(scrapes):
+                before, start = cpu_s(), time.perf_counter()
+                size = len(urllib.request.urlopen(url, timeout=60).read())
+                wall.append((time.perf_counter() - start) * 1000)
+                cpu.append((cpu_s() - before) * 1000)
+            return {"cpu_ms": cpu, "wall_ms": wall, "bytes": size}
+        finally:
+            serve.terminate()
+            serve.wait()
+
     def queries(self):
         self.progress("5. queries")
         result = {"lists": []}
@@ -409,13 +441,16 @@ for line in sys.stdin:
                     table = [self.timed_child(self.sockaff, "list")[0] for _ in range(repeats)]
                     listed = [s for s in json.loads(sh(self.sockaff, "list", "--json")) if s["pid"] in holder.pids]
                     encoding = json.loads(sh(self.args.bench, "json", str(holder.processes[0].pid), "5"))["median_us"]
+                    scrapes = {source: self.scrape_cost(source, 1 if self.quick else 5)
+                               for source in ("iterator", "procfs")}
                 finally:
                     holder.kill()
                     holder.wait()
                 result["lists"].append({
                     "sockets": count, "processes": len(holder.pids), "listed": len(listed),
                     "json_s": [run[0] for run in runs], "table_s": table,
-                    "peak_rss_kib": max(run[1] for run in runs), "encoding_us_per_record": encoding})
+                    "peak_rss_kib": max(run[1] for run in runs), "encoding_us_per_record": encoding,
+                    "scrape": scrapes})
         finally:
             self.detach_sockaff()
         return result

@@ -80,54 +80,40 @@ public enum PrometheusExposition {
     }
     guard status.attached else { return registry.emitToString() }
 
-    let sockets = snapshot.sockets
+    let summary = snapshot.summary
     gauge("sockets", "Traced sockets of the host's processes (one per holder)")
-      .set(Int64(sockets.count))
+      .set(Int64(summary.sockets))
     gauge("cross_numa_sockets", "Traced sockets consumed mostly on a NUMA node other than where they are received")
-      .set(Int64(sockets.filter { $0.crossNUMA == true }.count))
+      .set(Int64(summary.crossNUMASockets))
     gauge("skipped_processes", "Processes not readable without CAP_SYS_PTRACE, left out")
-      .set(Int64(snapshot.skippedProcesses))
+      .set(Int64(summary.skippedProcesses))
 
-    var byCPU: [Int: (node: Int?, packets: UInt64)] = [:]
-    var byNode: [Int: UInt64] = [:]
-    for socket in sockets {
-      for share in socket.cpus {
-        byCPU[share.cpu, default: (share.numaNode, 0)].packets += share.packets
-        byNode[share.numaNode ?? -1, default: 0] += share.packets
-      }
-    }
-    for (cpu, total) in byCPU.sorted(by: { $0.key < $1.key }) {
+    for (cpu, packets) in summary.packetsByCPU.sorted(by: { $0.key < $1.key }) {
       gauge(
         "cpu_receive_packets", "Packets received by the open traced sockets, by the CPU that processed them",
-        [("cpu", "\(cpu)"), ("node", label(total.node))]
-      ).set(Int64(clamping: total.packets))
+        [("cpu", "\(cpu)"), ("node", label(snapshot.topology.node(ofCPU: cpu)))]
+      ).set(Int64(clamping: packets))
     }
-    for (node, packets) in byNode.sorted(by: { $0.key < $1.key }) {
+    for (node, packets) in summary.packetsByNode.sorted(by: { $0.key < $1.key }) {
       gauge(
         "node_receive_packets", "Packets received by the open traced sockets, by the NUMA node that processed them",
         [("node", node < 0 ? "unknown" : "\(node)")]
       ).set(Int64(clamping: packets))
     }
-    var byQueue: [String: (interface: String, queue: UInt32, irq: Int?, sockets: Int)] = [:]
-    for socket in sockets {
-      guard let interface = socket.interface, let queue = socket.rxQueue else { continue }
-      byQueue["\(interface)/\(queue)", default: (interface, queue, socket.irq, 0)].sockets += 1
-    }
-    for entry in byQueue.values.sorted(by: { ($0.interface, $0.queue) < ($1.interface, $1.queue) }) {
+    for queue in summary.rxQueues {
       gauge(
         "rx_queue_sockets", "Open traced sockets whose latest packet came from this RX queue",
-        [("interface", entry.interface), ("queue", "\(entry.queue)"), ("irq", entry.irq.map(String.init) ?? "")]
-      ).set(Int64(entry.sockets))
+        [("interface", queue.interface), ("queue", "\(queue.queue)"), ("irq", queue.irq.map(String.init) ?? "")]
+      ).set(Int64(queue.sockets))
     }
-    for process in ProcessMismatch.summarize(sockets).prefix(top) {
+    for process in summary.crossNUMAProcesses.prefix(top) {
       gauge(
         "process_cross_numa_sockets", "Cross-NUMA sockets per process (processes with at least one)",
         [("pid", "\(process.pid)"), ("comm", process.command ?? "")]
-      ).set(Int64(process.crossNUMASockets))
+      ).set(Int64(process.sockets))
     }
 
-    let busiest = sockets.sorted { ($0.packets ?? 0) > ($1.packets ?? 0) }.prefix(top)
-    for socket in busiest {
+    for socket in summary.busiest.prefix(top) {
       let labels = [
         ("pid", "\(socket.pid)"), ("comm", socket.command ?? ""), ("fd", "\(socket.fd)"),
         ("protocol", socket.transport.rawValue), ("local", socket.local ?? ""), ("remote", socket.remote ?? ""),

@@ -23,7 +23,8 @@ struct ExportCommand: ParsableCommand {
 
   func run() throws {
     try reporting {
-      let snapshot = try MetricsSnapshot.read(topology: try topologyOptions.topology())
+      let snapshot = try MetricsSnapshot.read(
+        top: top.top, topology: try topologyOptions.topology(), from: top.socketsFrom)
       let text = PrometheusExposition.render(snapshot, top: top.top)
       guard let textfile else { return print(text, terminator: "") }
       try TextfileWriter.write(text, to: textfile + "/sockaff.prom")

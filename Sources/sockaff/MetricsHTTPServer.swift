@@ -8,7 +8,10 @@ import SocketAffinity
 /// snapshot in the Prometheus text format. Reading a snapshot makes
 /// blocking syscalls, so it runs on a thread pool, not on the event loop.
 enum MetricsHTTPServer {
-  static func run(at address: ListenAddress, top: Int, topology: Topology, started: (Int) -> Void)
+  static func run(
+    at address: ListenAddress, top: Int, topology: Topology, source: MetricsSnapshot.SocketSource,
+    started: (Int) -> Void
+  )
     throws(SockaffError)
   {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -23,7 +26,7 @@ enum MetricsHTTPServer {
       .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
         channel.pipeline.configureHTTPServerPipeline().flatMap {
-          channel.pipeline.addHandler(MetricsHandler(pool: pool, top: top, topology: topology))
+          channel.pipeline.addHandler(MetricsHandler(pool: pool, top: top, topology: topology, source: source))
         }
       }
     let channel: Channel
@@ -45,9 +48,11 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
   private let pool: NIOThreadPool
   private let top: Int
   private let topology: Topology
+  private let source: MetricsSnapshot.SocketSource
   private var request: HTTPRequestHead?
 
-  init(pool: NIOThreadPool, top: Int, topology: Topology) {
+  init(pool: NIOThreadPool, top: Int, topology: Topology, source: MetricsSnapshot.SocketSource) {
+    self.source = source
     self.topology = topology
     self.pool = pool
     self.top = top
@@ -72,9 +77,9 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
     guard path == "/metrics" else {
       return send(.notFound, "sockaff: metrics are at /metrics\n", head: head, context: context)
     }
-    let (top, topology) = (self.top, self.topology)
+    let (top, topology, source) = (self.top, self.topology, self.source)
     let rendered = pool.runIfActive(eventLoop: context.eventLoop) { () throws -> String in
-      PrometheusExposition.render(try MetricsSnapshot.read(topology: topology), top: top)
+      PrometheusExposition.render(try MetricsSnapshot.read(top: top, topology: topology, from: source), top: top)
     }
     let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
     rendered.whenComplete { result in

@@ -29,7 +29,7 @@ struct ServeCommand: ParsableCommand {
     try reporting {
       let address = ListenAddress(listen)!  // validate() accepted it
       let topology = try topologyOptions.topology()
-      try MetricsHTTPServer.run(at: address, top: top.top, topology: topology) { port in
+      try MetricsHTTPServer.run(at: address, top: top.top, topology: topology, source: top.socketsFrom) { port in
         print("sockaff: serving http://\(address.hostForURL):\(port)/metrics")
         fflush(nil)  // a pipe (a service manager, a test) gets the line now
       }

@@ -62,6 +62,48 @@ final class MetricsTests: KernelTestCase {
     XCTAssertGreaterThanOrEqual(metrics.values("sockaff_node_receive_packets").reduce(0, +), 20)
   }
 
+  /// The kernel's one pass (the held-sockets iterator) and the walk of every
+  /// process's fds give the same per-socket series for the same sockets;
+  /// `--top N` keeps the series of the N busiest only.
+  func testIteratorAndProcfsScrapesAgreeAndTopKeepsTheBusiest() throws {
+    try attach()
+    var pairs: [PeerPair] = []
+    for (index, count) in [5, 12, 30].enumerated() {
+      let pair = try PeerPair.start(transport: index == 1 ? "tcp" : "udp", serverHost: "127.0.0.1")
+      try pair.exchange(count)
+      pairs.append(pair)
+    }
+    settle()
+    let pids = Set(pairs.flatMap { ["\($0.server.pid)", "\($0.client.pid)"] })
+    func ours(_ source: String, top: Int = 100_000) throws -> [String] {
+      let export = try Command.sockaff("export", "--sockets-from", source, "--top", "\(top)")
+      XCTAssertEqual(export.status, 0, export.stderr)
+      let file = FileManager.default.temporaryDirectory.appending(path: "sockaff-\(source)-\(getpid()).prom")
+        .path(percentEncoded: false)
+      defer { unlink(file) }
+      try export.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+      return try parse("file", file).samples
+        .filter { $0.name == "sockaff_socket_receive_packets_total" && pids.contains($0.labels["pid"] ?? "") }
+        .map { "\($0.labels.sorted { $0.key < $1.key }) \($0.value)" }.sorted()
+    }
+    let iterator = try ours("iterator")
+    XCTAssertGreaterThanOrEqual(iterator.count, 6, "both ends of the three pairs: \(iterator)")
+    XCTAssertEqual(iterator, try ours("procfs"), "the same series either way")
+
+    let busiest =
+      try pairs.map { pair in try queryJSON(pid: pair.server.pid, fd: pair.serverFD) }
+      .compactMap { $0["packets"] as? Int }.max() ?? -1
+    let top = try Command.sockaff("export", "--top", "1")
+    let file = FileManager.default.temporaryDirectory.appending(path: "sockaff-top-\(getpid()).prom")
+      .path(percentEncoded: false)
+    defer { unlink(file) }
+    try top.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+    let series = try parse("file", file).samples.filter { $0.name == "sockaff_socket_receive_packets_total" }
+    XCTAssertEqual(Set(series.map { "\($0.labels["pid"] ?? "")/\($0.labels["fd"] ?? "")" }).count, 1, "\(series)")
+    XCTAssertGreaterThanOrEqual(
+      series.reduce(0) { $0 + $1.value }, Double(busiest), "the one socket is the busiest (or busier still)")
+  }
+
   func testExportWithTheTracerDetachedSaysSo() throws {
     let export = try Command.sockaff("export")
     XCTAssertEqual(export.status, 0, export.stderr)

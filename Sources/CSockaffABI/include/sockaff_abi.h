@@ -138,6 +138,23 @@ enum sockaff_counter {
 #define SOCKAFF_RECORD_SIZE_WITHOUT_READS 120
 
 /*
+ * What the sockaff_held_sockets iterator writes per open file that is a
+ * socket with a record: the holding process and fd, what the socket is, then
+ * the record (the records map's value size: with or without read counters).
+ * Threads that share their process's file table are not listed again, so
+ * there is one entry per process and fd, as a walk of /proc/P/fd finds them.
+ */
+struct sockaff_held_socket {
+	__u32 tgid;
+	__u32 fd;
+	__u16 family;   /* AF_INET, AF_INET6 */
+	__u16 type;     /* SOCK_STREAM, SOCK_DGRAM, ... */
+	__u16 protocol; /* IPPROTO_TCP, IPPROTO_UDP, ... */
+	__u16 reserved;
+	/* followed by the record */
+};
+
+/*
  * Clock reference (map sockaff_clock, one entry). The program stores jiffies,
  * because bpf_jiffies64() is inlined into one load while every clock helper
  * is a real call (35-44 ns more per packet, measured on the development VM). The loader measures HZ

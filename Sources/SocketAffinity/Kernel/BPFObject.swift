@@ -13,6 +13,7 @@ final class LoadedBPFObject {
   static let probeProgramName = "sockaff_probe"
   static let consumerProgramName = "sockaff_consume"
   static let liveRecordsProgramName = "sockaff_live_records"
+  static let heldSocketsProgramName = "sockaff_held_sockets"
   static let releaseProgramName = "sockaff_release"
 
   /// The ELF bytes, decoded once: the object with read tracing, and the one

@@ -99,7 +99,7 @@ extension Tracer {
       valueSize = try BPF.mapInfo(records).value_size
       do {
         try PinnedMaps.checkLayout(of: records, pins: pins)
-        live = try LiveRecords.cookies(records: records).count
+        live = try LiveRecords.count(records: records)
       } catch {
         liveError = error.description
       }
