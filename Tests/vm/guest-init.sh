@@ -138,6 +138,15 @@ bpf_checks() {
 		check path-reader-off-receive-node $? "$(echo "$answer" | grep -o '"path":{.*}' | cut -c1-400)"
 	fi
 
+	# A scrape on this kernel: the kernel's pass over every process's open
+	# files (the held-sockets iterator) finds the server's socket received on
+	# CPU 3 (node 1), as the walk of /proc/P/fd does.
+	for source in iterator procfs; do
+		sockaff export --sockets-from "$source" >/tmp/export.$source 2>/tmp/export.err
+		grep -q "^sockaff_socket_receive_packets_total{pid=\"$server\".*fd=\"$fd\".*cpu=\"3\",node=\"1\"}" /tmp/export.$source
+		check "export-$source-finds-the-socket" $? "$(grep "pid=\"$server\"" /tmp/export.$source | head -n 3; cat /tmp/export.err)"
+	done
+
 	kill "$sender" 2>/dev/null
 
 	# Fan-in: one sender per vCPU, pinned, each a known number of datagrams into
