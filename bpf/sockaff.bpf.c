@@ -370,22 +370,50 @@ struct bpf_iter__bpf_sk_storage_map {
 };
 
 /*
+ * The live-record iterator's count: one per loaded copy of that program (it
+ * is loaded by each reading process, never by the tracer), reset when a new
+ * run of the iterator (session) begins.
+ */
+struct sockaff_live_count {
+	__u64 session_id;
+	__u64 records;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sockaff_live_count);
+} sockaff_live_count SEC(".maps");
+
+/*
  * Never attached to traffic: `status` (and every scrape) runs it over the
  * pinned sockaff_records map to count the records that exist right now, the
- * exact map fill that no map-info field tells for socket storage. One byte
- * per record: each read() of the iterator restarts the kernel's walk of a
- * storage bucket from its head (the map has a bucket per possible CPU, so
- * with 100k records on 2 CPUs a bucket holds 50k), so fewer, fuller reads
- * are what keeps this cheap.
+ * exact map fill that no map-info field tells for socket storage. It writes
+ * nothing until the walk ends, then the count (8 bytes): a read() of the
+ * iterator runs the whole walk in the kernel (up to a million records) only
+ * while nothing is written, and each further read() restarts the walk of a
+ * storage bucket from its head (the map has a bucket per possible CPU: with
+ * 100k records on 2 CPUs, 50k a bucket).
  */
 SEC("iter/bpf_sk_storage_map")
 int sockaff_live_records(struct bpf_iter__bpf_sk_storage_map *ctx)
 {
-	__u8 one = 1;
+	__u32 key = 0;
+	struct sockaff_live_count *count = bpf_map_lookup_elem(&sockaff_live_count, &key);
 
-	if (!ctx->sk || !ctx->value)
+	if (!count)
 		return 0;
-	bpf_seq_write(ctx->meta->seq, &one, sizeof(one));
+	if (count->session_id != ctx->meta->session_id) {
+		count->session_id = ctx->meta->session_id;
+		count->records = 0;
+	}
+	if (!ctx->sk) {
+		/* The end of the walk. */
+		bpf_seq_write(ctx->meta->seq, &count->records, sizeof(count->records));
+		return 0;
+	}
+	if (ctx->value)
+		count->records += 1;
 	return 0;
 }
 
@@ -436,6 +464,7 @@ int sockaff_held_sockets(struct bpf_iter__task_file *ctx)
 	struct socket___sockaff *sock;
 	struct sock___sockaff *sk;
 	struct file *file = ctx->file;
+	struct sockaff_record *record;
 	SOCKAFF_RECORD_VALUE *r;
 
 	if (!task || !file)
@@ -447,7 +476,8 @@ int sockaff_held_sockets(struct bpf_iter__task_file *ctx)
 	if (!sk)
 		return 0;
 	r = bpf_sk_storage_get(&sockaff_records, sk, 0, 0);
-	if (!r || !((struct sockaff_record *)r)->cookie)
+	record = (struct sockaff_record *)r;
+	if (!r || !record->cookie)
 		return 0;
 	/* Direct loads of the kernel's own (BTF-typed) pointers, at CO-RE offsets. */
 	held.tgid = task->tgid;
@@ -455,7 +485,18 @@ int sockaff_held_sockets(struct bpf_iter__task_file *ctx)
 	held.family = sk->__sk_common.skc_family;
 	held.type = sk->sk_type;
 	held.protocol = sk->sk_protocol;
+	held.cookie = record->cookie;
+	held.owner_cpu = record->owner_cpu;
+	held.pool_slot = record->pool_slot;
+	held.latest_cpu = record->latest_cpu;
+	held.owner_rx_queue = record->owner.rx_queue;
+	held.owner_packets = record->owner.packets;
+	held.unpooled_packets = record->unpooled_packets;
+	held.owner_ifindex = record->owner.ifindex;
+#ifndef SOCKAFF_RECORDS_ONLY
+	held.reads = record->reads_and_cpu;
+	held.reads_same_node = record->reads_same_node;
+#endif
 	bpf_seq_write(ctx->meta->seq, &held, sizeof(held));
-	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
 	return 0;
 }

@@ -92,6 +92,9 @@ final class ReceiveRecordTests: XCTestCase {
     XCTAssertEqual(MemoryLayout<sockaff_record>.offset(of: \.reads_and_cpu), 120)
     XCTAssertEqual(MemoryLayout<sockaff_cpu_share>.size, 48)
     XCTAssertEqual(MemoryLayout<sockaff_clock>.size, 32)
+    // The held-sockets iterator's entries are read back-to-back: no padding.
+    XCTAssertEqual(MemoryLayout<sockaff_held_socket>.size, 80)
+    XCTAssertEqual(MemoryLayout<sockaff_held_socket>.stride, 80)
   }
 
   /// Socket storage puts a 72-byte header (bpf_local_storage_elem up to its

@@ -139,19 +139,30 @@ enum sockaff_counter {
 
 /*
  * What the sockaff_held_sockets iterator writes per open file that is a
- * socket with a record: the holding process and fd, what the socket is, then
- * the record (the records map's value size: with or without read counters).
- * Threads that share their process's file table are not listed again, so
- * there is one entry per process and fd, as a walk of /proc/P/fd finds them.
+ * socket with a record: the holding process and fd, what the socket is, and
+ * the record's fields that a scrape sums (80 bytes, not the whole record:
+ * 100k sockets are 8 MB through the iterator, not 16). Threads that share
+ * their process's file table are not listed again, so there is one entry per
+ * process and fd, as a walk of /proc/P/fd finds them.
  */
 struct sockaff_held_socket {
 	__u32 tgid;
 	__u32 fd;
-	__u16 family;   /* AF_INET, AF_INET6 */
-	__u16 type;     /* SOCK_STREAM, SOCK_DGRAM, ... */
-	__u16 protocol; /* IPPROTO_TCP, IPPROTO_UDP, ... */
+	__u16 family;           /* AF_INET, AF_INET6 */
+	__u16 type;             /* SOCK_STREAM, SOCK_DGRAM, ... */
+	__u16 protocol;         /* IPPROTO_TCP, IPPROTO_UDP, ... */
 	__u16 reserved;
-	/* followed by the record */
+	__u64 cookie;
+	__u32 owner_cpu;        /* the record's (CPU + 1) */
+	__u32 pool_slot;        /* the record's */
+	__u32 latest_cpu;       /* the record's */
+	__u32 owner_rx_queue;   /* owner.rx_queue: rx queue + 1, 0 if unrecorded */
+	__u64 owner_packets;
+	__u64 unpooled_packets;
+	__u32 owner_ifindex;
+	__u32 reserved2;
+	__u64 reads;            /* reads_and_cpu (0 in records without read counters) */
+	__u64 reads_same_node;
 };
 
 /*

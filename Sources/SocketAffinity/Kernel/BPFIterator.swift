@@ -31,7 +31,9 @@ enum BPFIterator {
       let count = read(iterator, &chunk, chunk.count)
       if count == 0 { break }
       if count < 0 {
-        if Glibc.errno == EINTR { continue }
+        // EAGAIN: a million objects walked with nothing written yet (the
+        // kernel's cap per read); the next read goes on from there.
+        if Glibc.errno == EINTR || Glibc.errno == EAGAIN { continue }
         throw SockaffError.lastErrno(operation: "read \(name)")
       }
       bytes += chunk[..<count]

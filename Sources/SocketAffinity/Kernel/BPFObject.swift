@@ -36,12 +36,14 @@ final class LoadedBPFObject {
   /// Opens and loads the object; `programs` names those to load (programs
   /// the kernel cannot verify, such as the consumer before 6.3, are left out).
   /// `reusing` maps map names to fds of existing (pinned) maps; when given,
-  /// no other map is created, so the programs loaded must use only those.
+  /// no other map is created but those named in `creating` (a reader's own
+  /// scratch map), so the programs loaded must use only those.
   /// `tracingReads` false takes the object without the consumer program and
   /// with the smaller records. `poolSlots` sizes the pool of per-CPU shares
   /// (sockaff_pool and its queue of slots given back).
   init(
-    programs: Set<String>, reusing: [String: Int32] = [:], tracingReads: Bool = true, poolSlots: UInt32 = 1
+    programs: Set<String>, reusing: [String: Int32] = [:], creating: Set<String> = [], tracingReads: Bool = true,
+    poolSlots: UInt32 = 1
   ) throws(SockaffError) {
     LibbpfLog.install()
     elfCopy = tracingReads ? Self.elf : Self.recordsOnlyELF
@@ -66,9 +68,10 @@ final class LoadedBPFObject {
     if !reusing.isEmpty {
       var map = bpf_object__next_map(object, nil)
       while let current = map {
-        if let fd = reusing[String(cString: bpf_map__name(current))] {
+        let name = String(cString: bpf_map__name(current))
+        if let fd = reusing[name] {
           if bpf_map__reuse_fd(current, fd) != 0 { throw Self.failure("reuse pinned map fd") }
-        } else {
+        } else if !creating.contains(name) {
           bpf_map__set_autocreate(current, false)
         }
         map = bpf_object__next_map(object, current)

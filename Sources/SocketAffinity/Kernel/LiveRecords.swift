@@ -6,7 +6,7 @@ import SystemPackage
 /// The records that exist right now in the pinned sockaff_records map: one
 /// per socket that received a traced packet and is still open. Socket
 /// storage has no entry count in its map info, so a BPF iterator over the
-/// map (kernel >= 5.9) writes a byte for each.
+/// map (kernel >= 5.9) counts them in the kernel and writes the count.
 enum LiveRecords {
   /// The iterator program, loaded once per process and records map: a
   /// metrics server reads the count on every scrape, and the verifier need
@@ -22,13 +22,17 @@ enum LiveRecords {
     let object = try loaded.withLock { (cached) throws(SockaffError) -> LoadedBPFObject in
       if let cached, cached.mapID == mapID { return cached.object }
       let object = try LoadedBPFObject(
-        programs: [LoadedBPFObject.liveRecordsProgramName], reusing: ["sockaff_records": records.rawValue])
+        programs: [LoadedBPFObject.liveRecordsProgramName], reusing: ["sockaff_records": records.rawValue],
+        creating: ["sockaff_live_count"])
       cached = (mapID, object)
       return object
     }
     let bytes = try BPFIterator.output(
       of: object.program(LoadedBPFObject.liveRecordsProgramName), name: "iterator over sockaff_records",
       mapFD: records.rawValue)
-    return bytes.count  // one byte per record
+    guard bytes.count == 8 else {
+      throw SockaffError(.bpf, operation: "count live records", hint: "the iterator wrote \(bytes.count) bytes, not 8")
+    }
+    return Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
   }
 }

@@ -98,43 +98,56 @@ public struct HostReceiveSummary: Sendable {
     return try summarize(entries, top: top, maps: maps, topology: topology)
   }
 
-  /// One socket's packets by CPU: from the record alone unless it holds a
-  /// pool slot (then the slot's per-CPU shares, as `query` reads them).
+  /// One holder's socket, counted: its packets by CPU from the record's
+  /// owner CPU, plus, only for a socket that holds a pool slot, every other
+  /// CPU's share of it (as `ReceiveRecord` sums them for `query`).
   private struct Counted {
     let entry: HeldSockets.Entry
     let packets: UInt64
-    let byCPU: [(cpu: Int, packets: UInt64)]
-    let other: UInt64
+    let owner: (cpu: Int, packets: UInt64)
+    let pooled: [(cpu: Int, packets: UInt64)]
     let rxQueue: UInt32?
     let ifindex: UInt32
+
+    func forEachCPU(_ body: (Int, UInt64) -> Void) {
+      if owner.packets > 0 { body(owner.cpu, owner.packets) }
+      for share in pooled { body(share.cpu, share.packets) }
+    }
   }
 
   private static func count(_ entry: HeldSockets.Entry, maps: PinnedMaps) throws(SockaffError) -> Counted {
-    let raw = entry.record
-    if raw.pool_slot != 0 && raw.pool_slot != SOCKAFF_POOL_NONE {
-      let record = ReceiveRecord(raw, shares: try maps.shares(slot: raw.pool_slot))
-      return Counted(
-        entry: entry, packets: record.packets, byCPU: record.packetsByCPU, other: record.otherPackets,
-        rxQueue: record.rxQueue, ifindex: record.ifindex)
+    var packets = entry.owner_packets &+ entry.unpooled_packets
+    var pooled: [(cpu: Int, packets: UInt64)] = []
+    // What the latest packet said about its queue and interface is kept by
+    // the CPU that received it.
+    var (queue, ifindex) = (entry.owner_rx_queue, entry.owner_ifindex)
+    if entry.pool_slot != 0 && entry.pool_slot != SOCKAFF_POOL_NONE {
+      for (cpu, share) in try maps.shares(slot: entry.pool_slot).enumerated()
+      where share.cookie == entry.cookie && share.rx.packets > 0 {
+        pooled.append((cpu, share.rx.packets))
+        packets &+= share.rx.packets
+        if cpu == Int(entry.latest_cpu) { (queue, ifindex) = (share.rx.rx_queue, share.rx.ifindex) }
+      }
     }
-    let owner = Int(raw.owner_cpu) - 1
     return Counted(
-      entry: entry, packets: raw.owner.packets &+ raw.unpooled_packets,
-      byCPU: raw.owner.packets > 0 ? [(owner, raw.owner.packets)] : [], other: raw.unpooled_packets,
-      rxQueue: raw.owner.rx_queue > 0 ? raw.owner.rx_queue - 1 : nil, ifindex: raw.owner.ifindex)
+      entry: entry, packets: packets, owner: (Int(entry.owner_cpu) - 1, entry.owner_packets), pooled: pooled,
+      rxQueue: queue > 0 ? queue - 1 : nil, ifindex: ifindex)
   }
 
   /// Cross-NUMA as `SocketInspection.locality` decides it: from traced reads
   /// when there are any, else from where the process's threads last ran.
   private static func isCrossNUMA(_ counted: Counted, threadNodes: () -> [Int], topology: Topology) -> Bool {
-    let raw = counted.entry.record
-    let reads = raw.reads_and_cpu & SOCKAFF_READS_COUNT_MASK
-    if reads > 0 { return Double(raw.reads_same_node) / Double(reads) < 0.5 }
+    let entry = counted.entry
+    let reads = entry.reads & SOCKAFF_READS_COUNT_MASK
+    if reads > 0 { return Double(entry.reads_same_node) / Double(reads) < 0.5 }
     let nodes = threadNodes()
     guard !nodes.isEmpty, counted.packets > 0 else { return false }
-    let local = counted.byCPU.filter { topology.node(ofCPU: $0.cpu).map(nodes.contains) ?? false }
-      .reduce(0) { $0 + $1.packets }
-    let known = counted.byCPU.reduce(0) { $0 + $1.packets } + counted.other
+    var local: UInt64 = 0
+    var known = entry.unpooled_packets
+    counted.forEachCPU { cpu, packets in
+      known += packets
+      if let node = topology.node(ofCPU: cpu), nodes.contains(node) { local += packets }
+    }
     return Double(local) / Double(max(known, 1)) < 0.5
   }
 
@@ -157,23 +170,24 @@ public struct HostReceiveSummary: Sendable {
     // Sockets per (holder's namespace, ifindex, queue), with the holders that
     // can name the interface and its IRQ.
     var queueMembers: [String: [Counted]] = [:]
-    for entry in entries where entry.record.owner_cpu > 0 {
-      guard case .success = SocketKind.classify(domain: entry.family, type: entry.type, protocol: entry.proto) else {
-        continue
-      }
+    for entry in entries where entry.owner_cpu > 0 {
+      let kind = SocketKind.classify(
+        domain: Int32(entry.family), type: Int32(entry.type), protocol: Int32(entry.protocol))
+      guard case .success = kind else { continue }
       let socket = try count(entry, maps: maps)
       counted.append(socket)
       summary.sockets += 1
-      for (cpu, packets) in socket.byCPU {
+      socket.forEachCPU { cpu, packets in
         summary.packetsByCPU[cpu, default: 0] += packets
         summary.packetsByNode[topology.node(ofCPU: cpu) ?? -1, default: 0] += packets
       }
-      if isCrossNUMA(socket, threadNodes: { factsOf(entry.pid).threadNodes }, topology: topology) {
+      let pid = Int32(bitPattern: entry.tgid)
+      if isCrossNUMA(socket, threadNodes: { factsOf(pid).threadNodes }, topology: topology) {
         summary.crossNUMASockets += 1
-        crossing[entry.pid, default: 0] += 1
+        crossing[pid, default: 0] += 1
       }
       if let queue = socket.rxQueue {
-        let namespace = factsOf(entry.pid).networkNamespace ?? 0
+        let namespace = factsOf(pid).networkNamespace ?? 0
         queueMembers["\(namespace)/\(socket.ifindex)/\(queue)", default: []].append(socket)
       }
     }
@@ -185,19 +199,18 @@ public struct HostReceiveSummary: Sendable {
     let interfaceNames = SocketInspection.InterfaceNames()
     var skipped: Set<Int32> = []
     func answer(_ socket: Counted) -> SocketAffinity? {
-      let entry = socket.entry
+      let (pid, fd) = (Int32(bitPattern: socket.entry.tgid), Int32(bitPattern: socket.entry.fd))
       do {
-        let target = try TargetSocket(pid: entry.pid, fd: entry.fd)
+        let target = try TargetSocket(pid: pid, fd: fd)
         // The fd may have been closed and reused since the kernel's pass.
-        guard let record = try maps.record(socketFD: target.descriptor.rawValue),
-          record.cookie == entry.record.cookie
+        guard let record = try maps.record(socketFD: target.descriptor.rawValue), record.cookie == socket.entry.cookie
         else { return nil }
         let kind = try inspection.kind(of: target)
         return try inspection.answer(
-          socket: target, kind: kind, record: record, clock: maps.clock, process: factsOf(entry.pid),
+          socket: target, kind: kind, record: record, clock: maps.clock, process: factsOf(pid),
           interfaceNames: interfaceNames)
       } catch {
-        if error.kind == .notPermitted { skipped.insert(entry.pid) }
+        if error.kind == .notPermitted { skipped.insert(pid) }
         return nil
       }
     }
@@ -211,7 +224,7 @@ public struct HostReceiveSummary: Sendable {
     }
     summary.rxQueues = ordered(queues)
     counted.sort { a, b in
-      a.packets != b.packets ? a.packets > b.packets : (a.entry.pid, a.entry.fd) < (b.entry.pid, b.entry.fd)
+      a.packets != b.packets ? a.packets > b.packets : (a.entry.tgid, a.entry.fd) < (b.entry.tgid, b.entry.fd)
     }
     for socket in counted where summary.busiest.count < top {
       if let full = answer(socket) { summary.busiest.append(full) }
