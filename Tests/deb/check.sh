@@ -12,19 +12,9 @@ dir=${1:?usage: check.sh DIR VERSION}
 version=${2:?usage: check.sh DIR VERSION}
 arch=$(dpkg --print-architecture)
 packages=(sockaff libsockaff1 libsockaff-dev)
-passed=0
-failed=0
-check() { # check NAME COMMAND...
-  local name=$1
-  shift
-  if "$@" >/dev/null 2>&1; then
-    passed=$((passed + 1))
-    echo "deb: PASS $name"
-  else
-    failed=$((failed + 1))
-    echo "deb: FAIL $name"
-  fi
-}
+check_tag=deb
+# shellcheck source=../support/checks.sh
+. Tests/support/checks.sh
 finish() {
   echo "deb: $passed passed, $failed failed"
   [ "$failed" = 0 ]

@@ -10,19 +10,9 @@ destdir=$(mktemp -d)
 trap 'rm -rf "$destdir"' EXIT
 prefix=/usr/local
 root="$destdir$prefix"
-passed=0
-failed=0
-check() { # check NAME COMMAND...
-  local name=$1
-  shift
-  if "$@" >/dev/null 2>&1; then
-    passed=$((passed + 1))
-    echo "install: PASS $name"
-  else
-    failed=$((failed + 1))
-    echo "install: FAIL $name"
-  fi
-}
+check_tag=install
+# shellcheck source=../support/checks.sh
+. Tests/support/checks.sh
 
 log=$(mktemp)
 make --no-print-directory install DESTDIR="$destdir" PREFIX="$prefix" >"$log" 2>&1
