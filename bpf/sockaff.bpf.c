@@ -435,6 +435,10 @@ struct bpf_iter__task_file {
  * kernel's BTF (CO-RE): the "___sockaff" flavour names the kernel's own
  * struct without redefining it.
  */
+/* <sys/socket.h>'s, which a BPF object does not include. */
+#define AF_INET 2
+#define AF_INET6 10
+
 struct task_struct___sockaff {
 	int tgid;
 } __attribute__((preserve_access_index));
@@ -475,6 +479,15 @@ int sockaff_held_sockets(struct bpf_iter__task_file *ctx)
 	sk = (struct sock___sockaff *)sock->sk;
 	if (!sk)
 		return 0;
+	/*
+	 * Records exist only for IP sockets (cgroup_skb ingress runs for no
+	 * other): a host's many unix sockets are passed over from the family, on
+	 * the socket's first cache line, without the storage lookup's miss on
+	 * another.
+	 */
+	held.family = sk->__sk_common.skc_family;
+	if (held.family != AF_INET && held.family != AF_INET6)
+		return 0;
 	r = bpf_sk_storage_get(&sockaff_records, sk, 0, 0);
 	record = (struct sockaff_record *)r;
 	if (!r || !record->cookie)
@@ -482,7 +495,6 @@ int sockaff_held_sockets(struct bpf_iter__task_file *ctx)
 	/* Direct loads of the kernel's own (BTF-typed) pointers, at CO-RE offsets. */
 	held.tgid = task->tgid;
 	held.fd = ctx->fd;
-	held.family = sk->__sk_common.skc_family;
 	held.type = sk->sk_type;
 	held.protocol = sk->sk_protocol;
 	held.cookie = record->cookie;
