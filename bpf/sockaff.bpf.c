@@ -430,15 +430,15 @@ struct bpf_iter__task_file {
 	struct file *file;
 };
 
+/* <sys/socket.h>'s, which a BPF object does not include. */
+#define AF_INET 2
+#define AF_INET6 10
+
 /*
  * Just the kernel fields read below, relocated by libbpf against the running
  * kernel's BTF (CO-RE): the "___sockaff" flavour names the kernel's own
  * struct without redefining it.
  */
-/* <sys/socket.h>'s, which a BPF object does not include. */
-#define AF_INET 2
-#define AF_INET6 10
-
 struct task_struct___sockaff {
 	int tgid;
 } __attribute__((preserve_access_index));
@@ -468,8 +468,8 @@ int sockaff_held_sockets(struct bpf_iter__task_file *ctx)
 	struct socket___sockaff *sock;
 	struct sock___sockaff *sk;
 	struct file *file = ctx->file;
+	/* Its read counters exist only when SOCKAFF_RECORDS_ONLY is not set. */
 	struct sockaff_record *record;
-	SOCKAFF_RECORD_VALUE *r;
 
 	if (!task || !file)
 		return 0;
@@ -488,9 +488,8 @@ int sockaff_held_sockets(struct bpf_iter__task_file *ctx)
 	held.family = sk->__sk_common.skc_family;
 	if (held.family != AF_INET && held.family != AF_INET6)
 		return 0;
-	r = bpf_sk_storage_get(&sockaff_records, sk, 0, 0);
-	record = (struct sockaff_record *)r;
-	if (!r || !record->cookie)
+	record = bpf_sk_storage_get(&sockaff_records, sk, 0, 0);
+	if (!record || !record->cookie)
 		return 0;
 	/* Direct loads of the kernel's own (BTF-typed) pointers, at CO-RE offsets. */
 	held.tgid = task->tgid;

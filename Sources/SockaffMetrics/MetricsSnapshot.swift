@@ -26,7 +26,7 @@ public struct MetricsSnapshot: Sendable {
     top: Int, topology: Topology, from source: SocketSource = .auto, pins: PinLayout = PinLayout()
   ) throws(SockaffError) -> MetricsSnapshot {
     let status = try Tracer(pins: pins, topology: topology).status()
-    let none = HostReceiveSummary(source: .iterator)
+    let none = HostReceiveSummary()
     guard status.attached else { return MetricsSnapshot(status: status, summary: none, topology: topology) }
     do {
       return MetricsSnapshot(

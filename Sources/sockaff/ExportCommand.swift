@@ -18,14 +18,11 @@ struct ExportCommand: ParsableCommand {
   @Option(help: ArgumentHelp("node_exporter's textfile directory.", valueName: "directory"))
   var textfile: String?
 
-  @OptionGroup var top: TopOption
-  @OptionGroup var topologyOptions: TopologyOptions
+  @OptionGroup var scrape: ScrapeOptions
 
   func run() throws {
     try reporting {
-      let snapshot = try MetricsSnapshot.read(
-        top: top.top, topology: try topologyOptions.topology(), from: top.socketsFrom)
-      let text = PrometheusExposition.render(snapshot, top: top.top)
+      let text = try scrape.renderer()()
       guard let textfile else { return print(text, terminator: "") }
       try TextfileWriter.write(text, to: textfile + "/sockaff.prom")
     }

@@ -8,12 +8,10 @@ import SocketAffinity
 /// snapshot in the Prometheus text format. Reading a snapshot makes
 /// blocking syscalls, so it runs on a thread pool, not on the event loop.
 enum MetricsHTTPServer {
+  /// `render` makes each scrape's answer (on the thread pool).
   static func run(
-    at address: ListenAddress, top: Int, topology: Topology, source: MetricsSnapshot.SocketSource,
-    started: (Int) -> Void
-  )
-    throws(SockaffError)
-  {
+    at address: ListenAddress, render: @escaping @Sendable () throws(SockaffError) -> String, started: (Int) -> Void
+  ) throws(SockaffError) {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let pool = NIOThreadPool(numberOfThreads: 1)
     pool.start()
@@ -26,7 +24,7 @@ enum MetricsHTTPServer {
       .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
         channel.pipeline.configureHTTPServerPipeline().flatMap {
-          channel.pipeline.addHandler(MetricsHandler(pool: pool, top: top, topology: topology, source: source))
+          channel.pipeline.addHandler(MetricsHandler(pool: pool, render: render))
         }
       }
     let channel: Channel
@@ -46,16 +44,12 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
   typealias OutboundOut = HTTPServerResponsePart
 
   private let pool: NIOThreadPool
-  private let top: Int
-  private let topology: Topology
-  private let source: MetricsSnapshot.SocketSource
+  private let render: @Sendable () throws(SockaffError) -> String
   private var request: HTTPRequestHead?
 
-  init(pool: NIOThreadPool, top: Int, topology: Topology, source: MetricsSnapshot.SocketSource) {
-    self.source = source
-    self.topology = topology
+  init(pool: NIOThreadPool, render: @escaping @Sendable () throws(SockaffError) -> String) {
     self.pool = pool
-    self.top = top
+    self.render = render
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -77,10 +71,8 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
     guard path == "/metrics" else {
       return send(.notFound, "sockaff: metrics are at /metrics\n", head: head, context: context)
     }
-    let (top, topology, source) = (self.top, self.topology, self.source)
-    let rendered = pool.runIfActive(eventLoop: context.eventLoop) { () throws -> String in
-      PrometheusExposition.render(try MetricsSnapshot.read(top: top, topology: topology, from: source), top: top)
-    }
+    let render = self.render
+    let rendered = pool.runIfActive(eventLoop: context.eventLoop) { () throws -> String in try render() }
     let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
     rendered.whenComplete { result in
       let (handler, context) = loopBound.value

@@ -16,8 +16,7 @@ struct ServeCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Address and port to listen on (port 0: any free port).", valueName: "address:port"))
   var listen = "127.0.0.1:9977"
 
-  @OptionGroup var top: TopOption
-  @OptionGroup var topologyOptions: TopologyOptions
+  @OptionGroup var scrape: ScrapeOptions
 
   func validate() throws {
     guard ListenAddress(listen) != nil else {
@@ -28,8 +27,7 @@ struct ServeCommand: ParsableCommand {
   func run() throws {
     try reporting {
       let address = ListenAddress(listen)!  // validate() accepted it
-      let topology = try topologyOptions.topology()
-      try MetricsHTTPServer.run(at: address, top: top.top, topology: topology, source: top.socketsFrom) { port in
+      try MetricsHTTPServer.run(at: address, render: try scrape.renderer()) { port in
         print("sockaff: serving http://\(address.hostForURL):\(port)/metrics")
         fflush(nil)  // a pipe (a service manager, a test) gets the line now
       }

@@ -75,33 +75,45 @@ final class MetricsTests: KernelTestCase {
     }
     settle()
     let pids = Set(pairs.flatMap { ["\($0.server.pid)", "\($0.client.pid)"] })
-    func ours(_ source: String, top: Int = 100_000) throws -> [String] {
-      let export = try Command.sockaff("export", "--sockets-from", source, "--top", "\(top)")
-      XCTAssertEqual(export.status, 0, export.stderr)
-      let file = FileManager.default.temporaryDirectory.appending(path: "sockaff-\(source)-\(getpid()).prom")
-        .path(percentEncoded: false)
-      defer { unlink(file) }
-      try export.stdout.write(toFile: file, atomically: true, encoding: .utf8)
-      return try parse("file", file).samples
-        .filter { $0.name == "sockaff_socket_receive_packets_total" && pids.contains($0.labels["pid"] ?? "") }
+    func series(_ metrics: Exposition) -> [(name: String, labels: [String: String], value: Double)] {
+      metrics.samples.filter { $0.name == "sockaff_socket_receive_packets_total" }
+    }
+    func ours(_ source: String) throws -> [String] {
+      series(try exported("--sockets-from", source, "--top", "100000"))
+        .filter { pids.contains($0.labels["pid"] ?? "") }
         .map { "\($0.labels.sorted { $0.key < $1.key }) \($0.value)" }.sorted()
     }
     let iterator = try ours("iterator")
     XCTAssertGreaterThanOrEqual(iterator.count, 6, "both ends of the three pairs: \(iterator)")
     XCTAssertEqual(iterator, try ours("procfs"), "the same series either way")
+    // And what the kernel delivered, not only agreement between two readers:
+    // a UDP server's socket received exactly one datagram per exchange.
+    let metrics = try exported("--sockets-from", "iterator", "--top", "100000")
+    for (pair, count) in [(pairs[0], 5), (pairs[2], 30)] {
+      let server = ["pid": "\(pair.server.pid)", "fd": "\(pair.serverFD)"]
+      XCTAssertEqual(
+        metrics.values("sockaff_socket_receive_packets_total", where: server).reduce(0, +), Double(count),
+        "UDP server of \(count) exchanges")
+    }
 
     let busiest =
       try pairs.map { pair in try queryJSON(pid: pair.server.pid, fd: pair.serverFD) }
       .compactMap { $0["packets"] as? Int }.max() ?? -1
-    let top = try Command.sockaff("export", "--top", "1")
-    let file = FileManager.default.temporaryDirectory.appending(path: "sockaff-top-\(getpid()).prom")
+    let top = series(try exported("--top", "1"))
+    XCTAssertEqual(Set(top.map { "\($0.labels["pid"] ?? "")/\($0.labels["fd"] ?? "")" }).count, 1, "\(top)")
+    XCTAssertGreaterThanOrEqual(
+      top.reduce(0) { $0 + $1.value }, Double(busiest), "the one socket is the busiest (or busier still)")
+  }
+
+  /// `sockaff export ARGUMENTS`, read back with the reference parser.
+  func exported(_ arguments: String...) throws -> Exposition {
+    let export = try Command.run([Command.sockaffPath, "export"] + arguments)
+    XCTAssertEqual(export.status, 0, export.stderr)
+    let file = FileManager.default.temporaryDirectory.appending(path: "sockaff-export-\(getpid()).prom")
       .path(percentEncoded: false)
     defer { unlink(file) }
-    try top.stdout.write(toFile: file, atomically: true, encoding: .utf8)
-    let series = try parse("file", file).samples.filter { $0.name == "sockaff_socket_receive_packets_total" }
-    XCTAssertEqual(Set(series.map { "\($0.labels["pid"] ?? "")/\($0.labels["fd"] ?? "")" }).count, 1, "\(series)")
-    XCTAssertGreaterThanOrEqual(
-      series.reduce(0) { $0 + $1.value }, Double(busiest), "the one socket is the busiest (or busier still)")
+    try export.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+    return try parse("file", file)
   }
 
   func testExportWithTheTracerDetachedSaysSo() throws {

@@ -11,13 +11,6 @@ import Glibc
 /// sockets, not ten syscalls for each socket of the host. Where the kernel
 /// cannot run the iterator, the same summary comes from a full listing.
 public struct HostReceiveSummary: Sendable {
-  public enum Source: String, Sendable {
-    /// The held-sockets iterator (kernel >= 5.11).
-    case iterator
-    /// A walk of /proc/P/fd for every process (`SocketListing`).
-    case procfs
-  }
-
   public struct RXQueue: Sendable, Equatable {
     public let interface: String
     public let queue: UInt32
@@ -32,7 +25,6 @@ public struct HostReceiveSummary: Sendable {
     public let sockets: Int
   }
 
-  public let source: Source
   /// Traced TCP and UDP sockets, one per holder (process and fd), as `list`.
   public var sockets = 0
   public var crossNUMASockets = 0
@@ -50,11 +42,10 @@ public struct HostReceiveSummary: Sendable {
   public var skippedProcesses = 0
 
   /// Nothing yet: the tracer is not attached.
-  public init(source: Source) { self.source = source }
+  public init() {}
 
   /// From a full listing: what every socket's answer says.
   public init(listing: SocketListing.Result, top: Int) {
-    source = .procfs
     let sockets = listing.sockets
     self.sockets = sockets.count
     crossNUMASockets = sockets.filter { $0.crossNUMA == true }.count
@@ -134,27 +125,24 @@ public struct HostReceiveSummary: Sendable {
       rxQueue: queue > 0 ? queue - 1 : nil, ifindex: ifindex)
   }
 
-  /// Cross-NUMA as `SocketInspection.locality` decides it: from traced reads
-  /// when there are any, else from where the process's threads last ran.
+  /// Cross-NUMA by `SocketInspection`'s rule: from traced reads when there
+  /// are any, else from where the process's threads last ran.
   private static func isCrossNUMA(_ counted: Counted, threadNodes: () -> [Int], topology: Topology) -> Bool {
     let entry = counted.entry
     let reads = entry.reads & SOCKAFF_READS_COUNT_MASK
-    if reads > 0 { return Double(entry.reads_same_node) / Double(reads) < 0.5 }
-    let nodes = threadNodes()
-    guard !nodes.isEmpty, counted.packets > 0 else { return false }
-    var local: UInt64 = 0
-    var known = entry.unpooled_packets
-    counted.forEachCPU { cpu, packets in
-      known += packets
-      if let node = topology.node(ofCPU: cpu), nodes.contains(node) { local += packets }
-    }
-    return Double(local) / Double(max(known, 1)) < 0.5
+    if reads > 0 { return SocketInspection.isCrossNUMA(sameNode: Double(entry.reads_same_node) / Double(reads)) }
+    guard counted.packets > 0 else { return false }
+    var byCPU: [(cpu: Int, packets: UInt64)] = []
+    counted.forEachCPU { byCPU.append(($0, $1)) }
+    return SocketInspection.sampledSameNode(
+      packetsByCPU: byCPU, otherPackets: entry.unpooled_packets, threadNodes: threadNodes(), topology: topology
+    ).map(SocketInspection.isCrossNUMA) ?? false
   }
 
   static func summarize(_ entries: [HeldSockets.Entry], top: Int, maps: PinnedMaps, topology: Topology)
     throws(SockaffError) -> HostReceiveSummary
   {
-    var summary = HostReceiveSummary(source: .iterator)
+    var summary = HostReceiveSummary()
     let inspection = SocketInspection(topology: topology)
     var facts: [Int32: SocketInspection.ProcessFacts] = [:]
     func factsOf(_ pid: Int32) -> SocketInspection.ProcessFacts {
@@ -167,9 +155,9 @@ public struct HostReceiveSummary: Sendable {
     var counted: [Counted] = []
     counted.reserveCapacity(entries.count)
     var crossing: [Int32: Int] = [:]
-    // Sockets per (holder's namespace, ifindex, queue), with the holders that
-    // can name the interface and its IRQ.
-    var queueMembers: [String: [Counted]] = [:]
+    // Sockets (indexes into `counted`) per (holder's namespace, ifindex,
+    // queue): any of them can name the interface and its IRQ.
+    var queueMembers: [String: [Int]] = [:]
     for entry in entries where entry.owner_cpu > 0 {
       let kind = SocketKind.classify(
         domain: Int32(entry.family), type: Int32(entry.type), protocol: Int32(entry.protocol))
@@ -188,7 +176,7 @@ public struct HostReceiveSummary: Sendable {
       }
       if let queue = socket.rxQueue {
         let namespace = factsOf(pid).networkNamespace ?? 0
-        queueMembers["\(namespace)/\(socket.ifindex)/\(queue)", default: []].append(socket)
+        queueMembers["\(namespace)/\(socket.ifindex)/\(queue)", default: []].append(counted.count - 1)
       }
     }
     summary.crossNUMAProcesses = crossing.keys.sorted().map {
@@ -217,8 +205,9 @@ public struct HostReceiveSummary: Sendable {
     var queues: [String: RXQueue] = [:]
     for members in queueMembers.values {
       // The first holder that still answers names the interface and its IRQ.
-      guard let named = members.lazy.compactMap(answer).first, let interface = named.interface else { continue }
-      let queue = members[0].rxQueue ?? 0
+      guard let named = members.lazy.map({ counted[$0] }).compactMap(answer).first, let interface = named.interface
+      else { continue }
+      let queue = counted[members[0]].rxQueue ?? 0
       queues["\(interface)/\(queue)", default: RXQueue(interface: interface, queue: queue, irq: named.irq, sockets: 0)]
         .sockets += members.count
     }

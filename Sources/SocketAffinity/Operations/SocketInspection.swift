@@ -106,7 +106,7 @@ struct SocketInspection {
         interface = InterfaceAddresses.interface(holding: local.address)
       }
     }
-    let crossNUMA: Bool? = locality.map { $0.sameNode < 0.5 }
+    let crossNUMA: Bool? = locality.map { Self.isCrossNUMA(sameNode: $0.sameNode) }
     let source: SocketAffinity.Source = record == nil ? .kernel : .bpf
     // The record holds the cookie (bpf_get_socket_cookie): one syscall less.
     let cookie: UInt64
@@ -136,9 +136,26 @@ struct SocketInspection {
         sameCPU: Double(record.readsSameCPU) / reads, sameNode: Double(record.readsSameNode) / reads,
         source: .recvmsg)
     }
-    guard !threadNodes.isEmpty, record.packets > 0 else { return nil }
-    let local = cpus.filter { $0.numaNode.map(threadNodes.contains) ?? false }.reduce(0) { $0 + $1.packets }
-    let known = cpus.reduce(0) { $0 + $1.packets } + record.otherPackets
-    return .init(sameCPU: nil, sameNode: Double(local) / Double(max(known, 1)), source: .threadSampling)
+    guard record.packets > 0 else { return nil }
+    return Self.sampledSameNode(
+      packetsByCPU: cpus.map { ($0.cpu, $0.packets) }, otherPackets: record.otherPackets, threadNodes: threadNodes,
+      topology: topology
+    ).map { .init(sameCPU: nil, sameNode: $0, source: .threadSampling) }
   }
+
+  /// Without traced reads: the share of a socket's packets received on a
+  /// node where its process's threads last ran (packets on unknown CPUs count
+  /// as elsewhere); nil when no thread's node is known.
+  static func sampledSameNode(
+    packetsByCPU: [(cpu: Int, packets: UInt64)], otherPackets: UInt64, threadNodes: [Int], topology: Topology
+  ) -> Double? {
+    guard !threadNodes.isEmpty else { return nil }
+    let local = packetsByCPU.filter { topology.node(ofCPU: $0.cpu).map(threadNodes.contains) ?? false }
+      .reduce(0) { $0 + $1.packets }
+    let known = packetsByCPU.reduce(0) { $0 + $1.packets } + otherPackets
+    return Double(local) / Double(max(known, 1))
+  }
+
+  /// Cross-NUMA: most reads (or, sampled, most packets) off the receiving node.
+  static func isCrossNUMA(sameNode: Double) -> Bool { sameNode < 0.5 }
 }

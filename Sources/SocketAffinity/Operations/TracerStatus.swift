@@ -104,7 +104,7 @@ extension Tracer {
         liveError = error.description
       }
     } else {
-      LiveRecords.forget()
+      RecordsIterator.forgetAll()
     }
     if bpffs, let clock = try BPF.openPinned(pins.clock) {
       defer { clock.closeQuietly() }

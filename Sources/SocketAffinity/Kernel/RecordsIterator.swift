@@ -1,0 +1,94 @@
+import CLibbpf
+import CSockaffABI
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// One of the readers' iterator programs (never attached to traffic) over
+/// the pinned records map: loaded once per process and records map, so a
+/// metrics server runs the verifier once, not once per scrape, from the
+/// object whose records are that map's size (the verifier holds a program's
+/// reads of a record to the map's value size). `forgetAll()` drops them with
+/// their reference to a records map that may be detached by now.
+final class RecordsIterator: Sendable {
+  /// `LiveRecords`: over the records map itself (`iter/bpf_sk_storage_map`).
+  static let liveRecords = RecordsIterator(
+    program: LoadedBPFObject.liveRecordsProgramName, overRecordsMap: true, creating: ["sockaff_live_count"])
+  /// `HeldSockets`: over every process's open files (`iter/task_file`).
+  static let heldSockets = RecordsIterator(
+    program: LoadedBPFObject.heldSocketsProgramName, overRecordsMap: false, creating: [])
+
+  static func forgetAll() {
+    liveRecords.forget()
+    heldSockets.forget()
+  }
+
+  private let program: String
+  private let overRecordsMap: Bool
+  /// The program's own scratch maps, made with it.
+  private let creating: Set<String>
+  private let loaded = Mutex<(mapID: UInt32, object: LoadedBPFObject)?>(nil)
+
+  private init(program: String, overRecordsMap: Bool, creating: Set<String>) {
+    self.program = program
+    self.overRecordsMap = overRecordsMap
+    self.creating = creating
+  }
+
+  func forget() { loaded.withLock { $0 = nil } }
+
+  /// Runs the program once and returns everything it wrote.
+  func output(records: FileDescriptor) throws(SockaffError) -> [UInt8] {
+    let info = try BPF.mapInfo(records)
+    let valueSize = Int(info.value_size)
+    guard PinnedMaps.recordSizes.contains(valueSize) else {
+      throw SockaffError(.incompatiblePins, operation: "run \(program)", hint: "\(valueSize)-byte records")
+    }
+    let object = try loaded.withLock { (cached) throws(SockaffError) -> LoadedBPFObject in
+      if let cached, cached.mapID == info.id { return cached.object }
+      let object = try LoadedBPFObject(
+        programs: [program], reusing: ["sockaff_records": records.rawValue], creating: creating,
+        tracingReads: valueSize == MemoryLayout<sockaff_record>.size)
+      cached = (info.id, object)
+      return object
+    }
+    return try Self.run(object.program(program), name: program, mapFD: overRecordsMap ? records.rawValue : nil)
+  }
+
+  /// Attach (an iterator link; over one map when `mapFD` is given), create
+  /// the iterator, read it to the end, then close both.
+  private static func run(_ program: OpaquePointer, name: String, mapFD: Int32?) throws(SockaffError) -> [UInt8] {
+    var linkInfo = bpf_iter_link_info()
+    var options = bpf_iter_attach_opts()
+    options.sz = libbpfOptionsSize(\bpf_iter_attach_opts.link_info_len)
+    let link = try withUnsafeMutablePointer(to: &linkInfo) { (info) throws(SockaffError) -> BPFLink in
+      if let mapFD {
+        info.pointee.map.map_fd = UInt32(bitPattern: mapFD)
+        options.link_info = info
+        options.link_info_len = UInt32(MemoryLayout<bpf_iter_link_info>.size)
+      }
+      return try BPFLink(name) { bpf_program__attach_iter(program, &options) }
+    }
+    defer { link.close() }
+    let iterator = bpf_iter_create(link.fd)
+    guard iterator >= 0 else { throw SockaffError.lastErrno(operation: "bpf_iter_create (\(name))") }
+    defer { close(iterator) }
+
+    // Large reads: each read() restarts the kernel's walk where the last
+    // one stopped, and for socket storage that restart is not free.
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+      let count = read(iterator, &chunk, chunk.count)
+      if count == 0 { break }
+      if count < 0 {
+        // EAGAIN: a million objects walked with nothing written yet (the
+        // kernel's cap per read); the next read goes on from there.
+        if Glibc.errno == EINTR || Glibc.errno == EAGAIN { continue }
+        throw SockaffError.lastErrno(operation: "read \(name)")
+      }
+      bytes += chunk[..<count]
+    }
+    return bytes
+  }
+}
