@@ -6,10 +6,12 @@ import SystemPackage
 /// map (kernel >= 5.9) counts them in the kernel and writes the count.
 enum LiveRecords {
   static func count(records: FileDescriptor) throws(SockaffError) -> Int {
-    let bytes = try RecordsIterator.liveRecords.output(records: records)
-    guard bytes.count == 8 else {
-      throw SockaffError(.bpf, operation: "count live records", hint: "the iterator wrote \(bytes.count) bytes, not 8")
+    try RecordsIterator.liveRecords.withOutput(records: records) { (bytes) throws(SockaffError) -> Int in
+      guard bytes.count == 8 else {
+        throw SockaffError(
+          .bpf, operation: "count live records", hint: "the iterator wrote \(bytes.count) bytes, not 8")
+      }
+      return Int(bytes.loadUnaligned(as: UInt64.self))
     }
-    return Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
   }
 }

@@ -85,61 +85,45 @@ public struct HostReceiveSummary: Sendable {
   {
     let maps = try PinnedMaps(pins: pins)
     try maps.requireAttached()
-    let entries = try HeldSockets.read(records: maps.records)
-    return try summarize(entries, top: top, maps: maps, topology: topology)
+    return try HeldSockets.withEntries(records: maps.records) { (entries) throws(SockaffError) in
+      try summarize(entries, top: top, maps: maps, topology: topology)
+    }
   }
 
-  /// One holder's socket, counted: its packets by CPU from the record's
-  /// owner CPU, plus, only for a socket that holds a pool slot, every other
-  /// CPU's share of it (as `ReceiveRecord` sums them for `query`).
+  /// One holder's socket, counted: which entry, and its packets over every
+  /// CPU (the record's owner CPU, plus, only for a socket that holds a pool
+  /// slot, every other CPU's share of it, as `ReceiveRecord` sums them for
+  /// `query`). Small on purpose: a scrape makes one per traced socket.
   private struct Counted {
-    let entry: HeldSockets.Entry
+    let index: Int
     let packets: UInt64
-    let owner: (cpu: Int, packets: UInt64)
-    let pooled: [(cpu: Int, packets: UInt64)]
-    let rxQueue: UInt32?
-    let ifindex: UInt32
-
-    func forEachCPU(_ body: (Int, UInt64) -> Void) {
-      if owner.packets > 0 { body(owner.cpu, owner.packets) }
-      for share in pooled { body(share.cpu, share.packets) }
-    }
   }
 
-  private static func count(_ entry: HeldSockets.Entry, maps: PinnedMaps) throws(SockaffError) -> Counted {
-    var packets = entry.owner_packets &+ entry.unpooled_packets
-    var pooled: [(cpu: Int, packets: UInt64)] = []
-    // What the latest packet said about its queue and interface is kept by
-    // the CPU that received it.
-    var (queue, ifindex) = (entry.owner_rx_queue, entry.owner_ifindex)
-    if entry.pool_slot != 0 && entry.pool_slot != SOCKAFF_POOL_NONE {
-      for (cpu, share) in try maps.shares(slot: entry.pool_slot).enumerated()
-      where share.cookie == entry.cookie && share.rx.packets > 0 {
-        pooled.append((cpu, share.rx.packets))
-        packets &+= share.rx.packets
-        if cpu == Int(entry.latest_cpu) { (queue, ifindex) = (share.rx.rx_queue, share.rx.ifindex) }
-      }
-    }
-    return Counted(
-      entry: entry, packets: packets, owner: (Int(entry.owner_cpu) - 1, entry.owner_packets), pooled: pooled,
-      rxQueue: queue > 0 ? queue - 1 : nil, ifindex: ifindex)
+  /// Where the socket's latest packet came from: its RX queue (+ 1, 0 when
+  /// unrecorded) and interface, as the CPU that received it kept them.
+  private struct QueueKey: Hashable {
+    let namespace: UInt64
+    let ifindex: UInt32
+    let queue: UInt32
   }
 
   /// Cross-NUMA by `SocketInspection`'s rule: from traced reads when there
   /// are any, else from where the process's threads last ran.
-  private static func isCrossNUMA(_ counted: Counted, threadNodes: () -> [Int], topology: Topology) -> Bool {
-    let entry = counted.entry
+  private static func isCrossNUMA(
+    _ entry: HeldSockets.Entry, packets: UInt64, byCPU: [(cpu: Int, packets: UInt64)], threadNodes: () -> [Int],
+    topology: Topology
+  ) -> Bool {
     let reads = entry.reads & SOCKAFF_READS_COUNT_MASK
     if reads > 0 { return SocketInspection.isCrossNUMA(sameNode: Double(entry.reads_same_node) / Double(reads)) }
-    guard counted.packets > 0 else { return false }
-    var byCPU: [(cpu: Int, packets: UInt64)] = []
-    counted.forEachCPU { byCPU.append(($0, $1)) }
+    guard packets > 0 else { return false }
     return SocketInspection.sampledSameNode(
       packetsByCPU: byCPU, otherPackets: entry.unpooled_packets, threadNodes: threadNodes(), topology: topology
     ).map(SocketInspection.isCrossNUMA) ?? false
   }
 
-  static func summarize(_ entries: [HeldSockets.Entry], top: Int, maps: PinnedMaps, topology: Topology)
+  static func summarize(
+    _ entries: UnsafeBufferPointer<HeldSockets.Entry>, top: Int, maps: PinnedMaps, topology: Topology
+  )
     throws(SockaffError) -> HostReceiveSummary
   {
     var summary = HostReceiveSummary()
@@ -155,29 +139,58 @@ public struct HostReceiveSummary: Sendable {
     var counted: [Counted] = []
     counted.reserveCapacity(entries.count)
     var crossing: [Int32: Int] = [:]
+    // Packets by CPU, indexed by CPU (a dictionary per socket costs more
+    // than the rest of the loop).
+    var packetsByCPU: [UInt64] = []
+    func add(_ cpu: Int, _ packets: UInt64) {
+      guard cpu >= 0 else { return }
+      if cpu >= packetsByCPU.count { packetsByCPU += repeatElement(0, count: cpu + 1 - packetsByCPU.count) }
+      packetsByCPU[cpu] &+= packets
+    }
     // Sockets (indexes into `counted`) per (holder's namespace, ifindex,
     // queue): any of them can name the interface and its IRQ.
-    var queueMembers: [String: [Int]] = [:]
-    for entry in entries where entry.owner_cpu > 0 {
+    var queueMembers: [QueueKey: [Int]] = [:]
+    for (index, entry) in entries.enumerated() where entry.owner_cpu > 0 {
       let kind = SocketKind.classify(
         domain: Int32(entry.family), type: Int32(entry.type), protocol: Int32(entry.protocol))
       guard case .success = kind else { continue }
-      let socket = try count(entry, maps: maps)
-      counted.append(socket)
-      summary.sockets += 1
-      socket.forEachCPU { cpu, packets in
-        summary.packetsByCPU[cpu, default: 0] += packets
-        summary.packetsByNode[topology.node(ofCPU: cpu) ?? -1, default: 0] += packets
+      // The owner CPU's count, then, only for a socket that holds a pool
+      // slot, every other CPU's share of it.
+      let owner = Int(entry.owner_cpu) - 1
+      var packets = entry.owner_packets &+ entry.unpooled_packets
+      var pooled: [(cpu: Int, packets: UInt64)] = []
+      // What the latest packet said about its queue and interface is kept
+      // by the CPU that received it.
+      var (queue, ifindex) = (entry.owner_rx_queue, entry.owner_ifindex)
+      if entry.pool_slot != 0 && entry.pool_slot != SOCKAFF_POOL_NONE {
+        for (cpu, share) in try maps.shares(slot: entry.pool_slot).enumerated()
+        where share.cookie == entry.cookie && share.rx.packets > 0 {
+          pooled.append((cpu, share.rx.packets))
+          packets &+= share.rx.packets
+          if cpu == Int(entry.latest_cpu) { (queue, ifindex) = (share.rx.rx_queue, share.rx.ifindex) }
+        }
       }
+      counted.append(Counted(index: index, packets: packets))
+      summary.sockets += 1
+      if entry.owner_packets > 0 { add(owner, entry.owner_packets) }
+      for share in pooled { add(share.cpu, share.packets) }
+
       let pid = Int32(bitPattern: entry.tgid)
-      if isCrossNUMA(socket, threadNodes: { factsOf(pid).threadNodes }, topology: topology) {
+      let byCPU = entry.owner_packets > 0 ? [(owner, entry.owner_packets)] + pooled : pooled
+      if isCrossNUMA(
+        entry, packets: packets, byCPU: byCPU, threadNodes: { factsOf(pid).threadNodes }, topology: topology)
+      {
         summary.crossNUMASockets += 1
         crossing[pid, default: 0] += 1
       }
-      if let queue = socket.rxQueue {
-        let namespace = factsOf(pid).networkNamespace ?? 0
-        queueMembers["\(namespace)/\(socket.ifindex)/\(queue)", default: []].append(counted.count - 1)
+      if queue > 0 {
+        let key = QueueKey(namespace: factsOf(pid).networkNamespace ?? 0, ifindex: ifindex, queue: queue)
+        queueMembers[key, default: []].append(counted.count - 1)
       }
+    }
+    for (cpu, packets) in packetsByCPU.enumerated() where packets > 0 {
+      summary.packetsByCPU[cpu] = packets
+      summary.packetsByNode[topology.node(ofCPU: cpu) ?? -1, default: 0] += packets
     }
     summary.crossNUMAProcesses = crossing.keys.sorted().map {
       CrossNUMAProcess(pid: $0, command: factsOf($0).command, sockets: crossing[$0] ?? 0)
@@ -187,11 +200,12 @@ public struct HostReceiveSummary: Sendable {
     let interfaceNames = SocketInspection.InterfaceNames()
     var skipped: Set<Int32> = []
     func answer(_ socket: Counted) -> SocketAffinity? {
-      let (pid, fd) = (Int32(bitPattern: socket.entry.tgid), Int32(bitPattern: socket.entry.fd))
+      let entry = entries[socket.index]
+      let (pid, fd) = (Int32(bitPattern: entry.tgid), Int32(bitPattern: entry.fd))
       do {
         let target = try TargetSocket(pid: pid, fd: fd)
         // The fd may have been closed and reused since the kernel's pass.
-        guard let record = try maps.record(socketFD: target.descriptor.rawValue), record.cookie == socket.entry.cookie
+        guard let record = try maps.record(socketFD: target.descriptor.rawValue), record.cookie == entry.cookie
         else { return nil }
         let kind = try inspection.kind(of: target)
         return try inspection.answer(
@@ -203,17 +217,19 @@ public struct HostReceiveSummary: Sendable {
       }
     }
     var queues: [String: RXQueue] = [:]
-    for members in queueMembers.values {
+    for (key, members) in queueMembers {
       // The first holder that still answers names the interface and its IRQ.
       guard let named = members.lazy.map({ counted[$0] }).compactMap(answer).first, let interface = named.interface
       else { continue }
-      let queue = counted[members[0]].rxQueue ?? 0
+      let queue = key.queue - 1
       queues["\(interface)/\(queue)", default: RXQueue(interface: interface, queue: queue, irq: named.irq, sockets: 0)]
         .sockets += members.count
     }
     summary.rxQueues = ordered(queues)
     counted.sort { a, b in
-      a.packets != b.packets ? a.packets > b.packets : (a.entry.tgid, a.entry.fd) < (b.entry.tgid, b.entry.fd)
+      if a.packets != b.packets { return a.packets > b.packets }
+      let (x, y) = (entries[a.index], entries[b.index])
+      return (x.tgid, x.fd) < (y.tgid, y.fd)
     }
     for socket in counted where summary.busiest.count < top {
       if let full = answer(socket) { summary.busiest.append(full) }
