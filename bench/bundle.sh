@@ -4,6 +4,8 @@
 # BENCHMARKS.md): the stripped static binaries, the benchmark's BPF objects,
 # and bpftool and iperf3 with their shared libraries. Run there (as root):
 #   bash .build/bench-bundle/run.sh    # SECTIONS, ROUNDS, COUNT, SHAPES as in bench/run.py
+# BASELINE=path/to/another/build/sockaff (here, when packing) carries a second
+# build, whose scrape the queries section then measures beside this one's.
 # The JSON lands in $OUT (or the current directory); bench/render.py renders it.
 set -euo pipefail
 dest=.build/bench-bundle
@@ -11,6 +13,7 @@ rm -rf "$dest"
 mkdir -p "$dest/bin" "$dest/lib" "$dest/objects"
 strip -o "$dest/bin/sockaff" .build/release/sockaff
 strip -o "$dest/bin/sockaff-bench" .build/release/sockaff-bench
+if [ -n "${BASELINE:-}" ]; then strip -o "$dest/bin/sockaff-baseline" "$BASELINE"; fi
 cp .build/bench/*.bpf.o "$dest/objects/"
 cp bench/run.py "$dest/"
 for tool in /usr/sbin/bpftool /usr/bin/iperf3; do
@@ -37,6 +40,7 @@ echo "== bench"
 PYTHONUNBUFFERED=1 timeout "${LIMIT:-330}" python3 "$D/run.py" --sockaff "$D/bin/sockaff" \
 	--bench "$D/bin/sockaff-bench" --objects "$D/objects" --sections "${SECTIONS:-fan_in,per_packet,test_run}" \
 	--rounds "${ROUNDS:-4}" --count "${COUNT:-200000}" ${SHAPES:+--shapes "$SHAPES"} \
+	$([ -x "$D/bin/sockaff-baseline" ] && echo --baseline-sockaff "$D/bin/sockaff-baseline") \
 	--out "$out/results-$(nproc)cpu.json"
 status=$?
 sockaff detach >/dev/null 2>&1

@@ -128,6 +128,21 @@ def queries(s):
                 f"({statistics.median(procfs['wall_ms']):.0f}); the iterator's CPU **"
                 f"{statistics.median(procfs['cpu_ms']) / max(statistics.median(iterator['cpu_ms']), 0.001):.1f}x** "
                 f"less (medians) |")
+            stats = scrape.get("iterator_bpf_stats")
+            if stats:
+                lines.append(
+                    f"| ... the iterator with `kernel.bpf_stats_enabled=1` (above: 0, the default), CPU ms "
+                    f"min/med/max | {summary(stats['cpu_ms'])}: **"
+                    f"{statistics.median(stats['cpu_ms']) / max(statistics.median(iterator['cpu_ms']), 0.001):.2f}x** "
+                    f"the default's |")
+            this, baseline = scrape.get("iterator_this"), scrape.get("iterator_baseline")
+            if this and baseline:
+                lines.append(
+                    f"| ... the iterator, this build beside a baseline build (`--baseline-sockaff`), alternating, "
+                    f"{len(this['cpu_ms'])} each, CPU ms min/med/max | this {summary(this['cpu_ms'])}; baseline "
+                    f"{summary(baseline['cpu_ms'])}: this ÷ baseline **"
+                    f"{statistics.median(this['cpu_ms']) / max(statistics.median(baseline['cpu_ms']), 0.001):.2f}** "
+                    f"(medians) |")
     return "5. Queries", lines
 
 

@@ -19,6 +19,7 @@ bench-smoke` (seconds, every measurement once). Sections (--sections):
      per-CPU pool's memory
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -385,12 +386,29 @@ for line in sys.stdin:
             raise RuntimeError(f"{' '.join(args)} failed: {child.stderr.read().decode()}")
         return elapsed, usage.ru_maxrss  # KiB
 
-    def scrape_cost(self, source, scrapes):
+    @contextlib.contextmanager
+    def bpf_stats(self, enabled):
+        """kernel.bpf_stats_enabled set for a while (this benchmark turns it
+        on for the per-packet sections): it adds two clock reads to every run
+        of every BPF program, an iterator's per-object runs too, so a scrape
+        is measured with the host's default (0) and, apart, with it on."""
+        path = "/proc/sys/kernel/bpf_stats_enabled"
+        before = open(path).read().strip()
+        with open(path, "w") as f:
+            f.write("1" if enabled else "0")
+        try:
+            yield
+        finally:
+            with open(path, "w") as f:
+                f.write(before)
+
+    def scrape_cost(self, source, scrapes, sockaff=None):
         """CPU time (every thread's time on a CPU, in ns, from
         /proc/PID/task/*/schedstat) and wall time of each scrape of one
         `sockaff serve --sockets-from SOURCE`, after a first scrape that
-        loads what it keeps (iterator programs, probes)."""
-        serve = subprocess.Popen([self.sockaff, "serve", "--listen", "127.0.0.1:0", "--sockets-from", source],
+        loads what it keeps (iterator programs, probes). `sockaff`: another
+        build's binary (--baseline-sockaff) instead of the one measured."""
+        serve = subprocess.Popen([sockaff or self.sockaff, "serve", "--listen", "127.0.0.1:0", "--sockets-from", source],
                                  stdout=subprocess.PIPE, text=True)
         try:
             url = serve.stdout.readline().split()[-1]
@@ -415,6 +433,21 @@ for line in sys.stdin:
         finally:
             serve.terminate()
             serve.wait()
+
+    def scrape_beside_baseline(self, scrapes):
+        """The iterator's scrape, this build and the baseline build
+        alternating (3 rounds each), so that the two are compared in one run
+        on the same sockets: the ratio is the result, not either number."""
+        rows = {"iterator_this": {"cpu_ms": [], "wall_ms": []}, "iterator_baseline": {"cpu_ms": [], "wall_ms": []}}
+        with self.bpf_stats(False):
+            for round_index in range(3):
+                order = ("this", "baseline") if round_index % 2 == 0 else ("baseline", "this")
+                for build in order:
+                    binary = os.path.abspath(self.args.baseline_sockaff) if build == "baseline" else None
+                    measured = self.scrape_cost("iterator", scrapes, sockaff=binary)
+                    for key in ("cpu_ms", "wall_ms"):
+                        rows[f"iterator_{build}"][key] += measured[key]
+        return rows
 
     def queries(self):
         self.progress("5. queries")
@@ -441,8 +474,13 @@ for line in sys.stdin:
                     table = [self.timed_child(self.sockaff, "list")[0] for _ in range(repeats)]
                     listed = [s for s in json.loads(sh(self.sockaff, "list", "--json")) if s["pid"] in holder.pids]
                     encoding = json.loads(sh(self.args.bench, "json", str(holder.processes[0].pid), "5"))["median_us"]
-                    scrapes = {source: self.scrape_cost(source, 1 if self.quick else 5)
-                               for source in ("iterator", "procfs")}
+                    with self.bpf_stats(False):
+                        scrapes = {source: self.scrape_cost(source, 1 if self.quick else 5)
+                                   for source in ("iterator", "procfs")}
+                    with self.bpf_stats(True):
+                        scrapes["iterator_bpf_stats"] = self.scrape_cost("iterator", 1 if self.quick else 5)
+                    if self.args.baseline_sockaff:
+                        scrapes.update(self.scrape_beside_baseline(1 if self.quick else 5))
                 finally:
                     holder.kill()
                     holder.wait()
@@ -691,6 +729,8 @@ def main():
     parser.add_argument("--count", type=int, help="fan_in's datagrams per CPU per round (default 400,000)")
     parser.add_argument("--shapes", help="fan_in's rows, comma-separated, from: one_udp_socket, "
                         "udp_socket_per_sender, one_tcp_listener (default: all)")
+    parser.add_argument("--baseline-sockaff", help="another build's sockaff: queries then also measure its scrape "
+                        "beside this build's, alternating")
     parser.add_argument("--out", required=True, help="the JSON file to write (bench/render.py makes Markdown of it)")
     args = parser.parse_args()
     sections = args.sections.split(",")
