@@ -2,8 +2,9 @@
 # `make deb-check`: the Debian packages that `make deb` built, on this machine:
 # lintian (no errors), dpkg -i, the installed tool answers (its version is the
 # package's, a traced socket's CPU is the kernel's SO_INCOMING_CPU, the C
-# library built through pkg-config answers), then dpkg --purge while the
-# tracer is attached leaves nothing: no file, no pin, no attached program.
+# library built through pkg-config answers), an upgrade detaches the tracer
+# and says so, then dpkg --purge while the tracer is attached leaves nothing:
+# no file, no pin, no attached program.
 # Prints "deb: N passed, M failed" last; exits non-zero on any failure.
 # Usage: Tests/deb/check.sh DIR VERSION
 set -uo pipefail
@@ -112,12 +113,32 @@ while IFS= read -r line; do
   esac
 done < <("$scratch/capi" traced 2>&1 || true)
 
-# Purge with the tracer attached: the maintainer scripts detach it.
+# An upgrade with the tracer attached by hand: the old prerm detaches it (the
+# new binary may read another record layout) and says so, since no enabled
+# unit attaches it again; the new version is installed and attaches. The
+# "new version" is this package repacked with a higher version: it exercises
+# the maintainer scripts' upgrade path, not a rebuild.
 attached() { bpftool -j cgroup show "$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)" | grep -c '"sockaff_ingress"'; }
+bpffs_of() { awk '$3 == "bpf" { print $2; exit }' /proc/mounts; }
+upgrade=${version}+upgrade1
+dpkg-deb -R "$dir/sockaff_${version}_$arch.deb" "$scratch/repack"
+sed -i "s/^Version: .*/Version: $upgrade/" "$scratch/repack/DEBIAN/control"
+dpkg-deb --root-owner-group -b "$scratch/repack" "$scratch/sockaff_${upgrade}_$arch.deb" >/dev/null
+check "attached before upgrade" test "$(attached)" = 1
+check "dpkg -i of version $upgrade (an upgrade)" sh -c "dpkg -i '$scratch/sockaff_${upgrade}_$arch.deb' >'$scratch/upgrade' 2>&1"
+sed 's/^/deb: upgrade: /' "$scratch/upgrade"
+check "sockaff: installed, version $upgrade" \
+  test "$(dpkg-query -W -f='${Status} ${Version}' sockaff 2>/dev/null)" = "install ok installed $upgrade"
+check "the upgrade detached the tracer" test "$(attached)" = 0
+check "the upgrade left no pins" sh -c 'test -n "$1" && test -z "$(ls -A "$1/sockaff" 2>/dev/null)"' _ "$(bpffs_of)"
+check "the upgrade said the tracer was detached" grep -q "the tracer was detached for the upgrade" "$scratch/upgrade"
+check "sockaff trace attaches after the upgrade" /usr/bin/sockaff trace
+
+# Purge with the tracer attached: the maintainer scripts detach it.
 check "attached before purge" test "$(attached)" = 1
 check "dpkg --purge" dpkg --purge "${packages[@]}"
 check "nothing attached after purge" test "$(attached)" = 0
-bpffs=$(awk '$3 == "bpf" { print $2; exit }' /proc/mounts)
+bpffs=$(bpffs_of)
 check "no pins after purge" test -n "$bpffs" -a ! -e "$bpffs/sockaff"
 check "no lock file after purge" test ! -e /run/sockaff.lock
 # Files and links, not directories (/lib is a link to one where /usr is merged).
