@@ -90,19 +90,21 @@ public enum PrometheusExposition {
 
     for (cpu, packets) in summary.packetsByCPU.sorted(by: { $0.key < $1.key }) {
       gauge(
-        "cpu_receive_packets", "Packets received by the open traced sockets, by the CPU that processed them",
+        "cpu_receive_packets",
+        "Packets received by the open traced sockets (each once, however many processes hold it), by the CPU that processed them",
         [("cpu", "\(cpu)"), ("node", label(snapshot.topology.node(ofCPU: cpu)))]
       ).set(Int64(clamping: packets))
     }
     for (node, packets) in summary.packetsByNode.sorted(by: { $0.key < $1.key }) {
       gauge(
-        "node_receive_packets", "Packets received by the open traced sockets, by the NUMA node that processed them",
+        "node_receive_packets",
+        "Packets received by the open traced sockets (each once), by the NUMA node that processed them",
         [("node", node < 0 ? "unknown" : "\(node)")]
       ).set(Int64(clamping: packets))
     }
     for queue in summary.rxQueues {
       gauge(
-        "rx_queue_sockets", "Open traced sockets whose latest packet came from this RX queue",
+        "rx_queue_sockets", "Open traced sockets (each once) whose latest packet came from this RX queue",
         [("interface", queue.interface), ("queue", "\(queue.queue)"), ("irq", queue.irq.map(String.init) ?? "")]
       ).set(Int64(queue.sockets))
     }

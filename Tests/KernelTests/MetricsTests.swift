@@ -105,6 +105,54 @@ final class MetricsTests: KernelTestCase {
       top.reduce(0) { $0 + $1.value }, Double(busiest), "the one socket is the busiest (or busier still)")
   }
 
+  /// A socket that two processes hold (a fork) is counted once in the
+  /// host's totals by CPU and node, by either source: the totals grow by
+  /// exactly the datagrams the kernel delivered to the two traced sockets
+  /// (the shared server and its client), where counting per holder would
+  /// add the server's once more. The totals are the host's, so traffic of
+  /// other sockets between two scrapes spoils a round: up to 3 rounds, each
+  /// with fresh sockets, and one must be exact.
+  func testHostTotalsCountASharedSocketOnce() throws {
+    try attach()
+    let count = 200
+    var deltas: [String] = []
+    for _ in 0..<3 {
+      let server = try Peer(["fork-share", "127.0.0.1"])
+      let client = try Peer(["udp-client", "127.0.0.1", "\(server.hello["port"] as! Int)"])
+      defer {
+        try? client.finish()
+        try? server.finish()
+      }
+      func totals() throws -> [String: [Double]] {
+        try Dictionary(
+          uniqueKeysWithValues: ["iterator", "procfs"].map { source in
+            let metrics = try exported("--sockets-from", source)
+            return (
+              source,
+              [
+                metrics.values("sockaff_cpu_receive_packets").reduce(0, +),
+                metrics.values("sockaff_node_receive_packets").reduce(0, +),
+              ]
+            )
+          })
+      }
+      let before = try totals()
+      server.startExchanges(count)
+      client.startExchanges(count)
+      try client.waitDone()
+      try server.waitDone()
+      let after = try totals()
+      var exact = true
+      for source in ["iterator", "procfs"] {
+        let growth = zip(after[source] ?? [], before[source] ?? []).map { $0 - $1 }
+        deltas.append("\(source): \(growth)")
+        exact = exact && growth == [Double(2 * count), Double(2 * count)]
+      }
+      if exact { return }
+    }
+    XCTFail("by CPU and by node, the totals never grew by exactly \(2 * count) (server once + client): \(deltas)")
+  }
+
   /// `sockaff export ARGUMENTS`, read back with the reference parser.
   func exported(_ arguments: String...) throws -> Exposition {
     let export = try Command.run([Command.sockaffPath, "export"] + arguments)

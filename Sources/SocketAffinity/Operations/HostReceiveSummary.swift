@@ -15,7 +15,8 @@ public struct HostReceiveSummary: Sendable {
     public let interface: String
     public let queue: UInt32
     public let irq: Int?
-    /// Open traced sockets whose latest packet came from this queue.
+    /// Open traced sockets whose latest packet came from this queue, each
+    /// once however many processes hold it.
     public var sockets: Int
   }
 
@@ -27,8 +28,12 @@ public struct HostReceiveSummary: Sendable {
 
   /// Traced TCP and UDP sockets, one per holder (process and fd), as `list`.
   public var sockets = 0
+  /// ... and those consumed mostly on another node, one per holder too (a
+  /// holder's threads decide it where no reads were traced).
   public var crossNUMASockets = 0
-  /// Packets of those sockets by the CPU that processed them.
+  /// Packets of those sockets by the CPU that processed them, each socket
+  /// counted once however many processes hold it (a pre-fork server's
+  /// listener is held by every worker).
   public var packetsByCPU: [Int: UInt64] = [:]
   /// ... and by that CPU's node (-1: a CPU the topology does not know).
   public var packetsByNode: [Int: UInt64] = [:]
@@ -49,14 +54,17 @@ public struct HostReceiveSummary: Sendable {
     let sockets = listing.sockets
     self.sockets = sockets.count
     crossNUMASockets = sockets.filter { $0.crossNUMA == true }.count
-    for socket in sockets {
+    // A socket's packets and queue once, from its first holder.
+    var seen = Set<UInt64>(minimumCapacity: sockets.count)
+    let distinct = sockets.filter { seen.insert($0.cookie).inserted }
+    for socket in distinct {
       for share in socket.cpus {
         packetsByCPU[share.cpu, default: 0] += share.packets
         packetsByNode[share.numaNode ?? -1, default: 0] += share.packets
       }
     }
     var queues: [String: RXQueue] = [:]
-    for socket in sockets {
+    for socket in distinct {
       guard let interface = socket.interface, let queue = socket.rxQueue else { continue }
       queues["\(interface)/\(queue)", default: RXQueue(interface: interface, queue: queue, irq: socket.irq, sockets: 0)]
         .sockets += 1
@@ -150,6 +158,9 @@ public struct HostReceiveSummary: Sendable {
     // Sockets (indexes into `counted`) per (holder's namespace, ifindex,
     // queue): any of them can name the interface and its IRQ.
     var queueMembers: [QueueKey: [Int]] = [:]
+    // Cookies of the sockets counted so far: a socket's packets and queue
+    // count once, from its first holder.
+    var seen = Set<UInt64>(minimumCapacity: entries.count)
     for (index, entry) in entries.enumerated() where entry.owner_cpu > 0 {
       let kind = SocketKind.classify(
         domain: Int32(entry.family), type: Int32(entry.type), protocol: Int32(entry.protocol))
@@ -172,8 +183,11 @@ public struct HostReceiveSummary: Sendable {
       }
       counted.append(Counted(index: index, packets: packets))
       summary.sockets += 1
-      if entry.owner_packets > 0 { add(owner, entry.owner_packets) }
-      for share in pooled { add(share.cpu, share.packets) }
+      let first = seen.insert(entry.cookie).inserted
+      if first {
+        if entry.owner_packets > 0 { add(owner, entry.owner_packets) }
+        for share in pooled { add(share.cpu, share.packets) }
+      }
 
       let pid = Int32(bitPattern: entry.tgid)
       let byCPU = entry.owner_packets > 0 ? [(owner, entry.owner_packets)] + pooled : pooled
@@ -183,7 +197,7 @@ public struct HostReceiveSummary: Sendable {
         summary.crossNUMASockets += 1
         crossing[pid, default: 0] += 1
       }
-      if queue > 0 {
+      if first && queue > 0 {
         let key = QueueKey(namespace: factsOf(pid).networkNamespace ?? 0, ifindex: ifindex, queue: queue)
         queueMembers[key, default: []].append(counted.count - 1)
       }
