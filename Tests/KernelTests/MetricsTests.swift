@@ -106,7 +106,8 @@ final class MetricsTests: KernelTestCase {
   }
 
   /// A socket that two processes hold (a fork) is counted once in the
-  /// host's totals by CPU and node, by either source: the totals grow by
+  /// host's totals by CPU and node, and has one series among the busiest,
+  /// by either source: the totals grow by
   /// exactly the datagrams the kernel delivered to the two traced sockets
   /// (the shared server and its client), where counting per holder would
   /// add the server's once more. The totals are the host's, so traffic of
@@ -148,7 +149,21 @@ final class MetricsTests: KernelTestCase {
         deltas.append("\(source): \(growth)")
         exact = exact && growth == [Double(2 * count), Double(2 * count)]
       }
-      if exact { return }
+      if exact {
+        // And its series among the busiest: one, under one of its holders.
+        for source in ["iterator", "procfs"] {
+          let series = try exported("--sockets-from", source, "--top", "100000").samples.filter {
+            $0.name == "sockaff_socket_receive_packets_total"
+              && $0.labels["local"] == "127.0.0.1:\(server.hello["port"] as! Int)"
+          }
+          let holders = Set(series.map { $0.labels["pid"] ?? "" })
+          XCTAssertEqual(holders.count, 1, "\(source): one holder's series, not each holder's: \(series)")
+          XCTAssertTrue(
+            holders.isSubset(of: ["\(server.pid)", "\(server.hello["child_pid"] as! Int)"]), "\(source): \(holders)")
+          XCTAssertEqual(series.reduce(0) { $0 + $1.value }, Double(count), "\(source): the datagrams it received")
+        }
+        return
+      }
     }
     XCTFail("by CPU and by node, the totals never grew by exactly \(2 * count) (server once + client): \(deltas)")
   }

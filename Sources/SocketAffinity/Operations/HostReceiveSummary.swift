@@ -41,7 +41,10 @@ public struct HostReceiveSummary: Sendable {
   public var rxQueues: [RXQueue] = []
   /// Processes with at least one cross-NUMA socket, by pid.
   public var crossNUMAProcesses: [CrossNUMAProcess] = []
-  /// The `top` sockets with the most packets, most first (ties by pid, fd).
+  /// The `top` sockets with the most packets, most first (ties by pid, fd):
+  /// each socket once, under its first holder in that order (the lowest
+  /// pid), so that a listener shared by a pre-fork server's many workers
+  /// takes one place, not one per worker.
   public var busiest: [SocketAffinity] = []
   /// Processes whose sockets could not be opened (no CAP_SYS_PTRACE).
   public var skippedProcesses = 0
@@ -73,7 +76,10 @@ public struct HostReceiveSummary: Sendable {
     crossNUMAProcesses = ProcessMismatch.summarize(sockets).map {
       CrossNUMAProcess(pid: $0.pid, command: $0.command, sockets: $0.crossNUMASockets)
     }
-    busiest = Array(sockets.sorted(by: Self.busier).prefix(top))
+    var shown = Set<UInt64>()
+    for socket in sockets.sorted(by: Self.busier) where busiest.count < top && shown.insert(socket.cookie).inserted {
+      busiest.append(socket)
+    }
     skippedProcesses = listing.notPermitted.count
   }
 
@@ -245,8 +251,12 @@ public struct HostReceiveSummary: Sendable {
       let (x, y) = (entries[a.index], entries[b.index])
       return (x.tgid, x.fd) < (y.tgid, y.fd)
     }
-    for socket in counted where summary.busiest.count < top {
-      if let full = answer(socket) { summary.busiest.append(full) }
+    var shown = Set<UInt64>()
+    for socket in counted where summary.busiest.count < top && !shown.contains(entries[socket.index].cookie) {
+      if let full = answer(socket) {
+        summary.busiest.append(full)
+        shown.insert(full.cookie)
+      }
     }
     summary.busiest.sort(by: busier)
     summary.skippedProcesses = skipped.count
