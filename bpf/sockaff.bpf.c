@@ -407,12 +407,18 @@ int sockaff_live_records(struct bpf_iter__bpf_sk_storage_map *ctx)
 		count->session_id = ctx->meta->session_id;
 		count->records = 0;
 	}
-	if (!ctx->sk) {
-		/* The end of the walk. */
+	if (!ctx->value) {
+		/* The end of the walk: the kernel's last call has no element. */
 		bpf_seq_write(ctx->meta->seq, &count->records, sizeof(count->records));
 		return 0;
 	}
-	if (ctx->value)
+	/*
+	 * An element with no socket is a record whose socket is being freed
+	 * meanwhile (its storage lost its owner before the element left the
+	 * map): not live, and not the end either. Taking it for the end wrote
+	 * the count twice under socket churn.
+	 */
+	if (ctx->sk)
 		count->records += 1;
 	return 0;
 }

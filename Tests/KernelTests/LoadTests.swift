@@ -66,11 +66,16 @@ final class LoadTests: KernelTestCase {
     let churn = try Peer(["churn", "\(total)", "\(batch)"], script: Peer.loadScript)
     XCTAssertEqual(churn.hello["ready"] as? Bool, true)
     var samples: [Int] = []
+    var countErrors: [String] = []
     var queries = 0
     var done: [String: Any]?
     for _ in 0..<600 where done == nil {
       let status = try statusJSON()
-      samples.append(status["live_records"] as? Int ?? .max)
+      if let live = status["live_records"] as? Int {
+        samples.append(live)
+      } else {
+        countErrors.append(status["live_records_error"] as? String ?? "no live_records and no error in \(status)")
+      }
       try pair.exchange(1)
       let answer = try queryJSON(pid: pair.server.pid, fd: pair.serverFD)
       XCTAssertEqual(answer["source"] as? String, "bpf", "query answers during the churn")
@@ -94,6 +99,7 @@ final class LoadTests: KernelTestCase {
       samples.suffix(quarter).max() ?? .max, (samples.prefix(quarter).max() ?? 0) + 4 * batch,
       "the fill does not creep up over a million sockets: \(samples)")
     XCTAssertGreaterThan(samples.count, 3, "sampled during the churn")
+    XCTAssertEqual(countErrors, [], "status counted the live records every time (\(samples.count) did)")
     XCTAssertGreaterThan(queries, 3)
     print(
       "churn: \(total) sockets in \(done?["seconds"] ?? "?") s; live records max \(samples.max() ?? -1) over \(samples.count) samples (baseline \(baseline), bound \(bound))"

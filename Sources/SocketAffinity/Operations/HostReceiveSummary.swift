@@ -113,8 +113,31 @@ public struct HostReceiveSummary: Sendable {
     let packets: UInt64
   }
 
-  /// Where the socket's latest packet came from: its RX queue (+ 1, 0 when
-  /// unrecorded) and interface, as the CPU that received it kept them.
+  /// One entry's packets: the record's owner CPU's count, plus, only for a
+  /// socket that holds a pool slot, every other CPU's share of it (as
+  /// `ReceiveRecord` sums them for `query`); and where its latest packet
+  /// came from, as the CPU that received it kept it: RX queue + 1 (0 when
+  /// unrecorded) and interface.
+  private struct EntryCount {
+    var packets: UInt64
+    var pooled: [(cpu: Int, packets: UInt64)] = []
+    var queue: UInt32
+    var ifindex: UInt32
+
+    init(_ entry: HeldSockets.Entry, maps: PinnedMaps) throws(SockaffError) {
+      packets = entry.owner_packets &+ entry.unpooled_packets
+      (queue, ifindex) = (entry.owner_rx_queue, entry.owner_ifindex)
+      guard entry.pool_slot != 0 && entry.pool_slot != SOCKAFF_POOL_NONE else { return }
+      for (cpu, share) in try maps.shares(slot: entry.pool_slot).enumerated()
+      where share.cookie == entry.cookie && share.rx.packets > 0 {
+        pooled.append((cpu, share.rx.packets))
+        packets &+= share.rx.packets
+        if cpu == Int(entry.latest_cpu) { (queue, ifindex) = (share.rx.rx_queue, share.rx.ifindex) }
+      }
+    }
+  }
+
+  /// Where a socket's latest packet came from (its holder's namespace).
   private struct QueueKey: Hashable {
     let namespace: UInt64
     let ifindex: UInt32
@@ -123,15 +146,17 @@ public struct HostReceiveSummary: Sendable {
 
   /// Cross-NUMA by `SocketInspection`'s rule: from traced reads when there
   /// are any, else from where the process's threads last ran.
+  /// `byCPU` and `threadNodes` are asked for only where no reads were
+  /// traced (most sockets have reads: no array is made for them).
   private static func isCrossNUMA(
-    _ entry: HeldSockets.Entry, packets: UInt64, byCPU: [(cpu: Int, packets: UInt64)], threadNodes: () -> [Int],
-    topology: Topology
+    _ entry: HeldSockets.Entry, packets: UInt64, byCPU: () -> [(cpu: Int, packets: UInt64)],
+    threadNodes: () -> [Int], topology: Topology
   ) -> Bool {
     let reads = entry.reads & SOCKAFF_READS_COUNT_MASK
     if reads > 0 { return SocketInspection.isCrossNUMA(sameNode: Double(entry.reads_same_node) / Double(reads)) }
     guard packets > 0 else { return false }
     return SocketInspection.sampledSameNode(
-      packetsByCPU: byCPU, otherPackets: entry.unpooled_packets, threadNodes: threadNodes(), topology: topology
+      packetsByCPU: byCPU(), otherPackets: entry.unpooled_packets, threadNodes: threadNodes(), topology: topology
     ).map(SocketInspection.isCrossNUMA) ?? false
   }
 
@@ -171,22 +196,9 @@ public struct HostReceiveSummary: Sendable {
       let kind = SocketKind.classify(
         domain: Int32(entry.family), type: Int32(entry.type), protocol: Int32(entry.protocol))
       guard case .success = kind else { continue }
-      // The owner CPU's count, then, only for a socket that holds a pool
-      // slot, every other CPU's share of it.
       let owner = Int(entry.owner_cpu) - 1
-      var packets = entry.owner_packets &+ entry.unpooled_packets
-      var pooled: [(cpu: Int, packets: UInt64)] = []
-      // What the latest packet said about its queue and interface is kept
-      // by the CPU that received it.
-      var (queue, ifindex) = (entry.owner_rx_queue, entry.owner_ifindex)
-      if entry.pool_slot != 0 && entry.pool_slot != SOCKAFF_POOL_NONE {
-        for (cpu, share) in try maps.shares(slot: entry.pool_slot).enumerated()
-        where share.cookie == entry.cookie && share.rx.packets > 0 {
-          pooled.append((cpu, share.rx.packets))
-          packets &+= share.rx.packets
-          if cpu == Int(entry.latest_cpu) { (queue, ifindex) = (share.rx.rx_queue, share.rx.ifindex) }
-        }
-      }
+      let count = try EntryCount(entry, maps: maps)
+      let (packets, pooled) = (count.packets, count.pooled)
       counted.append(Counted(index: index, packets: packets))
       summary.sockets += 1
       let first = seen.insert(entry.cookie).inserted
@@ -196,15 +208,15 @@ public struct HostReceiveSummary: Sendable {
       }
 
       let pid = Int32(bitPattern: entry.tgid)
-      let byCPU = entry.owner_packets > 0 ? [(owner, entry.owner_packets)] + pooled : pooled
       if isCrossNUMA(
-        entry, packets: packets, byCPU: byCPU, threadNodes: { factsOf(pid).threadNodes }, topology: topology)
+        entry, packets: packets, byCPU: { entry.owner_packets > 0 ? [(owner, entry.owner_packets)] + pooled : pooled },
+        threadNodes: { factsOf(pid).threadNodes }, topology: topology)
       {
         summary.crossNUMASockets += 1
         crossing[pid, default: 0] += 1
       }
-      if first && queue > 0 {
-        let key = QueueKey(namespace: factsOf(pid).networkNamespace ?? 0, ifindex: ifindex, queue: queue)
+      if first && count.queue > 0 {
+        let key = QueueKey(namespace: factsOf(pid).networkNamespace ?? 0, ifindex: count.ifindex, queue: count.queue)
         queueMembers[key, default: []].append(counted.count - 1)
       }
     }
