@@ -109,9 +109,8 @@ class Bench:
         sh(self.sockaff, "trace")  # mounts bpffs if needed
         sh(self.sockaff, "detach")
         os.makedirs(PIN_DIR, exist_ok=True)
-        self.stats_before = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
-        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
-            f.write("1")
+        self.stats = self.bpf_stats(True)  # for the whole run; the scrape rows set it apart
+        self.stats.__enter__()
         sh("bpftool", "prog", "load", f"{self.objects}/empty.bpf.o", f"{PIN_DIR}/empty", "type", "cgroup/skb")
         self.empty_id = json.loads(sh("bpftool", "-j", "prog", "show", "pinned", f"{PIN_DIR}/empty"))["id"]
         self.iperf = subprocess.Popen(["iperf3", "-s", "-B", "127.0.0.1", "-p", "5399"],
@@ -128,8 +127,7 @@ class Bench:
         self.detach_object("lookup_floor")
         sh(self.sockaff, "detach", check=False)
         sh("rm", "-rf", PIN_DIR, check=False)
-        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
-            f.write(self.stats_before)
+        self.stats.__exit__(None, None, None)
 
     def attach_empty(self):
         sh("bpftool", "cgroup", "attach", self.cgroup, "ingress", "pinned", f"{PIN_DIR}/empty", "multi")
@@ -386,8 +384,9 @@ for line in sys.stdin:
             raise RuntimeError(f"{' '.join(args)} failed: {child.stderr.read().decode()}")
         return elapsed, usage.ru_maxrss  # KiB
 
+    @staticmethod
     @contextlib.contextmanager
-    def bpf_stats(self, enabled):
+    def bpf_stats(enabled):
         """kernel.bpf_stats_enabled set for a while (this benchmark turns it
         on for the per-packet sections): it adds two clock reads to every run
         of every BPF program, an iterator's per-object runs too, so a scrape

@@ -66,20 +66,15 @@ public struct HostReceiveSummary: Sendable {
         packetsByNode[share.numaNode ?? -1, default: 0] += share.packets
       }
     }
-    var queues: [String: RXQueue] = [:]
+    var queues = QueueTally()
     for socket in distinct {
-      guard let interface = socket.interface, let queue = socket.rxQueue else { continue }
-      queues["\(interface)/\(queue)", default: RXQueue(interface: interface, queue: queue, irq: socket.irq, sockets: 0)]
-        .sockets += 1
+      queues.add(interface: socket.interface, queue: socket.rxQueue, irq: socket.irq, sockets: 1)
     }
-    rxQueues = Self.ordered(queues)
+    rxQueues = queues.ordered
     crossNUMAProcesses = ProcessMismatch.summarize(sockets).map {
       CrossNUMAProcess(pid: $0.pid, command: $0.command, sockets: $0.crossNUMASockets)
     }
-    var shown = Set<UInt64>()
-    for socket in sockets.sorted(by: Self.busier) where busiest.count < top && shown.insert(socket.cookie).inserted {
-      busiest.append(socket)
-    }
+    busiest = Self.busiest(sockets.sorted(by: Self.busier), top: top, cookie: \.cookie) { $0 }
     skippedProcesses = listing.notPermitted.count
   }
 
@@ -88,8 +83,35 @@ public struct HostReceiveSummary: Sendable {
     return x != y ? x > y : (a.pid, a.fd) < (b.pid, b.fd)
   }
 
-  static func ordered(_ queues: [String: RXQueue]) -> [RXQueue] {
-    queues.values.sorted { ($0.interface, $0.queue) < ($1.interface, $1.queue) }
+  /// Sockets per (interface, queue), each queue named by a socket's full
+  /// answer (interface name, IRQ).
+  private struct QueueTally {
+    private var byName: [String: RXQueue] = [:]
+
+    mutating func add(interface: String?, queue: UInt32?, irq: Int?, sockets: Int) {
+      guard let interface, let queue else { return }
+      byName["\(interface)/\(queue)", default: RXQueue(interface: interface, queue: queue, irq: irq, sockets: 0)]
+        .sockets += sockets
+    }
+
+    /// By interface and queue, in that order.
+    var ordered: [RXQueue] { byName.values.sorted { ($0.interface, $0.queue) < ($1.interface, $1.queue) } }
+  }
+
+  /// The first `top` full answers from `candidates` (busiest first), each
+  /// socket once, under its first holder that answers: a listener held by a
+  /// pre-fork server's many workers takes one place, not one per worker.
+  private static func busiest<Candidate>(
+    _ candidates: [Candidate], top: Int, cookie: (Candidate) -> UInt64, answer: (Candidate) -> SocketAffinity?
+  ) -> [SocketAffinity] {
+    var shown = Set<UInt64>()
+    var chosen: [SocketAffinity] = []
+    for candidate in candidates where chosen.count < top && !shown.contains(cookie(candidate)) {
+      guard let full = answer(candidate) else { continue }
+      chosen.append(full)
+      shown.insert(full.cookie)
+    }
+    return chosen
   }
 
   /// Through the held-sockets iterator; throws `.bpf` where the kernel cannot
@@ -104,10 +126,8 @@ public struct HostReceiveSummary: Sendable {
     }
   }
 
-  /// One holder's socket, counted: which entry, and its packets over every
-  /// CPU (the record's owner CPU, plus, only for a socket that holds a pool
-  /// slot, every other CPU's share of it, as `ReceiveRecord` sums them for
-  /// `query`). Small on purpose: a scrape makes one per traced socket.
+  /// One holder's socket: its entry and its packets (`EntryCount`), kept
+  /// small on purpose: a scrape makes one per traced socket.
   private struct Counted {
     let index: Int
     let packets: UInt64
@@ -120,11 +140,19 @@ public struct HostReceiveSummary: Sendable {
   /// unrecorded) and interface.
   private struct EntryCount {
     var packets: UInt64
+    let owner: (cpu: Int, packets: UInt64)
     var pooled: [(cpu: Int, packets: UInt64)] = []
     var queue: UInt32
     var ifindex: UInt32
 
+    /// Packets by the CPU that processed them (no array is made).
+    func forEachCPU(_ body: (Int, UInt64) -> Void) {
+      if owner.packets > 0 { body(owner.cpu, owner.packets) }
+      for share in pooled { body(share.cpu, share.packets) }
+    }
+
     init(_ entry: HeldSockets.Entry, maps: PinnedMaps) throws(SockaffError) {
+      owner = (Int(entry.owner_cpu) - 1, entry.owner_packets)
       packets = entry.owner_packets &+ entry.unpooled_packets
       (queue, ifindex) = (entry.owner_rx_queue, entry.owner_ifindex)
       guard entry.pool_slot != 0 && entry.pool_slot != SOCKAFF_POOL_NONE else { return }
@@ -196,21 +224,20 @@ public struct HostReceiveSummary: Sendable {
       let kind = SocketKind.classify(
         domain: Int32(entry.family), type: Int32(entry.type), protocol: Int32(entry.protocol))
       guard case .success = kind else { continue }
-      let owner = Int(entry.owner_cpu) - 1
       let count = try EntryCount(entry, maps: maps)
-      let (packets, pooled) = (count.packets, count.pooled)
-      counted.append(Counted(index: index, packets: packets))
+      counted.append(Counted(index: index, packets: count.packets))
       summary.sockets += 1
       let first = seen.insert(entry.cookie).inserted
-      if first {
-        if entry.owner_packets > 0 { add(owner, entry.owner_packets) }
-        for share in pooled { add(share.cpu, share.packets) }
-      }
+      if first { count.forEachCPU(add) }
 
       let pid = Int32(bitPattern: entry.tgid)
       if isCrossNUMA(
-        entry, packets: packets, byCPU: { entry.owner_packets > 0 ? [(owner, entry.owner_packets)] + pooled : pooled },
-        threadNodes: { factsOf(pid).threadNodes }, topology: topology)
+        entry, packets: count.packets,
+        byCPU: {
+          var byCPU: [(cpu: Int, packets: UInt64)] = []
+          count.forEachCPU { byCPU.append(($0, $1)) }
+          return byCPU
+        }, threadNodes: { factsOf(pid).threadNodes }, topology: topology)
       {
         summary.crossNUMASockets += 1
         crossing[pid, default: 0] += 1
@@ -248,28 +275,19 @@ public struct HostReceiveSummary: Sendable {
         return nil
       }
     }
-    var queues: [String: RXQueue] = [:]
+    var queues = QueueTally()
     for (key, members) in queueMembers {
       // The first holder that still answers names the interface and its IRQ.
-      guard let named = members.lazy.map({ counted[$0] }).compactMap(answer).first, let interface = named.interface
-      else { continue }
-      let queue = key.queue - 1
-      queues["\(interface)/\(queue)", default: RXQueue(interface: interface, queue: queue, irq: named.irq, sockets: 0)]
-        .sockets += members.count
+      guard let named = members.lazy.map({ counted[$0] }).compactMap(answer).first else { continue }
+      queues.add(interface: named.interface, queue: key.queue - 1, irq: named.irq, sockets: members.count)
     }
-    summary.rxQueues = ordered(queues)
+    summary.rxQueues = queues.ordered
     counted.sort { a, b in
       if a.packets != b.packets { return a.packets > b.packets }
       let (x, y) = (entries[a.index], entries[b.index])
       return (x.tgid, x.fd) < (y.tgid, y.fd)
     }
-    var shown = Set<UInt64>()
-    for socket in counted where summary.busiest.count < top && !shown.contains(entries[socket.index].cookie) {
-      if let full = answer(socket) {
-        summary.busiest.append(full)
-        shown.insert(full.cookie)
-      }
-    }
+    summary.busiest = busiest(counted, top: top, cookie: { entries[$0.index].cookie }, answer: answer)
     summary.busiest.sort(by: busier)
     summary.skippedProcesses = skipped.count
     return summary
