@@ -107,10 +107,9 @@ final class MetricsTests: KernelTestCase {
 
   /// A socket that two processes hold (a fork) is counted once in the
   /// host's totals by CPU and node, and has one series among the busiest,
-  /// by either source: the totals grow by
-  /// exactly the datagrams the kernel delivered to the two traced sockets
-  /// (the shared server and its client), where counting per holder would
-  /// add the server's once more. The totals are the host's, so traffic of
+  /// by either source: the totals grow by exactly the datagrams the kernel
+  /// delivered to the two traced sockets (the shared server and its
+  /// client), where counting per holder would add the server's once more. The totals are the host's, so traffic of
   /// other sockets between two scrapes spoils a round: up to 3 rounds, each
   /// with fresh sockets, and one must be exact.
   func testHostTotalsCountASharedSocketOnce() throws {
