@@ -177,7 +177,7 @@ bench-bundle: build $(BENCH_OBJECTS)
 bench-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3 bpftrace
 
-.build/bench/sockaff.bpf.o: bpf/sockaff.bpf.c Sources/CSockaffABI/include/sockaff_abi.h
+.build/bench/sockaff.bpf.o: bpf/sockaff.bpf.c bpf/sockaff_records.bpf.h Sources/CSockaffABI/include/sockaff_abi.h
 	mkdir -p .build/bench
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

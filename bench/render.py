@@ -119,7 +119,14 @@ def queries(s):
             f"table; peak RSS {listing['peak_rss_kib'] / 1024:.0f} MiB; JSON encoding "
             f"{listing['encoding_us_per_record']:.2f} µs per record |")
         scrape = listing.get("scrape")
-        if scrape:
+        if scrape and "skipped" in scrape.get("iterator", {}):
+            procfs = scrape["procfs"]
+            lines.append(
+                f"| a scrape of `sockaff serve` with those sockets, CPU ms min/med/max (wall ms median), "
+                f"{len(procfs['cpu_ms'])} each | procfs {summary(procfs['cpu_ms'])} "
+                f"({statistics.median(procfs['wall_ms']):.0f}); the iterator skipped: "
+                f"{scrape['iterator']['skipped']} |")
+        elif scrape:
             iterator, procfs = scrape["iterator"], scrape["procfs"]
             lines.append(
                 f"| a scrape of `sockaff serve` with those sockets, CPU ms min/med/max (wall ms median), "

@@ -401,6 +401,12 @@ for line in sys.stdin:
             with open(path, "w") as f:
                 f.write(before)
 
+    def feature(self, name):
+        """A kernel feature as sockaff probes it (`status --json`): its
+        state (yes, no, refused, not_permitted) and detail."""
+        features = json.loads(sh(self.sockaff, "status", "--json"))["features"]
+        return next(f for f in features if f["name"] == name)
+
     def scrape_cost(self, source, scrapes, sockaff=None):
         """CPU time (every thread's time on a CPU, in ns, from
         /proc/PID/task/*/schedstat) and wall time of each scrape of one
@@ -474,12 +480,20 @@ for line in sys.stdin:
                     listed = [s for s in json.loads(sh(self.sockaff, "list", "--json")) if s["pid"] in holder.pids]
                     encoding = json.loads(sh(self.args.bench, "json", str(holder.processes[0].pid), "5"))["median_us"]
                     with self.bpf_stats(False):
-                        scrapes = {source: self.scrape_cost(source, 1 if self.quick else 5)
-                                   for source in ("iterator", "procfs")}
-                    with self.bpf_stats(True):
-                        scrapes["iterator_bpf_stats"] = self.scrape_cost("iterator", 1 if self.quick else 5)
-                    if self.args.baseline_sockaff:
-                        scrapes.update(self.scrape_beside_baseline(1 if self.quick else 5))
+                        scrapes = {"procfs": self.scrape_cost("procfs", 1 if self.quick else 5)}
+                    # The iterator's rows only where this kernel runs it:
+                    # elsewhere the rows say what was skipped, and why.
+                    iterator = self.feature("iter/task_file")
+                    if iterator["state"] != "yes":
+                        scrapes["iterator"] = {"skipped": f"iter/task_file: {iterator['state']} "
+                                                          f"({iterator.get('detail') or 'no detail'})"}
+                    else:
+                        with self.bpf_stats(False):
+                            scrapes["iterator"] = self.scrape_cost("iterator", 1 if self.quick else 5)
+                        with self.bpf_stats(True):
+                            scrapes["iterator_bpf_stats"] = self.scrape_cost("iterator", 1 if self.quick else 5)
+                        if self.args.baseline_sockaff:
+                            scrapes.update(self.scrape_beside_baseline(1 if self.quick else 5))
                 finally:
                     holder.kill()
                     holder.wait()

@@ -2,6 +2,7 @@
 #include <sys/syscall.h>
 #include <net/if.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
@@ -178,4 +179,13 @@ int sockaff_socket_in_own_netns(int sockfd)
 	}
 	close(ns);
 	return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
+}
+
+char *sockaff_format_message(const char *format, va_list args)
+{
+	char *message = NULL;
+
+	if (vasprintf(&message, format, args) < 0)
+		return NULL;
+	return message;
 }

@@ -10,11 +10,17 @@ public struct MetricsSnapshot: Sendable {
   /// The host's NUMA nodes and their CPUs: what a rule needs to tell "all
   /// receive work on one node" from "a host with one node".
   public let topology: Topology
+  /// Where the summary's sockets came from (`iterator` or `procfs`); nil
+  /// when the tracer is not attached.
+  public let summarySource: SocketSource?
 
-  public init(status: TracerStatus, summary: HostReceiveSummary, topology: Topology) {
+  public init(
+    status: TracerStatus, summary: HostReceiveSummary, topology: Topology, summarySource: SocketSource? = nil
+  ) {
     self.status = status
     self.summary = summary
     self.topology = topology
+    self.summarySource = summarySource
   }
 
   /// Reads the tracer's status and sums up the host's traced sockets, with
@@ -29,9 +35,8 @@ public struct MetricsSnapshot: Sendable {
     let none = HostReceiveSummary()
     guard status.attached else { return MetricsSnapshot(status: status, summary: none, topology: topology) }
     do {
-      return MetricsSnapshot(
-        status: status, summary: try summarize(top: top, topology: topology, from: source, pins: pins),
-        topology: topology)
+      let (summary, used) = try summarize(top: top, topology: topology, from: source, pins: pins)
+      return MetricsSnapshot(status: status, summary: summary, topology: topology, summarySource: used)
     } catch  where error.kind == .notAttached {
       return MetricsSnapshot(status: status, summary: none, topology: topology)
     }
@@ -39,7 +44,8 @@ public struct MetricsSnapshot: Sendable {
 
   /// How a scrape finds the host's traced sockets.
   public enum SocketSource: String, Sendable, CaseIterable {
-    /// The iterator where the kernel loads and runs it, else procfs.
+    /// The iterator where the kernel loads and runs it (the
+    /// `iter/task_file` feature), else procfs.
     case auto
     /// HeldSockets: one pass in the kernel; only the busiest are opened.
     case iterator
@@ -47,19 +53,29 @@ public struct MetricsSnapshot: Sendable {
     case procfs
   }
 
+  /// The summary, and the source it came from. `auto` takes the iterator
+  /// only where the kernel runs it, and procfs when it fails to run (a
+  /// refusal, a verifier's rejection): what is lost is the iterator's
+  /// speed, never the answer. `iterator` asked for by name fails instead,
+  /// with the refusal's own status.
   static func summarize(top: Int, topology: Topology, from source: SocketSource, pins: PinLayout)
-    throws(SockaffError) -> HostReceiveSummary
+    throws(SockaffError) -> (HostReceiveSummary, SocketSource)
   {
-    func list() throws(SockaffError) -> HostReceiveSummary {
-      HostReceiveSummary(listing: try SocketListing(pins: pins, topology: topology).listReportingSkipped(), top: top)
+    func list() throws(SockaffError) -> (HostReceiveSummary, SocketSource) {
+      let listing = try SocketListing(pins: pins, topology: topology).listReportingSkipped()
+      return (HostReceiveSummary(listing: listing, top: top), .procfs)
+    }
+    func pass() throws(SockaffError) -> (HostReceiveSummary, SocketSource) {
+      (try HostReceiveSummary.read(top: top, pins: pins, topology: topology), .iterator)
     }
     switch source {
     case .procfs: return try list()
-    case .iterator: return try HostReceiveSummary.read(top: top, pins: pins, topology: topology)
+    case .iterator: return try pass()
     case .auto:
+      guard KernelFeatures.has(KernelFeatures.heldSocketsIterator) else { return try list() }
       do {
-        return try HostReceiveSummary.read(top: top, pins: pins, topology: topology)
-      } catch  where error.kind == .bpf || error.kind == .kernelUnsupported {
+        return try pass()
+      } catch  where [.bpf, .kernelUnsupported, .refused, .notPermitted].contains(error.kind) {
         return try list()
       }
     }

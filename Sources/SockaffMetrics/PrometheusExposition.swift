@@ -54,6 +54,22 @@ public enum PrometheusExposition {
     if let cost = status.nanosecondsPerPacket {
       gauge("ingress_nanoseconds_per_packet", "Mean cost of the receive program (kernel.bpf_stats_enabled=1)").set(cost)
     }
+    // What the kernel lets sockaff use: a refused or missing feature is a
+    // series, so that what a scrape lacks is alertable, not only absent.
+    for feature in status.features {
+      gauge(
+        "capability",
+        "Kernel features sockaff probes, each with its state (yes, no, refused, not_permitted); 1 per feature",
+        [("name", feature.name), ("state", feature.state.rawValue)]
+      ).set(Int64(1))
+    }
+    if let source = snapshot.summarySource {
+      gauge(
+        "scrape_sockets_source",
+        "How this scrape found the traced sockets: iterator (one kernel pass) or procfs (every process's fds)",
+        [("source", source.rawValue)]
+      ).set(Int64(1))
+    }
     for node in snapshot.topology.nodes {
       gauge(
         "node_cpus", "CPUs of each NUMA node of the host (its topology, tracer or not)", [("node", "\(node)")]

@@ -25,7 +25,7 @@ struct StatusCommand: ParsableCommand {
       if let live = status.liveRecords {
         print("live records:    \(live) (open sockets with a record)")
       } else if let error = status.liveRecordsError {
-        print("live records:    unknown (\(error))")
+        print("live records:    unknown: \(error)")
       }
       if let untracked = status.untrackedPackets {
         print("untracked pkts:  \(untracked) (not a full socket, or no memory for a record)")
@@ -45,9 +45,7 @@ struct StatusCommand: ParsableCommand {
       }
       print("kernel:          \(status.kernel)")
       for feature in status.features {
-        let answer = ["yes": "yes", "no": "NO ", "not_permitted": "?  "][feature.state.rawValue]!
-        let why = feature.state == .notPermitted ? "; not permitted to probe: run as root" : ""
-        print("  \(answer) \(feature.name) (\(feature.neededFor)\(why))")
+        print("  \(Self.answer(feature.state)) \(feature.name) (\(Self.explanation(feature)))")
       }
       for nic in status.interfaces {
         let node = nic.deviceNode.map { ", node \($0)" } ?? ""
@@ -70,6 +68,27 @@ struct StatusCommand: ParsableCommand {
           print(line)
         }
       }
+    }
+  }
+
+  /// The state column: `yes`, `NO`, `REFUSED`, or `?` (not permitted to probe).
+  static func answer(_ state: KernelFeature.State) -> String {
+    switch state {
+    case .yes: "yes    "
+    case .no: "NO     "
+    case .refused: "REFUSED"
+    case .notPermitted: "?      "
+    }
+  }
+
+  /// What the feature is for, and for one that is missing, why and what is lost.
+  static func explanation(_ feature: KernelFeature) -> String {
+    let detail = feature.detail.map { ": \($0)" } ?? ""
+    switch feature.state {
+    case .yes: return feature.neededFor
+    case .no: return "\(feature.neededFor); \(feature.detail ?? "the kernel lacks it")"
+    case .refused: return "\(feature.neededFor); refused by the kernel\(detail)"
+    case .notPermitted: return "\(feature.neededFor); not permitted to probe: run as root"
     }
   }
 }

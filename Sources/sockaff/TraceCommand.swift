@@ -42,10 +42,8 @@ struct TraceCommand: ParsableCommand {
         locality: locality, topology: try topologyOptions.topology(),
         poolSlots: poolSlots ?? PoolSize.defaultSlots(possibleCPUs: PoolSize.possibleCPUs))
       // What this kernel makes sockaff do without: said once, at attach.
-      if locality && !KernelFeatures.hasSockRecvLengthTracepoint() {
-        Output.standardError(
-          "sockaff: reads are not traced (the kernel lacks tp_btf/sock_recv_length, 6.3+): locality is sampled from thread CPUs"
-        )
+      if locality, let reads = KernelFeatures.feature(KernelFeatures.readTracepoint), reads.state != .yes {
+        Output.standardError("sockaff: reads are not traced (\(reads.reason)): locality is sampled from thread CPUs")
       }
       guard foreground else {
         switch try tracer.attach() {

@@ -60,8 +60,12 @@ final class LoadTests: KernelTestCase {
     let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1", connectOnFirst: true)
     try pair.exchange(1)
     let start = try statusJSON()
+    // The map's fill is the socket-storage iterator's count: where the
+    // kernel refuses that iterator, status must say so at every sample
+    // instead, and everything else here holds as it is.
+    let counting = try feature("iter/bpf_sk_storage_map").state == "yes"
     let baseline = start["live_records"] as? Int ?? -1
-    XCTAssertGreaterThanOrEqual(baseline, 1, "the long-lived pair's records")
+    if counting { XCTAssertGreaterThanOrEqual(baseline, 1, "the long-lived pair's records") }
 
     let churn = try Peer(["churn", "\(total)", "\(batch)"], script: Peer.loadScript)
     XCTAssertEqual(churn.hello["ready"] as? Bool, true)
@@ -92,6 +96,14 @@ final class LoadTests: KernelTestCase {
     // period, so under churn the sockets closed in the last few ms are
     // still counted: measured here up to 3 batches (3,000 sockets closed in
     // ~45 ms). The bound allows 7; what matters is that it does not grow.
+    XCTAssertGreaterThan(queries, 3)
+    guard counting else {
+      XCTAssertEqual(samples, [], "no count without the iterator")
+      XCTAssertGreaterThan(countErrors.count, 3, "sampled during the churn")
+      XCTAssertEqual(
+        countErrors.filter { !$0.contains("iter/bpf_sk_storage_map") }, [], "each sample says what is missing")
+      return
+    }
     let bound = baseline + 1 + batch + 7 * batch
     XCTAssertLessThanOrEqual(samples.max() ?? .max, bound, "map fill samples \(samples)")
     let quarter = max(samples.count / 4, 1)
@@ -100,7 +112,6 @@ final class LoadTests: KernelTestCase {
       "the fill does not creep up over a million sockets: \(samples)")
     XCTAssertGreaterThan(samples.count, 3, "sampled during the churn")
     XCTAssertEqual(countErrors, [], "status counted the live records every time (\(samples.count) did)")
-    XCTAssertGreaterThan(queries, 3)
     print(
       "churn: \(total) sockets in \(done?["seconds"] ?? "?") s; live records max \(samples.max() ?? -1) over \(samples.count) samples (baseline \(baseline), bound \(bound))"
     )

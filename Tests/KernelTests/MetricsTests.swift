@@ -3,38 +3,9 @@ import Glibc
 import XCTest
 
 /// Prometheus metrics from `export` and `serve`, read back with the
-/// reference parser (prometheus-client, Peers/prom.py), never by sockaff.
+/// reference parser (prometheus-client, Peers/prom.py, through
+/// `KernelTestCase.parse`), never by sockaff.
 final class MetricsTests: KernelTestCase {
-  static let parser = Command.packageRoot.appending(path: "Tests/KernelTests/Peers/prom.py")
-    .path(percentEncoded: false)
-
-  struct Exposition {
-    let status: Int?
-    let families: [String: String]
-    let samples: [(name: String, labels: [String: String], value: Double)]
-
-    func values(_ name: String, where labels: [String: String] = [:]) -> [Double] {
-      samples.filter { sample in
-        sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value }
-      }.map(\.value)
-    }
-  }
-
-  func parse(_ mode: String, _ target: String) throws -> Exposition {
-    let result = try Command.run(["python3", Self.parser, mode, target])
-    guard result.status == 0,
-      let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-    else { throw HarnessError("prom.py \(mode) \(target) failed (\(result.status)): \(result.stderr)") }
-    let samples = (object["samples"] as? [[Any]] ?? []).map { sample in
-      (
-        name: sample[0] as? String ?? "", labels: sample[1] as? [String: String] ?? [:],
-        value: (sample[2] as? NSNumber)?.doubleValue ?? .nan
-      )
-    }
-    return Exposition(
-      status: object["status"] as? Int, families: object["families"] as? [String: String] ?? [:], samples: samples)
-  }
-
   func testExportedTextfileParsesAndCountsTheSocketsPackets() throws {
     try attach()
     let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1", connectOnFirst: true)
@@ -60,6 +31,15 @@ final class MetricsTests: KernelTestCase {
       metrics.values("sockaff_socket_receive_packets_total", where: server.merging(["cpu": cpu]) { $1 }).isEmpty,
       "a series for the CPU that received it")
     XCTAssertGreaterThanOrEqual(metrics.values("sockaff_node_receive_packets").reduce(0, +), 20)
+    // Every probed feature has its state as a series, as status says it,
+    // and the scrape says where its sockets came from.
+    for name in ["iter/bpf_sk_storage_map", "iter/task_file", "cgroup_skb"] {
+      let state = try feature(name).state
+      XCTAssertEqual(metrics.values("sockaff_capability", where: ["name": name, "state": state]), [1], name)
+    }
+    let pass = try feature("iter/task_file").state == "yes"
+    XCTAssertEqual(
+      metrics.values("sockaff_scrape_sockets_source", where: ["source": pass ? "iterator" : "procfs"]), [1])
   }
 
   /// The kernel's one pass (the held-sockets iterator) and the walk of every
@@ -83,12 +63,24 @@ final class MetricsTests: KernelTestCase {
         .filter { pids.contains($0.labels["pid"] ?? "") }
         .map { "\($0.labels.sorted { $0.key < $1.key }) \($0.value)" }.sorted()
     }
-    let iterator = try ours("iterator")
-    XCTAssertGreaterThanOrEqual(iterator.count, 6, "both ends of the three pairs: \(iterator)")
-    XCTAssertEqual(iterator, try ours("procfs"), "the same series either way")
+    let procfs = try ours("procfs")
+    XCTAssertGreaterThanOrEqual(procfs.count, 6, "both ends of the three pairs: \(procfs)")
+    let pass = try feature("iter/task_file")
+    if pass.state == "yes" {
+      XCTAssertEqual(try ours("iterator"), procfs, "the same series either way")
+    } else {
+      // Degraded: the iterator asked for by name fails with one line that
+      // names it and the refusal's status; auto takes procfs and loses nothing.
+      let refused = try Command.sockaff("export", "--sockets-from", "iterator")
+      XCTAssertEqual(refused.status, pass.state == "refused" ? 16 : 12, refused.stderr)
+      XCTAssertEqual(refused.stdout, "", "nothing half-written")
+      XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+      XCTAssertTrue(refused.stderr.contains("iter/task_file"), refused.stderr)
+      XCTAssertEqual(try ours("auto"), procfs, "auto answers from procfs")
+    }
     // And what the kernel delivered, not only agreement between two readers:
     // a UDP server's socket received exactly one datagram per exchange.
-    let metrics = try exported("--sockets-from", "iterator", "--top", "100000")
+    let metrics = try exported("--sockets-from", "auto", "--top", "100000")
     for (pair, count) in [(pairs[0], 5), (pairs[2], 30)] {
       let server = ["pid": "\(pair.server.pid)", "fd": "\(pair.serverFD)"]
       XCTAssertEqual(
@@ -116,6 +108,8 @@ final class MetricsTests: KernelTestCase {
     try attach()
     let count = 200
     var deltas: [String] = []
+    // The iterator where the kernel runs it (the other test checks its refusal).
+    let sources = try feature("iter/task_file").state == "yes" ? ["iterator", "procfs"] : ["procfs"]
     for _ in 0..<3 {
       let server = try Peer(["fork-share", "127.0.0.1"])
       let client = try Peer(["udp-client", "127.0.0.1", "\(server.hello["port"] as! Int)"])
@@ -125,7 +119,7 @@ final class MetricsTests: KernelTestCase {
       }
       func totals() throws -> [String: [Double]] {
         try Dictionary(
-          uniqueKeysWithValues: ["iterator", "procfs"].map { source in
+          uniqueKeysWithValues: sources.map { source in
             let metrics = try exported("--sockets-from", source)
             return (
               source,
@@ -143,14 +137,14 @@ final class MetricsTests: KernelTestCase {
       try server.waitDone()
       let after = try totals()
       var exact = true
-      for source in ["iterator", "procfs"] {
+      for source in sources {
         let growth = zip(after[source] ?? [], before[source] ?? []).map { $0 - $1 }
         deltas.append("\(source): \(growth)")
         exact = exact && growth == [Double(2 * count), Double(2 * count)]
       }
       if exact {
         // And its series among the busiest: one, under one of its holders.
-        for source in ["iterator", "procfs"] {
+        for source in sources {
           let series = try exported("--sockets-from", source, "--top", "100000").samples.filter {
             $0.name == "sockaff_socket_receive_packets_total"
               && $0.labels["local"] == "127.0.0.1:\(server.hello["port"] as! Int)"
@@ -165,17 +159,6 @@ final class MetricsTests: KernelTestCase {
       }
     }
     XCTFail("by CPU and by node, the totals never grew by exactly \(2 * count) (server once + client): \(deltas)")
-  }
-
-  /// `sockaff export ARGUMENTS`, read back with the reference parser.
-  func exported(_ arguments: String...) throws -> Exposition {
-    let export = try Command.run([Command.sockaffPath, "export"] + arguments)
-    XCTAssertEqual(export.status, 0, export.stderr)
-    let file = FileManager.default.temporaryDirectory.appending(path: "sockaff-export-\(getpid()).prom")
-      .path(percentEncoded: false)
-    defer { unlink(file) }
-    try export.stdout.write(toFile: file, atomically: true, encoding: .utf8)
-    return try parse("file", file)
   }
 
   func testExportWithTheTracerDetachedSaysSo() throws {
@@ -224,26 +207,5 @@ final class MetricsTests: KernelTestCase {
     let foreign = try Command.sockaff("serve", "--listen", "192.0.2.77:9977")
     XCTAssertEqual(foreign.status, 11, foreign.stderr)
     XCTAssertTrue(foreign.stderr.contains("listen on 192.0.2.77:9977"), foreign.stderr)
-  }
-}
-
-/// `sockaff serve --listen 127.0.0.1:0`, until stopped; `url` is what it
-/// printed it serves.
-final class MetricsServer {
-  private let process: Child
-  let url: String
-
-  init() throws {
-    process = try Child([Command.sockaffPath, "serve", "--listen", "127.0.0.1:0"])
-    var poller = pollfd(fd: process.output.fileDescriptor, events: Int16(POLLIN), revents: 0)
-    guard poll(&poller, 1, 20_000) == 1 else { throw HarnessError("sockaff serve printed nothing") }
-    let line = String(decoding: process.output.availableData, as: UTF8.self)
-    guard let start = line.range(of: "http://") else { throw HarnessError("sockaff serve said: \(line)") }
-    url = String(line[start.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
-  }
-
-  func stop() {
-    process.signal(SIGTERM)
-    _ = try? process.wait()
   }
 }

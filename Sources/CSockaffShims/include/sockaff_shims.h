@@ -8,6 +8,7 @@
 
 #include <linux/capability.h> /* CAP_* numbers, for Swift too */
 #include <linux/ethtool.h>    /* *_FLOW, RXH_* numbers, for Swift too */
+#include <stdarg.h>
 
 int sockaff_pidfd_open(int pid);
 int sockaff_pidfd_getfd(int pidfd, int targetfd);
@@ -32,6 +33,13 @@ int sockaff_termination_signalfd(void);
  * no wrapper and libcap is not a dependency).
  */
 int sockaff_has_effective_capability(int cap);
+
+/*
+ * The whole of a printf-style message, however long (vasprintf: libbpf
+ * prints a failed program's verifier log as one message, whose last lines
+ * say why); free() it. NULL on failure.
+ */
+char *sockaff_format_message(const char *format, va_list args);
 
 /* Pins the calling thread to one CPU (sched_setaffinity needs _GNU_SOURCE). */
 int sockaff_pin_thread_to_cpu(int cpu);

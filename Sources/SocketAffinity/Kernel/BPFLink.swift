@@ -36,6 +36,15 @@ final class BPFLink {
     self.link = nil
   }
 
+  /// Detaches it, pinned or not (a tracing link, which cannot be detached
+  /// explicitly, goes with its last reference), and frees the handle.
+  /// Idempotent.
+  func detach() {
+    guard let link else { return }
+    bpf_link__detach(link)
+    close()
+  }
+
   /// Detaches (when not pinned) and frees the handle. Idempotent.
   func close() {
     guard let link else { return }

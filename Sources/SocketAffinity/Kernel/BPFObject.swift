@@ -4,11 +4,21 @@ import FoundationEssentials
 import Glibc
 import SystemPackage
 
-/// The sockaff BPF object embedded in this binary (built from bpf/sockaff.bpf.c
-/// by the EmbedBPFObject plugin), opened and loaded into the kernel. Owns the
-/// libbpf `bpf_object`: programs and maps close when it is released, unless
-/// they were pinned or attached through a link that outlives it.
+/// One of the BPF objects embedded in this binary (built by the
+/// EmbedBPFObject plugin), opened and loaded into the kernel: the tracer
+/// (bpf/sockaff.bpf.c) or the readers' iterators (bpf/sockaff_iter.bpf.c),
+/// apart so that a kernel refusing a reader costs the tracer nothing. Owns
+/// the libbpf `bpf_object`: programs and maps close when it is released,
+/// unless they were pinned or attached through a link that outlives it.
 final class LoadedBPFObject {
+  /// Which embedded object.
+  enum Source {
+    /// The receive recorder, the pool release, the read tracer, the clock probe.
+    case tracer
+    /// The readers' iterators: live records, held sockets.
+    case readers
+  }
+
   static let ingressProgramName = "sockaff_ingress"
   static let probeProgramName = "sockaff_probe"
   static let consumerProgramName = "sockaff_consume"
@@ -16,11 +26,13 @@ final class LoadedBPFObject {
   static let heldSocketsProgramName = "sockaff_held_sockets"
   static let releaseProgramName = "sockaff_release"
 
-  /// The ELF bytes, decoded once: the object with read tracing, and the one
-  /// without (its records stop before the read counters, 120 bytes instead
-  /// of 144: a smaller kmalloc class per socket).
+  /// The ELF bytes, decoded once: each object with read tracing, and
+  /// without (records stop before the read counters, 120 bytes instead of
+  /// 144: a smaller kmalloc class per socket).
   static let elf = decode(embeddedBPFObjectBase64)
   static let recordsOnlyELF = decode(embeddedRecordsOnlyBPFObjectBase64)
+  static let readersELF = decode(embeddedReadersBPFObjectBase64)
+  static let readersRecordsOnlyELF = decode(embeddedReadersRecordsOnlyBPFObjectBase64)
 
   private static func decode(_ base64: StaticString) -> [UInt8] {
     let text = base64.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
@@ -42,11 +54,15 @@ final class LoadedBPFObject {
   /// with the smaller records. `poolSlots` sizes the pool of per-CPU shares
   /// (sockaff_pool and its queue of slots given back).
   init(
-    programs: Set<String>, reusing: [String: Int32] = [:], creating: Set<String> = [], tracingReads: Bool = true,
-    poolSlots: UInt32 = 1
+    _ source: Source = .tracer, programs: Set<String>, reusing: [String: Int32] = [:], creating: Set<String> = [],
+    tracingReads: Bool = true, poolSlots: UInt32 = 1
   ) throws(SockaffError) {
     LibbpfLog.install()
-    elfCopy = tracingReads ? Self.elf : Self.recordsOnlyELF
+    elfCopy =
+      switch source {
+      case .tracer: tracingReads ? Self.elf : Self.recordsOnlyELF
+      case .readers: tracingReads ? Self.readersELF : Self.readersRecordsOnlyELF
+      }
     var opts = bpf_object_open_opts()
     opts.sz = libbpfOptionsSize(\bpf_object_open_opts.kernel_log_level)
     let opened: OpaquePointer? = elfCopy.withUnsafeBytes { bytes in
@@ -56,7 +72,7 @@ final class LoadedBPFObject {
       }
     }
     guard let opened else {
-      throw Self.failure("open embedded BPF object")
+      throw Self.failure("open embedded BPF object", source: source)
     }
     object = opened
     var program = bpf_object__next_program(object, nil)
@@ -70,24 +86,26 @@ final class LoadedBPFObject {
       while let current = map {
         let name = String(cString: bpf_map__name(current))
         if let fd = reusing[name] {
-          if bpf_map__reuse_fd(current, fd) != 0 { throw Self.failure("reuse pinned map fd") }
+          if bpf_map__reuse_fd(current, fd) != 0 { throw Self.failure("reuse pinned map fd", source: source) }
         } else if !creating.contains(name) {
           bpf_map__set_autocreate(current, false)
         }
         map = bpf_object__next_map(object, current)
       }
     }
-    let possibleCPUs = libbpf_num_possible_cpus()
-    if possibleCPUs > 0 {
-      bpf_map__set_max_entries(map("sockaff_cpu_node"), UInt32(possibleCPUs))
+    if source == .tracer {
+      let possibleCPUs = libbpf_num_possible_cpus()
+      if possibleCPUs > 0 {
+        bpf_map__set_max_entries(map("sockaff_cpu_node"), UInt32(possibleCPUs))
+      }
+      bpf_map__set_max_entries(map("sockaff_pool"), poolSlots)
+      bpf_map__set_max_entries(map("sockaff_pool_free"), poolSlots)
     }
-    bpf_map__set_max_entries(map("sockaff_pool"), poolSlots)
-    bpf_map__set_max_entries(map("sockaff_pool_free"), poolSlots)
     // No bpf_object__close on failure: every stored property is set, so
     // Swift runs deinit when this initializer throws, and deinit closes it
     // (closing here too was a double free, seen without CAP_PERFMON).
     if bpf_object__load(object) != 0 {
-      throw Self.failure("load BPF object (verifier)")
+      throw Self.failure("load BPF object (verifier)", source: source)
     }
   }
 
@@ -107,14 +125,22 @@ final class LoadedBPFObject {
     return map
   }
 
-  /// A libbpf failure: errno as libbpf left it, libbpf's last warning as hint.
-  static func failure(_ operation: String) -> SockaffError {
+  /// A libbpf failure: errno as libbpf left it, libbpf's last warning (or
+  /// the verifier's reason) as hint. EPERM is a missing capability only
+  /// where one is missing: to a process that holds them all it is the
+  /// kernel's refusal (lockdown, an LSM policy), said as such. EACCES to
+  /// such a process is the verifier rejecting the program.
+  static func failure(_ operation: String, source: Source = .tracer) -> SockaffError {
     let errno = Errno(rawValue: Glibc.errno)
     let warning = LibbpfLog.takeLastWarning()
-    if errno == .notPermitted || errno == .permissionDenied {
+    let privileged = Privileges.canLoad(source)
+    if errno == .notPermitted && privileged {
       return SockaffError(
-        .notPermitted, errno: errno, operation: operation,
-        hint: "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON, or root")
+        .refused, errno: errno, operation: operation,
+        hint: "refused by the kernel to a process with every capability it takes: lockdown or an LSM policy")
+    }
+    if !privileged && (errno == .notPermitted || errno == .permissionDenied) {
+      return SockaffError(.notPermitted, errno: errno, operation: operation, hint: Privileges.needed(source))
     }
     return SockaffError(.bpf, errno: errno, operation: operation, hint: warning)
   }

@@ -5,12 +5,15 @@ import Glibc
 /// Kernel features sockaff relies on, probed (as `bpftool feature probe`
 /// does), never assumed from the version number.
 public struct KernelFeature: Sendable, Equatable, Codable {
-  /// A probe's answer: "not permitted" (the probe itself was refused, as
-  /// without CAP_BPF) is not "not available".
+  /// A probe's answer: "not permitted" (this process may not probe, as
+  /// without CAP_BPF) is not "not available", and neither is "refused" (the
+  /// kernel refused it to a process with every capability it takes:
+  /// lockdown, an LSM policy, or the `SOCKAFF_REFUSE` test switch).
   public enum State: String, Sendable, Codable {
     case yes
     case no
     case notPermitted = "not_permitted"
+    case refused
   }
 
   public let name: String
@@ -19,18 +22,48 @@ public struct KernelFeature: Sendable, Equatable, Codable {
   public let neededFor: String
   /// `trace` cannot attach without it (exit 12).
   public let required: Bool
+  /// Why it is not available, where the kernel said (the verifier's reason,
+  /// the errno of a refusal).
+  public let detail: String?
 
   /// `state == .yes`, kept as a field of its own for JSON readers.
   public let available: Bool
 
   enum CodingKeys: String, CodingKey {
-    case name, available, state, required
+    case name, available, state, required, detail
     case neededFor = "needed_for"
   }
 
-  public init(name: String, state: State, neededFor: String, required: Bool = false) {
-    (self.name, self.state, self.neededFor, self.required) = (name, state, neededFor, required)
+  public init(name: String, state: State, neededFor: String, required: Bool = false, detail: String? = nil) {
+    (self.name, self.state, self.neededFor, self.required, self.detail) = (name, state, neededFor, required, detail)
     available = state == .yes
+  }
+
+  /// Why it cannot be used, in one phrase: "the kernel refused
+  /// iter/bpf_sk_storage_map (EPERM as root)".
+  public var reason: String {
+    let why =
+      switch state {
+      case .yes: "\(name) is available"
+      case .no: detail == nil ? "the kernel lacks \(name)" : "the kernel cannot run \(name)"
+      case .notPermitted: "not permitted to use \(name) (run as root)"
+      case .refused: "the kernel refused \(name)"
+      }
+    return why + (detail.map { " (\($0))" } ?? "")
+  }
+
+  /// One line: why it cannot be used, and what sockaff does without it.
+  public var lossDescription: String { "\(reason); without it: no \(neededFor)" }
+
+  /// The failure of a command that needs this feature and cannot have it.
+  public var unavailableError: SockaffError {
+    let kind: SockaffError.Kind =
+      switch state {
+      case .yes, .no: .kernelUnsupported
+      case .notPermitted: .notPermitted
+      case .refused: .refused
+      }
+    return SockaffError(kind, operation: "use \(name)", hint: lossDescription)
   }
 }
 
@@ -127,14 +160,83 @@ public enum KernelFeatures {
     return 1
   }
 
-  /// What sockaff works without, answering less.
+  /// The readers' iterator programs, by feature name.
+  public static let liveRecordsIterator = "iter/bpf_sk_storage_map"
+  public static let heldSocketsIterator = "iter/task_file"
+  public static let readTracepoint = "tp_btf/sock_recv_length"
+
+  /// What sockaff works without, answering less. Each is probed on its own
+  /// (a reader's iterator by loading that program alone), and each honours
+  /// the `SOCKAFF_REFUSE` test switch.
   private static let optional: [KernelFeature] = [
     KernelFeature(
       name: "pidfd_getfd", state: probePidfdGetfd() ? .yes : .no, neededFor: "query by pid and fd"),
-    KernelFeature(
-      name: "tp_btf/sock_recv_length", state: hasSockRecvLengthTracepoint() ? .yes : .no,
-      neededFor: "exact locality (where sockets are read); else sampled from thread CPUs"),
+    switched(
+      KernelFeature(
+        name: readTracepoint, state: sockRecvLengthTracepoint ? .yes : .no,
+        neededFor: "exact locality (where sockets are read); else sampled from thread CPUs")),
+    switched(
+      probeReader(
+        LoadedBPFObject.liveRecordsProgramName, name: liveRecordsIterator,
+        neededFor: "live record count (the records map's exact fill)")),
+    switched(
+      probeReader(
+        LoadedBPFObject.heldSocketsProgramName, name: heldSocketsIterator,
+        neededFor: "one-pass scrape (serve and export walk every process's fds instead)")),
   ]
+
+  /// The named optional feature, as probed.
+  public static func feature(_ name: String) -> KernelFeature? { optional.first { $0.name == name } }
+
+  /// Whether the named optional feature can be used.
+  public static func has(_ name: String) -> Bool { feature(name)?.state == .yes }
+
+  /// Throws the feature's own failure (refused, not permitted, missing)
+  /// unless it can be used.
+  static func require(_ name: String) throws(SockaffError) {
+    guard let feature = feature(name), feature.state != .yes else { return }
+    throw feature.unavailableError
+  }
+
+  /// `SOCKAFF_REFUSE=NAME[,NAME...]`: features to answer "refused" for,
+  /// whatever the kernel says, so that the degraded paths are tested on
+  /// any kernel (the tests set it; an operator can, to see what sockaff
+  /// does without one). Only optional features: a required one refused
+  /// would still be loaded by `trace`.
+  static let refusedBySwitch: Set<String> = {
+    guard let value = getenv("SOCKAFF_REFUSE") else { return [] }
+    return Set(String(cString: value).split(separator: ",").map { $0.trimmingWhitespace() })
+  }()
+
+  private static func switched(_ feature: KernelFeature) -> KernelFeature {
+    guard refusedBySwitch.contains(feature.name) else { return feature }
+    return KernelFeature(
+      name: feature.name, state: .refused, neededFor: feature.neededFor, required: feature.required,
+      detail: "SOCKAFF_REFUSE")
+  }
+
+  /// A reader's iterator program, loaded alone from the readers' object
+  /// with maps of its own: yes, no (the kernel lacks the program type or
+  /// its verifier rejects the program, with its reason), refused (EPERM to
+  /// a privileged process), or not permitted.
+  private static func probeReader(_ program: String, name: String, neededFor: String) -> KernelFeature {
+    guard Privileges.canLoad(.readers) else {
+      return KernelFeature(name: name, state: .notPermitted, neededFor: neededFor)
+    }
+    do {
+      _ = try LoadedBPFObject(.readers, programs: [program])
+      return KernelFeature(name: name, state: .yes, neededFor: neededFor)
+    } catch {
+      let state: KernelFeature.State =
+        switch error.kind {
+        case .refused: .refused
+        case .notPermitted: .notPermitted
+        default: .no
+        }
+      let detail = error.kind == .refused ? "EPERM as root" : error.hint
+      return KernelFeature(name: name, state: state, neededFor: neededFor, detail: detail)
+    }
+  }
 
   /// Throws kernelUnsupported (exit 12) naming the first required feature
   /// the kernel answered "no" for; "not permitted" is left to the load,
@@ -150,7 +252,7 @@ public enum KernelFeatures {
   /// tracepoint: present when vmlinux BTF has its btf_trace_ typedef.
   /// Parsing vmlinux BTF takes milliseconds: `trace` asks twice (to say what
   /// it degrades, and to choose its object), so it is asked once.
-  public static func hasSockRecvLengthTracepoint() -> Bool { sockRecvLengthTracepoint }
+  public static func hasSockRecvLengthTracepoint() -> Bool { has(readTracepoint) }
 
   private static let sockRecvLengthTracepoint: Bool = {
     guard let btf = btf__load_vmlinux_btf() else { return false }

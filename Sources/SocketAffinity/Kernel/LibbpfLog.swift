@@ -1,4 +1,5 @@
 import CLibbpf
+import CSockaffShims
 import Glibc
 import Synchronization
 
@@ -18,11 +19,13 @@ enum LibbpfLog {
       return
     }
     _ = libbpf_set_print { level, format, args in
-      guard level != LIBBPF_DEBUG, let format, let args else { return 0 }
-      var buffer = [CChar](repeating: 0, count: 1024)
-      let count = vsnprintf(&buffer, buffer.count, format, args)
-      guard count > 0 else { return 0 }
-      let line = cString(buffer)
+      // Whole messages: a failed program's verifier log is one message,
+      // and its last lines are the reason.
+      guard level != LIBBPF_DEBUG, let format, let args, let message = sockaff_format_message(format, args) else {
+        return 0
+      }
+      defer { free(message) }
+      let line = String(cString: message)
       LibbpfLog.lines.withLock { lines in
         lines.append(line.trimmingWhitespace())
         if lines.count > 20 { lines.removeFirst(lines.count - 20) }
@@ -31,11 +34,26 @@ enum LibbpfLog {
     }
   }
 
-  /// The last warning libbpf printed since the previous call, then forgets all.
+  /// The last warning libbpf printed since the previous call, then forgets
+  /// all. When the verifier rejected a program, its reason instead: the log
+  /// line before "processed N insns" (as `R2 type=untrusted_ptr_ expected=...`).
   static func takeLastWarning() -> String? {
     lines.withLock { lines in
       defer { lines.removeAll() }
+      if let log = lines.last(where: { $0.contains("BEGIN PROG LOAD LOG") }), let reason = verifierReason(log) {
+        return "rejected by the verifier: \(reason)"
+      }
       return lines.last(where: { !$0.isEmpty })
     }
+  }
+
+  /// The verifier's own last word in a load log: the last line before its
+  /// closing statistics ("processed N insns ..."), or nil without one.
+  static func verifierReason(_ log: String) -> String? {
+    let logLines = log.split(separator: "\n").map { $0.trimmingWhitespace() }
+    guard let end = logLines.firstIndex(where: { $0.hasPrefix("processed ") && $0.contains(" insns") }) else {
+      return nil
+    }
+    return logLines[..<end].last(where: { !$0.isEmpty && !$0.hasPrefix("--") && !$0.hasPrefix(";") })
   }
 }

@@ -4,8 +4,10 @@ import Glibc
 import Synchronization
 import SystemPackage
 
-/// One of the readers' iterator programs (never attached to traffic) over
-/// the pinned records map: loaded once per process and records map, so a
+/// One of the readers' iterator programs (bpf/sockaff_iter.bpf.c, never
+/// attached to traffic) over the pinned records map: each a capability of
+/// its own (`KernelFeatures`: a kernel may refuse one and run the other),
+/// loaded once per process and records map, so a
 /// metrics server runs the verifier once, not once per scrape, from the
 /// object whose records are that map's size (the verifier holds a program's
 /// reads of a record to the map's value size). `forgetAll()` drops them with
@@ -13,10 +15,12 @@ import SystemPackage
 final class RecordsIterator: Sendable {
   /// `LiveRecords`: over the records map itself (`iter/bpf_sk_storage_map`).
   static let liveRecords = RecordsIterator(
-    program: LoadedBPFObject.liveRecordsProgramName, overRecordsMap: true, creating: ["sockaff_live_count"])
+    program: LoadedBPFObject.liveRecordsProgramName, feature: KernelFeatures.liveRecordsIterator,
+    overRecordsMap: true, creating: ["sockaff_live_count"])
   /// `HeldSockets`: over every process's open files (`iter/task_file`).
   static let heldSockets = RecordsIterator(
-    program: LoadedBPFObject.heldSocketsProgramName, overRecordsMap: false, creating: [])
+    program: LoadedBPFObject.heldSocketsProgramName, feature: KernelFeatures.heldSocketsIterator,
+    overRecordsMap: false, creating: [])
 
   static func forgetAll() {
     liveRecords.forget()
@@ -24,13 +28,16 @@ final class RecordsIterator: Sendable {
   }
 
   private let program: String
+  /// Its name among the kernel features.
+  let feature: String
   private let overRecordsMap: Bool
   /// The program's own scratch maps, made with it.
   private let creating: Set<String>
   private let loaded = Mutex<(mapID: UInt32, object: LoadedBPFObject)?>(nil)
 
-  private init(program: String, overRecordsMap: Bool, creating: Set<String>) {
+  private init(program: String, feature: String, overRecordsMap: Bool, creating: Set<String>) {
     self.program = program
+    self.feature = feature
     self.overRecordsMap = overRecordsMap
     self.creating = creating
   }
@@ -39,12 +46,15 @@ final class RecordsIterator: Sendable {
 
   /// Runs the program once and passes everything it wrote to `body`, in a
   /// buffer that is kept for the next run (and valid only during `body`).
+  /// Throws the feature's own failure (refused, missing) where the kernel
+  /// cannot run the program, without trying it again.
   /// Kept because a scrape's output is megabytes (80 bytes a socket): fresh
   /// memory each time cost a page fault and a page zeroed by the kernel for
   /// every 4 KiB, about a tenth of a scrape with 100k sockets.
   func withOutput<T: Sendable>(
     records: FileDescriptor, _ body: (UnsafeRawBufferPointer) throws(SockaffError) -> T
   ) throws(SockaffError) -> T {
+    try KernelFeatures.require(feature)
     let info = try BPF.mapInfo(records)
     let valueSize = Int(info.value_size)
     guard PinnedMaps.recordSizes.contains(valueSize) else {
@@ -53,7 +63,7 @@ final class RecordsIterator: Sendable {
     let object = try loaded.withLock { (cached) throws(SockaffError) -> LoadedBPFObject in
       if let cached, cached.mapID == info.id { return cached.object }
       let object = try LoadedBPFObject(
-        programs: [program], reusing: ["sockaff_records": records.rawValue], creating: creating,
+        .readers, programs: [program], reusing: ["sockaff_records": records.rawValue], creating: creating,
         tracingReads: valueSize == MemoryLayout<sockaff_record>.size)
       cached = (info.id, object)
       return object

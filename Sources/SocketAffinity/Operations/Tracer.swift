@@ -43,9 +43,11 @@ public struct Tracer: Sendable {
     try Self.withLock { () throws(SockaffError) -> AttachOutcome in
       try Mounts.ensureBPFFS()
       let cgroup = try Mounts.requireCgroup2Root()
-      if try BPF.openPinned(pins.ingressLink).map({ $0.closeQuietly() }) != nil {
+      if try AttachedPrograms.pinnedIngressLinkIsAttached(pins: pins) {
         // Attached by this build, or by another one across an upgrade:
         // "already attached" only if this build can read what it records.
+        // An ingress pin whose link is detached (a killed `detach`) is not
+        // attached: its pins are stale, removed below.
         if let records = try BPF.openPinned(pins.records) {
           defer { records.closeQuietly() }
           try PinnedMaps.checkLayout(of: records, pins: pins)
@@ -68,7 +70,7 @@ public struct Tracer: Sendable {
     try Self.withLock { () throws(SockaffError) -> TracingSession in
       try Mounts.ensureBPFFS()
       let cgroup = try Mounts.requireCgroup2Root()
-      if try BPF.openPinned(pins.ingressLink).map({ $0.closeQuietly() }) != nil {
+      if try AttachedPrograms.pinnedIngressLinkIsAttached(pins: pins) {
         throw SockaffError(
           .other, operation: "trace --foreground",
           hint: "already attached in pinned mode; run 'sockaff detach' first")
@@ -78,12 +80,7 @@ public struct Tracer: Sendable {
     }
   }
 
-  public struct DetachOutcome: Sendable, Equatable {
-    /// A pinned link was found and detached.
-    public let detachedLink: Bool
-    /// Pins removed from bpffs.
-    public let removedPins: Int
-  }
+  public typealias DetachOutcome = PinLayout.Removal
 
   /// Detaches the pinned link and removes every pin. Safe to repeat.
   public func detach() throws(SockaffError) -> DetachOutcome {
@@ -109,48 +106,23 @@ public struct Tracer: Sendable {
           .other, operation: "detach",
           hint: "a 'sockaff trace --foreground' is running; stop it (Ctrl-C or SIGTERM) to detach")
       }
-      return try unpinAll()
+      return try pins.removeAll()
     }
   }
 
-  /// Detaches the links behind the link pins (if any), then unlinks all pins.
-  private func unpinAll() throws(SockaffError) -> DetachOutcome {
-    var detached = false
-    for path in pins.links {
-      guard let link = try BPF.openPinned(path) else { continue }
-      defer { link.closeQuietly() }
-      // Tracing (raw tracepoint) links cannot be detached explicitly
-      // (EOPNOTSUPP): they go when their last reference, the pin, goes below.
-      if bpf_link_detach(link.rawValue) != 0 && Glibc.errno != EOPNOTSUPP {
-        throw SockaffError.lastErrno(operation: "bpf_link_detach(\(path))")
-      }
-      detached = true
-    }
-    var removed = 0
-    for path in pins.all {
-      if unlink(path) == 0 {
-        removed += 1
-      } else if Glibc.errno != ENOENT {
-        throw SockaffError.lastErrno(operation: "unlink \(path)")
-      }
-    }
-    rmdir(pins.directory)
-    return DetachOutcome(detachedLink: detached, removedPins: removed)
-  }
-
-  /// Pins with no ingress link pin are left by a foreground session that
-  /// died (SIGKILL), or by a `trace` or `detach` killed halfway through
-  /// pinning or unpinning: remove them, unless a foreground session is still
-  /// running. Any pin counts, not one marker: a kill inside `unpinAll` can
-  /// leave any subset of them.
+  /// Pins with no attached ingress link behind them are left by a
+  /// foreground session that died (SIGKILL), or by a `trace` or `detach`
+  /// killed halfway through pinning or unpinning: remove them, unless a
+  /// foreground session is still running. Any pin counts, not one marker: a
+  /// kill inside `PinLayout.removeAll` can leave any subset of them.
   private func removeStaleMapPins(cgroup: String) throws(SockaffError) {
-    guard pins.all.contains(where: { access($0, F_OK) == 0 }) else { return }
+    guard pins.anyPresent else { return }
     if try !AttachedPrograms.query(cgroup: cgroup).isEmpty {
       throw SockaffError(
         .other, operation: "trace",
         hint: "a 'sockaff trace --foreground' is already running; stop it first")
     }
-    _ = try unpinAll()
+    _ = try pins.removeAll()
   }
 
   /// Serializes attach/detach between concurrent sockaff processes, so two

@@ -21,7 +21,8 @@ public struct TracerStatus: Sendable, Codable {
   /// Records in the map right now: open sockets that received a traced
   /// packet (the map's fill; freed with their sockets). Nil if unreadable.
   public let liveRecords: Int?
-  /// Why liveRecords could not be read (kernel < 5.9, missing capability).
+  /// Why liveRecords could not be read: the kernel lacks or refused the
+  /// socket-storage iterator (its `reason`), or reading failed.
   public let liveRecordsError: String?
   public let recordValueSize: UInt32?
   /// Pool of per-CPU shares for sockets received on more than one CPU:
@@ -97,11 +98,15 @@ extension Tracer {
     if bpffs, let records = try BPF.openPinned(pins.records) {
       defer { records.closeQuietly() }
       valueSize = try BPF.mapInfo(records).value_size
-      do {
-        try PinnedMaps.checkLayout(of: records, pins: pins)
-        live = try LiveRecords.count(records: records)
-      } catch {
-        liveError = error.description
+      if let reader = KernelFeatures.feature(KernelFeatures.liveRecordsIterator), reader.state != .yes {
+        liveError = reader.reason
+      } else {
+        do {
+          try PinnedMaps.checkLayout(of: records, pins: pins)
+          live = try LiveRecords.count(records: records)
+        } catch {
+          liveError = error.description
+        }
       }
     } else {
       RecordsIterator.forgetAll()

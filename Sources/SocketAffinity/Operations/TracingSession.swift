@@ -6,8 +6,9 @@ import SystemPackage
 
 /// A loaded and attached tracer whose kernel objects this process owns until
 /// `close()` (foreground mode) or `release()` after pinning (pinned mode).
-/// `close()` is the one teardown path: a failed attach, a failed pin, the
-/// end of a foreground session and deinit all go through it.
+/// `close()` is the session's teardown: a failed attach, a failed pin, the
+/// end of a foreground session and deinit all go through it, and it ends in
+/// the pin table's one teardown (`PinLayout.removeAll`).
 public final class TracingSession: @unchecked Sendable {
   private let object: LoadedBPFObject
   /// In attach order (pool release, reads, ingress); detached in reverse,
@@ -21,14 +22,6 @@ public final class TracingSession: @unchecked Sendable {
   /// Whether reads are traced too (locality); false where the kernel lacks
   /// the sock_recv_length tracepoint or the caller turned it off.
   public let tracesReads: Bool
-
-  /// The maps readers open, by their name in the object, and their pins.
-  private var mapPins: [(name: String, path: String)] {
-    [
-      ("sockaff_records", pins.records), ("sockaff_counts", pins.counts), ("sockaff_clock", pins.clock),
-      ("sockaff_pool", pins.pool),
-    ]
-  }
 
   /// Made by `Tracer` only, under its lock, after stale pins are gone.
   init(tracer: Tracer, cgroup: String) throws(SockaffError) {
@@ -53,7 +46,7 @@ public final class TracingSession: @unchecked Sendable {
     if mkdir(pins.directory, 0o700) != 0 && Glibc.errno != EEXIST {
       throw SockaffError.lastErrno(operation: "mkdir \(pins.directory)")
     }
-    for (name, path) in mapPins {
+    for (name, path) in pins.maps {
       if bpf_map__pin(object.map(name), path) != 0 {
         throw SockaffError.lastErrno(operation: "pin map \(name) at \(path)")
       }
@@ -87,17 +80,12 @@ public final class TracingSession: @unchecked Sendable {
     }
   }
 
-  /// The pin of each link, in `links` order.
-  private var linkPins: [String] {
-    [pins.releaseLink] + (tracesReads ? [pins.consumerLink] : []) + [pins.ingressLink]
-  }
-
   /// Pins the links, the ingress link last: from now on the attachment
   /// outlives this process, and "ingress link pinned" means fully attached.
   /// A failure tears everything down.
   func pinLinks() throws(SockaffError) {
     do {
-      for (link, path) in zip(links, linkPins) { try link.pin(at: path) }
+      for (link, path) in zip(links, pins.links(tracingReads: tracesReads)) { try link.pin(at: path) }
     } catch {
       close()
       throw error
@@ -113,11 +101,11 @@ public final class TracingSession: @unchecked Sendable {
   /// Detaches and removes every pin this session made. Idempotent.
   public func close() {
     guard ownsPins else { return }
-    // A pinned link stays attached while its pin exists: pins first.
-    for path in pins.links { unlink(path) }
-    for link in links.reversed() { link.close() }
-    for (_, path) in mapPins.reversed() { unlink(path) }
-    rmdir(pins.directory)
+    // Its own links first, pinned or not, the ingress program first; then
+    // the pins, through the table's one teardown.
+    for link in links.reversed() { link.detach() }
+    links = []
+    _ = try? pins.removeAll()
   }
 
   deinit { close() }

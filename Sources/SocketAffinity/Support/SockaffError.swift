@@ -22,6 +22,10 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     case bpf = "bpf"
     case incompatiblePins = "incompatible_pins"
     case notPredictable = "not_predictable"
+    /// The kernel refused a program or map although this process holds
+    /// every capability it takes (EPERM as root: lockdown, an LSM policy,
+    /// a vendor patch). Not "needs CAP_X": more privilege would not help.
+    case refused = "refused"
     case other = "other"
   }
 
@@ -65,6 +69,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     case .bpf: 13
     case .incompatiblePins: 14
     case .notPredictable: 15
+    case .refused: 16
     }
   }
 

@@ -48,3 +48,16 @@ func readDirectoryNames(_ path: String) throws(SockaffError) -> [String] {
 
 /// `readDirectoryNames`, empty when the directory cannot be read.
 func directoryEntries(_ path: String) -> [String] { (try? readDirectoryNames(path)) ?? [] }
+
+/// Surrounding spaces, tabs and line ends removed: what a sysfs or procfs
+/// file holds, without its newline. Here, in support, because every layer
+/// reads such files.
+extension StringProtocol {
+  func trimmingWhitespace() -> String {
+    let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
+    guard let first = firstIndex(where: { !isSpace($0) }),
+      let last = lastIndex(where: { !isSpace($0) })
+    else { return "" }
+    return String(self[first...last])
+  }
+}

@@ -65,6 +65,21 @@ class KernelTestCase: XCTestCase {
     return object
   }
 
+  /// A kernel feature as sockaff probes it (`status --json`'s `features`):
+  /// "yes", "no", "refused" or "not_permitted", with its detail. A test of
+  /// a reader's iterator tests it where the kernel runs it and the degraded
+  /// answer where it does not (`DegradeTests` forces the refusal on any
+  /// kernel with `SOCKAFF_REFUSE`).
+  func feature(_ name: String, environment: [String] = []) throws -> (state: String, detail: String?) {
+    let result = try Command.run(["/usr/bin/env"] + environment + [Command.sockaffPath, "status", "--json"])
+    guard result.status == 0,
+      let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+      let features = object["features"] as? [[String: Any]],
+      let feature = features.first(where: { $0["name"] as? String == name })
+    else { throw HarnessError("status --json has no feature \(name) (\(result.status)): \(result.stderr)") }
+    return (feature["state"] as? String ?? "", feature["detail"] as? String)
+  }
+
   /// Lets delayed ACKs and other late packets land, so that the tracer and
   /// the kernel are compared on the same last packet.
   func settle() { usleep(300_000) }
