@@ -94,7 +94,7 @@ public enum PrometheusExposition {
         }
       }
     }
-    guard status.attached else { return registry.emitToString() }
+    guard status.attached else { return sorted(registry.emitToString()) }
 
     let summary = snapshot.summary
     gauge("sockets", "Traced sockets of the host's processes (one per holder)")
@@ -146,7 +146,32 @@ public enum PrometheusExposition {
         ).increment(by: Int64(clamping: share.packets))
       }
     }
-    return registry.emitToString()
+    return sorted(registry.emitToString())
+  }
+
+  /// The exposition with its families in name order, and each family's
+  /// samples in text order: the registry keeps them in dictionaries, whose
+  /// order changes from run to run, and textfiles should diff cleanly.
+  static func sorted(_ exposition: String) -> String {
+    var families: [(name: String, header: [Substring], samples: [Substring])] = []
+    for line in exposition.split(separator: "\n", omittingEmptySubsequences: true) {
+      let words = line.split(separator: " ", maxSplits: 3)
+      if line.hasPrefix("# "), words.count >= 3 {
+        let name = String(words[2])
+        // A family begins at its HELP line, or at a TYPE line with no HELP before it.
+        if families.last?.name != name || !(families.last?.samples.isEmpty ?? false) {
+          families.append((name, [], []))
+        }
+        families[families.count - 1].header.append(line)
+      } else if !families.isEmpty {
+        families[families.count - 1].samples.append(line)
+      } else {
+        families.append(("", [], [line]))
+      }
+    }
+    return families.sorted { $0.name < $1.name }.map { family in
+      (family.header + family.samples.sorted()).joined(separator: "\n") + "\n"
+    }.joined()
   }
 
   static func label(_ node: Int?) -> String { node.map(String.init) ?? "unknown" }

@@ -15,7 +15,7 @@ struct ListCommand: ParsableCommand {
       (kernel 6.3+, 'rx' source), else sampled from where the threads last ran ('thr').
       """)
 
-  @Option(help: "Only this process.")
+  @Option(parsing: .unconditional, help: "Only this process.")
   var pid: Int32?
 
   @Flag(help: "Only sockets whose packets are processed on a NUMA node other than their consumers'.")
@@ -27,7 +27,7 @@ struct ListCommand: ParsableCommand {
   @OptionGroup var topologyOptions: TopologyOptions
 
   func validate() throws {
-    if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
+    if let pid, pid <= 0 { throw ValidationError("--pid takes a process id (1 or more), not \(pid)") }
   }
 
   func run() throws {

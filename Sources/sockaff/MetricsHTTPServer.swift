@@ -3,6 +3,7 @@ import NIOHTTP1
 import NIOPosix
 import SockaffMetrics
 import SocketAffinity
+import SystemPackage
 
 /// A small HTTP/1.1 server on SwiftNIO: GET /metrics answers with a fresh
 /// snapshot in the Prometheus text format. Reading a snapshot makes
@@ -31,8 +32,17 @@ enum MetricsHTTPServer {
     do {
       channel = try bootstrap.bind(to: address.address).wait()
     } catch {
-      throw SockaffError(
-        .environment, operation: "listen on \(address.hostForURL):\(address.port)", hint: "\(error)")
+      // The errno, not NIO's description of the call (which names a Swift
+      // function): in use is a conflict of its own, anything else (not an
+      // address of this host) the environment's.
+      let operation = "listen on \(address.hostForURL):\(address.port)"
+      guard let errno = (error as? IOError).map({ Errno(rawValue: $0.errnoCode) }) else {
+        throw SockaffError(.environment, operation: operation, hint: "\(type(of: error))")
+      }
+      if errno == .addressInUse {
+        throw SockaffError(.conflict, errno: errno, operation: operation, hint: "another process listens there")
+      }
+      throw SockaffError(.environment, errno: errno, operation: operation)
     }
     started(channel.localAddress?.port ?? address.port)
     try? channel.closeFuture.wait()

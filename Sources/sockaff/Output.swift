@@ -44,10 +44,11 @@ enum Output {
     _ = try? FileDescriptor.standardError.writeAll((newline ? line + "\n" : line).utf8)
   }
 
-  /// Reports `error` and exits with its status. With --json, stdout also gets
-  /// a complete error object (never a half-written answer).
-  static func fail(_ error: SockaffError, json: Bool) -> ExitCode {
-    standardError("sockaff: \(error)")
+  /// Reports `error`, named by the command that failed ("sockaff list:
+  /// ..."), and exits with its status. With --json, stdout also gets a
+  /// complete error object (never a half-written answer).
+  static func fail(_ error: SockaffError, json: Bool, command: String) -> ExitCode {
+    standardError("sockaff \(command): \(error)")
     if json {
       try? Output.json(ErrorDocument(error: error))
     }
@@ -74,11 +75,14 @@ enum Output {
   }
 }
 
-/// Runs a command body, turning a SockaffError into its line and exit status.
-func reporting(json: Bool = false, _ body: () throws -> Void) throws {
-  do {
-    try body()
-  } catch let error as SockaffError {
-    throw Output.fail(error, json: json)
+extension ParsableCommand {
+  /// Runs a command body, turning a SockaffError into its line, named by
+  /// this command, and its exit status.
+  func reporting(json: Bool = false, _ body: () throws -> Void) throws {
+    do {
+      try body()
+    } catch let error as SockaffError {
+      throw Output.fail(error, json: json, command: Self.configuration.commandName ?? "sockaff")
+    }
   }
 }

@@ -19,13 +19,16 @@ struct QueryCommand: ParsableCommand {
       decide: loopback, veth, an unconnected socket, ntuple rules).
       """)
 
-  @Option(help: "Process id of the socket's owner.")
+  // Unconditional parsing: "-1" is a value to refuse as such ("not a
+  // process id"), not an unknown flag that leaves the option without one.
+  @Option(parsing: .unconditional, help: "Process id of the socket's owner.")
   var pid: Int32
 
-  @Option(help: "File descriptor number of the socket in that process.")
+  @Option(parsing: .unconditional, help: "File descriptor number of the socket in that process.")
   var fd: Int32
 
   @Option(
+    parsing: .unconditional,
     help: ArgumentHelp(
       "Wait up to <seconds> for the socket's first traced packet (exit status 10 on time-out).",
       valueName: "seconds"))
@@ -40,6 +43,8 @@ struct QueryCommand: ParsableCommand {
   @OptionGroup var topologyOptions: TopologyOptions
 
   func validate() throws {
+    if pid <= 0 { throw ValidationError("--pid takes a process id (1 or more), not \(pid)") }
+    if fd < 0 { throw ValidationError("--fd takes a file descriptor number (0 or more), not \(fd)") }
     if let wait, !(0...86_400).contains(wait) {
       throw ValidationError("--wait takes 0 to 86400 seconds")
     }

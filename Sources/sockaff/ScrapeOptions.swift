@@ -6,7 +6,7 @@ import SocketAffinity
 /// only for the `--top` busiest sockets, so a host's metric cardinality stays
 /// bounded; how it finds the host's traced sockets; and the topology.
 struct ScrapeOptions: ParsableArguments {
-  @Option(help: "Per-socket series for at most this many sockets (the busiest).")
+  @Option(parsing: .unconditional, help: "Per-socket series for at most this many sockets (the busiest).")
   var top = 100
 
   @Option(

@@ -12,12 +12,9 @@ struct Sockaff: ParsableCommand {
       packet. Queries then answer by PID and fd, for any process, without changing it.
 
       Start with 'sockaff trace', then 'sockaff query --pid P --fd F'.
-      Exit statuses: 0 ok, 1 other error, 3 no such process, 4 bad fd, 5 not a socket,
-      6 unsupported socket, 7 not permitted, 8 tracer not attached, 9 no packets yet,
-      10 timed out, 11 bpffs/cgroup2 missing, 12 kernel unsupported, 13 BPF failure,
-      14 incompatible pins, 15 not predictable, 64 usage.
+      Exit statuses: \(SockaffError.exitStatusTable.map { "\($0.status) \($0.summary)" }.joined(separator: ", ")).
       """,
-    version: SockaffVersion.string,
+    version: SockaffVersion.line,
     subcommands: [
       TraceCommand.self, DetachCommand.self, StatusCommand.self, QueryCommand.self, ListCommand.self,
       WatchCommand.self, ExportCommand.self, ServeCommand.self,

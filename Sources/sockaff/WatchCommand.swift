@@ -15,7 +15,7 @@ struct WatchCommand: ParsableCommand {
       refresh shows as OLD>NEW. Quit with q or Ctrl-C; the terminal is restored.
       """)
 
-  @Option(help: "Only this process.")
+  @Option(parsing: .unconditional, help: "Only this process.")
   var pid: Int32?
 
   @Option(help: ArgumentHelp("Seconds between refreshes.", valueName: "seconds"))
@@ -32,7 +32,7 @@ struct WatchCommand: ParsableCommand {
   func validate() throws {
     guard (0.1...3600).contains(interval) else { throw ValidationError("--interval takes 0.1 to 3600 seconds") }
     if json && !once { throw ValidationError("--json needs --once") }
-    if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
+    if let pid, pid <= 0 { throw ValidationError("--pid takes a process id (1 or more), not \(pid)") }
   }
 
   func run() throws {

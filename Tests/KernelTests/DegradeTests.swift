@@ -74,7 +74,7 @@ final class DegradeTests: KernelTestCase {
     XCTAssertEqual(named.stdout, "")
     XCTAssertEqual(
       named.stderr.trimmingCharacters(in: .newlines),
-      "sockaff: use iter/task_file: the kernel refused iter/task_file (SOCKAFF_REFUSE); without it: no one-pass scrape (serve and export walk every process's fds instead)"
+      "sockaff export: use iter/task_file: the kernel refused iter/task_file (SOCKAFF_REFUSE); without it: no one-pass scrape (serve and export walk every process's fds instead)"
     )
 
     let serve = try MetricsServer(environment: Self.refuseReaders)

@@ -132,6 +132,61 @@ final class FanInTests: KernelTestCase {
     XCTAssertEqual(object?["pool_exhausted_sockets"] as? Int, 0, status.stdout)
   }
 
+  /// Connections left in a listener's accept queue when it closes are
+  /// freed by the kernel without close() ever running on them, so the pool
+  /// release program never sees them: each child socket that received on
+  /// two CPUs took a slot, and only the TCP_CLOSE program gives it back.
+  /// Truth: the listener's accept queue (`ss`) holds every connection, the
+  /// slots in use grow by at least that many, and after the close they are
+  /// back to where they started. With the tracepoint refused, the slots
+  /// stay held: the test sees the leak it guards against.
+  func testUnacceptedConnectionsGiveTheirPoolSlotsBack() throws {
+    let count = 500
+    func slotsInUse() throws -> Int {
+      let status = try Command.sockaff("status", "--json")
+      let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+      return object?["pool_slots_in_use"] as? Int ?? -1
+    }
+    func eventually(_ done: (Int) -> Bool) throws -> Int {
+      var inUse = try slotsInUse()
+      for _ in 0..<50 where !done(inUse) {
+        usleep(100_000)
+        inUse = try slotsInUse()
+      }
+      return inUse
+    }
+    for refused in [false, true] {
+      if refused {
+        let trace = try Command.run(
+          ["/usr/bin/env", "SOCKAFF_REFUSE=tp_btf/inet_sock_set_state", Command.sockaffPath, "trace"])
+        XCTAssertEqual(trace.status, 0, trace.stderr)
+        XCTAssertFalse(KernelListing.pinsLeft().contains("closed_link"))
+      } else {
+        try attach()
+        XCTAssertTrue(KernelListing.pinsLeft().contains("closed_link"), "\(KernelListing.pinsLeft())")
+      }
+      let baseline = try slotsInUse()
+      let peer = try Peer(["unaccepted", "\(count)"], script: Peer.loadScript)
+      XCTAssertEqual(peer.hello["connections"] as? Int, count)
+      let port = peer.hello["port"] as! Int
+      // The kernel's own word that the connections wait unaccepted: the
+      // listener's Recv-Q is its accept queue's length.
+      let listening = try Command.must(["ss", "-Htln", "sport", "= :\(port)"])
+      XCTAssertEqual(
+        listening.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first, "\(count)", listening)
+      XCTAssertGreaterThanOrEqual(try slotsInUse() - baseline, count, "each child received on two CPUs")
+      peer.send("close")
+      XCTAssertEqual(try peer.readLine()["closed"] as? Bool, true)
+      let after = try eventually { refused ? false : $0 <= baseline }
+      if refused {
+        XCTAssertGreaterThanOrEqual(after - baseline, count, "without the program the children keep their slots")
+      } else {
+        XCTAssertEqual(after, baseline, "every slot is back")
+      }
+      try Command.sockaff("detach")
+    }
+  }
+
   /// A pool of one slot: the second socket received on two CPUs finds it
   /// full; its packets are still all counted, marked as not split by CPU.
   func testFullPoolIsSaidNotMiscounted() throws {

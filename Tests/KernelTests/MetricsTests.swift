@@ -40,6 +40,11 @@ final class MetricsTests: KernelTestCase {
     let pass = try feature("iter/task_file").state == "yes"
     XCTAssertEqual(
       metrics.values("sockaff_scrape_sockets_source", where: ["source": pass ? "iterator" : "procfs"]), [1])
+    // Families in name order, so that textfiles diff cleanly.
+    let text = try String(contentsOfFile: directory + "/sockaff.prom", encoding: .utf8)
+    let families = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
+    XCTAssertEqual(families, families.sorted(), "families sorted")
+    XCTAssertGreaterThan(families.count, 10)
   }
 
   /// The kernel's one pass (the held-sockets iterator) and the walk of every

@@ -57,7 +57,8 @@ for package in "${packages[@]}"; do
     test "$(dpkg-query -W -f='${Status} ${Version}' "$package" 2>/dev/null)" = "install ok installed $version"
 done
 dpkg-query -L "${packages[@]}" >"$scratch/files" 2>/dev/null
-check "sockaff --version is the package's" test "$(/usr/bin/sockaff --version 2>&1)" = "$version"
+check "sockaff --version is the package's, linked against shared libraries" \
+	test "$(/usr/bin/sockaff --version 2>&1)" = "$version (record ABI $(sed -n 's/^#define SOCKAFF_ABI_VERSION //p' Sources/CSockaffABI/include/sockaff_abi.h), shared libraries)"
 check "man page installed and renders" sh -c "zcat /usr/share/man/man1/sockaff.1.gz | groff -mandoc -Tutf8 | grep -q 'sockaff query'"
 check "bash completion loads" bash -c "source /usr/share/bash-completion/completions/sockaff && complete -p sockaff"
 check "units installed, not enabled" sh -c \

@@ -308,10 +308,21 @@ def main(sockaff):
         check(f"every rule loaded ({len(rules)})", len(rules) >= 9, f"{[rule['name'] for rule in rules]}")
         unhealthy = [(rule["name"], rule.get("lastError")) for rule in rules if rule.get("health") != "ok"]
         check("every rule evaluates without error", not unhealthy, f"{unhealthy}")
+        # A series that needs a kernel feature is absent where the kernel
+        # refuses or lacks it: that panel must then show nothing, and the
+        # refusal must be a series of its own (sockaff_capability).
+        needs = {"sockaff_live_records": "iter/bpf_sk_storage_map"}
+        states = {entry["metric"].get("name"): entry["metric"].get("state")
+                  for entry in query(base, "sockaff_capability")}
         for title, ref, expr in queries:
+            feature = next((needs[name] for name in needs if name in expr), None)
             try:
                 result = query(base, expr)
-                check(f"panel '{title}' {ref} returns data", len(result) > 0, expr)
+                if feature and states.get(feature) != "yes":
+                    check(f"panel '{title}' {ref} is empty: {feature} is {states.get(feature)}, "
+                          f"and sockaff_capability says so", len(result) == 0 and feature in states, expr)
+                else:
+                    check(f"panel '{title}' {ref} returns data", len(result) > 0, expr)
             except Exception as error:
                 check(f"panel '{title}' {ref} returns data", False, f"{expr}: {error}")
     finally:

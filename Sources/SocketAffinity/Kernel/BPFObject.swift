@@ -25,6 +25,7 @@ final class LoadedBPFObject {
   static let liveRecordsProgramName = "sockaff_live_records"
   static let heldSocketsProgramName = "sockaff_held_sockets"
   static let releaseProgramName = "sockaff_release"
+  static let closedProgramName = "sockaff_closed"
 
   /// The ELF bytes, decoded once: each object with read tracing, and
   /// without (records stop before the read counters, 120 bytes instead of

@@ -164,6 +164,7 @@ public enum KernelFeatures {
   public static let liveRecordsIterator = "iter/bpf_sk_storage_map"
   public static let heldSocketsIterator = "iter/task_file"
   public static let readTracepoint = "tp_btf/sock_recv_length"
+  public static let stateTracepoint = "tp_btf/inet_sock_set_state"
 
   /// What sockaff works without, answering less. Each is probed on its own
   /// (a reader's iterator by loading that program alone), and each honours
@@ -175,6 +176,12 @@ public enum KernelFeatures {
       KernelFeature(
         name: readTracepoint, state: sockRecvLengthTracepoint ? .yes : .no,
         neededFor: "exact locality (where sockets are read); else sampled from thread CPUs")),
+    switched(
+      KernelFeature(
+        name: stateTracepoint, state: hasTracepoint("inet_sock_set_state") ? .yes : .no,
+        neededFor:
+          "pool slots given back by TCP sockets freed without close (a listener's unaccepted connections); else they keep theirs until detach"
+      )),
     switched(
       probeReader(
         LoadedBPFObject.liveRecordsProgramName, name: liveRecordsIterator,
@@ -254,11 +261,17 @@ public enum KernelFeatures {
   /// it degrades, and to choose its object), so it is asked once.
   public static func hasSockRecvLengthTracepoint() -> Bool { has(readTracepoint) }
 
-  private static let sockRecvLengthTracepoint: Bool = {
-    guard let btf = btf__load_vmlinux_btf() else { return false }
-    defer { btf__free(btf) }
-    return btf__find_by_name_kind(btf, "btf_trace_sock_recv_length", UInt32(BTF_KIND_TYPEDEF)) > 0
-  }()
+  private static let sockRecvLengthTracepoint = hasTracepoint("sock_recv_length")
+
+  /// A tracepoint usable as a BTF-enabled raw tracepoint: vmlinux BTF has
+  /// its btf_trace_ typedef.
+  private static func hasTracepoint(_ name: String) -> Bool {
+    guard let btf = vmlinuxBTF else { return false }
+    return btf__find_by_name_kind(btf, "btf_trace_\(name)", UInt32(BTF_KIND_TYPEDEF)) > 0
+  }
+
+  /// vmlinux BTF, parsed once (milliseconds) and kept for the process.
+  nonisolated(unsafe) private static let vmlinuxBTF: OpaquePointer? = btf__load_vmlinux_btf()
 
   /// pidfd_getfd on our own stdin: ENOSYS means the kernel lacks it (< 5.6).
   static func probePidfdGetfd() -> Bool {

@@ -17,6 +17,8 @@ public struct PinLayout: Sendable, Equatable {
   public var ingressLink: String { directory + "/ingress_link" }
   public var consumerLink: String { directory + "/consumer_link" }
   public var releaseLink: String { directory + "/release_link" }
+  /// The TCP_CLOSE slot return (`tp_btf/inet_sock_set_state`), where the kernel has it.
+  public var closedLink: String { directory + "/closed_link" }
   public var records: String { directory + "/records" }
   /// Read counters had a map of their own before ABI 5: only removed.
   var legacyReads: String { directory + "/reads" }
@@ -31,14 +33,14 @@ public struct PinLayout: Sendable, Equatable {
     [("sockaff_records", records), ("sockaff_counts", counts), ("sockaff_clock", clock), ("sockaff_pool", pool)]
   }
 
-  /// The link pins in the order `trace` pins them: the pool's release
-  /// program first, the ingress program last.
-  func links(tracingReads: Bool) -> [String] {
-    [releaseLink] + (tracingReads ? [consumerLink] : []) + [ingressLink]
+  /// The link pins in the order `trace` pins them: the programs that give
+  /// pool slots back first, the ingress program last.
+  func links(tracingReads: Bool, returningClosedSlots: Bool) -> [String] {
+    [releaseLink] + (returningClosedSlots ? [closedLink] : []) + (tracingReads ? [consumerLink] : []) + [ingressLink]
   }
 
   /// The link pins in the order `removeAll` detaches them: `links` reversed.
-  var linksInDetachOrder: [String] { [ingressLink, consumerLink, releaseLink] }
+  var linksInDetachOrder: [String] { [ingressLink, consumerLink, closedLink, releaseLink] }
 
   /// Every pin, in the order `removeAll` unlinks them (links first, the
   /// ingress link first of all).

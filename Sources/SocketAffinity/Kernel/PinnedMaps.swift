@@ -20,7 +20,7 @@ final class PinnedMaps {
     self.pins = pins
     guard Mounts.isBPFFSMounted(in: try Mounts.current()) else {
       throw SockaffError(
-        .notAttached, operation: "query",
+        .notAttached, operation: "tracer not attached",
         hint:
           "bpffs is not mounted at \(Mounts.bpffsMountPoint), so no tracer pins can be read; 'sockaff trace' mounts it"
       )

@@ -72,7 +72,7 @@ public struct Tracer: Sendable {
       let cgroup = try Mounts.requireCgroup2Root()
       if try AttachedPrograms.pinnedIngressLinkIsAttached(pins: pins) {
         throw SockaffError(
-          .other, operation: "trace --foreground",
+          .conflict, operation: "trace --foreground",
           hint: "already attached in pinned mode; run 'sockaff detach' first")
       }
       try removeStaleMapPins(cgroup: cgroup)
@@ -103,7 +103,7 @@ public struct Tracer: Sendable {
         try !AttachedPrograms.query(cgroup: cgroup).isEmpty
       {
         throw SockaffError(
-          .other, operation: "detach",
+          .conflict, operation: "detach",
           hint: "a 'sockaff trace --foreground' is running; stop it (Ctrl-C or SIGTERM) to detach")
       }
       return try pins.removeAll()
@@ -119,7 +119,7 @@ public struct Tracer: Sendable {
     guard pins.anyPresent else { return }
     if try !AttachedPrograms.query(cgroup: cgroup).isEmpty {
       throw SockaffError(
-        .other, operation: "trace",
+        .conflict, operation: "trace",
         hint: "a 'sockaff trace --foreground' is already running; stop it first")
     }
     _ = try pins.removeAll()

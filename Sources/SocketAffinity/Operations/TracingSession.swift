@@ -11,7 +11,7 @@ import SystemPackage
 /// the pin table's one teardown (`PinLayout.removeAll`).
 public final class TracingSession: @unchecked Sendable {
   private let object: LoadedBPFObject
-  /// In attach order (pool release, reads, ingress); detached in reverse,
+  /// In attach order (pool release, TCP close, reads, ingress); detached in reverse,
   /// so the ingress program goes first and no pool slot is left unreturned.
   private var links: [BPFLink] = []
   /// False once pinned mode has handed the objects over to their pins.
@@ -22,6 +22,10 @@ public final class TracingSession: @unchecked Sendable {
   /// Whether reads are traced too (locality); false where the kernel lacks
   /// the sock_recv_length tracepoint or the caller turned it off.
   public let tracesReads: Bool
+  /// Whether TCP sockets that reach TCP_CLOSE give their pool slot back
+  /// (tp_btf/inet_sock_set_state): those freed without close() otherwise
+  /// keep theirs until detach.
+  public let returnsClosedSlots: Bool
 
   /// Made by `Tracer` only, under its lock, after stale pins are gone.
   init(tracer: Tracer, cgroup: String) throws(SockaffError) {
@@ -33,6 +37,8 @@ public final class TracingSession: @unchecked Sendable {
       LoadedBPFObject.ingressProgramName, LoadedBPFObject.probeProgramName, LoadedBPFObject.releaseProgramName,
     ]
     if tracesReads { programs.insert(LoadedBPFObject.consumerProgramName) }
+    returnsClosedSlots = KernelFeatures.has(KernelFeatures.stateTracepoint)
+    if returnsClosedSlots { programs.insert(LoadedBPFObject.closedProgramName) }
     let object = try LoadedBPFObject(
       programs: programs, tracingReads: tracesReads, poolSlots: UInt32(clamping: tracer.poolSlots))
     self.object = object
@@ -60,6 +66,10 @@ public final class TracingSession: @unchecked Sendable {
     let release = object.program(LoadedBPFObject.releaseProgramName)
     links.append(
       try BPFLink(LoadedBPFObject.releaseProgramName) { bpf_program__attach_cgroup(release, cgroupFD) })
+    if returnsClosedSlots {
+      let closed = object.program(LoadedBPFObject.closedProgramName)
+      links.append(try BPFLink(LoadedBPFObject.closedProgramName) { bpf_program__attach(closed) })
+    }
     if tracesReads {
       let consumer = object.program(LoadedBPFObject.consumerProgramName)
       links.append(try BPFLink(LoadedBPFObject.consumerProgramName) { bpf_program__attach(consumer) })
@@ -85,7 +95,9 @@ public final class TracingSession: @unchecked Sendable {
   /// A failure tears everything down.
   func pinLinks() throws(SockaffError) {
     do {
-      for (link, path) in zip(links, pins.links(tracingReads: tracesReads)) { try link.pin(at: path) }
+      for (link, path) in zip(links, pins.links(tracingReads: tracesReads, returningClosedSlots: returnsClosedSlots)) {
+        try link.pin(at: path)
+      }
     } catch {
       close()
       throw error

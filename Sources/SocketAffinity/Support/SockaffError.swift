@@ -8,7 +8,7 @@ import SystemPackage
 /// The message is one line, e.g.
 /// `pidfd_getfd(pid 812, fd 9): Operation not permitted (needs CAP_SYS_PTRACE)`.
 public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable {
-  public enum Kind: String, Sendable, Codable {
+  public enum Kind: String, Sendable, Codable, CaseIterable {
     case noSuchProcess = "no_such_process"
     case badFileDescriptor = "bad_file_descriptor"
     case notSocket = "not_socket"
@@ -26,7 +26,69 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     /// every capability it takes (EPERM as root: lockdown, an LSM policy,
     /// a vendor patch). Not "needs CAP_X": more privilege would not help.
     case refused = "refused"
+    /// `export --textfile DIR` where DIR is not safe to write into: not a
+    /// directory, or writable by others than its owner, or owned by
+    /// another user than root or this one.
+    case unsafeDirectory = "unsafe_directory"
+    /// Another sockaff holds what this command needs: the tracer attached
+    /// in the other mode, a foreground trace running, the --listen address
+    /// in use.
+    case conflict = "conflict"
     case other = "other"
+
+    /// The exit status, distinct per kind and stable: the one table that
+    /// `--help` and docs/USAGE.md's are checked against (64 is left to
+    /// swift-argument-parser's usage errors, EX_USAGE).
+    public var exitStatus: Int32 {
+      switch self {
+      case .other: 1
+      case .noSuchProcess: 3
+      case .badFileDescriptor: 4
+      case .notSocket: 5
+      case .unsupportedSocket: 6
+      case .notPermitted: 7
+      case .notAttached: 8
+      case .noPacketsYet: 9
+      case .timedOut: 10
+      case .environment: 11
+      case .kernelUnsupported: 12
+      case .bpf: 13
+      case .incompatiblePins: 14
+      case .notPredictable: 15
+      case .refused: 16
+      case .unsafeDirectory: 17
+      case .conflict: 18
+      }
+    }
+
+    /// A few words for `--help`'s list of exit statuses.
+    public var summary: String {
+      switch self {
+      case .other: "other error"
+      case .noSuchProcess: "no such process"
+      case .badFileDescriptor: "bad fd"
+      case .notSocket: "not a socket"
+      case .unsupportedSocket: "unsupported socket"
+      case .notPermitted: "not permitted"
+      case .notAttached: "tracer not attached"
+      case .noPacketsYet: "no packets yet"
+      case .timedOut: "timed out"
+      case .environment: "bpffs/cgroup2 missing"
+      case .kernelUnsupported: "kernel unsupported"
+      case .bpf: "BPF failure"
+      case .incompatiblePins: "incompatible pins"
+      case .notPredictable: "not predictable"
+      case .refused: "refused by the kernel"
+      case .unsafeDirectory: "unsafe directory"
+      case .conflict: "conflict with another sockaff"
+      }
+    }
+  }
+
+  /// Every exit status with its summary, in order, 0 and 64 included:
+  /// what `--help` prints.
+  public static var exitStatusTable: [(status: Int32, summary: String)] {
+    ([(0, "ok")] + Kind.allCases.map { ($0.exitStatus, $0.summary) } + [(64, "usage")]).sorted { $0.0 < $1.0 }
   }
 
   public let kind: Kind
@@ -51,36 +113,19 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     return line
   }
 
-  /// Distinct per kind, stable, documented in docs/USAGE.md ("Errors and exit statuses").
-  /// 64 is left to swift-argument-parser's usage errors (EX_USAGE).
-  public var exitStatus: Int32 {
-    switch kind {
-    case .other: 1
-    case .noSuchProcess: 3
-    case .badFileDescriptor: 4
-    case .notSocket: 5
-    case .unsupportedSocket: 6
-    case .notPermitted: 7
-    case .notAttached: 8
-    case .noPacketsYet: 9
-    case .timedOut: 10
-    case .environment: 11
-    case .kernelUnsupported: 12
-    case .bpf: 13
-    case .incompatiblePins: 14
-    case .notPredictable: 15
-    case .refused: 16
-    }
-  }
+  /// Distinct per kind, stable, documented in docs/USAGE.md ("Errors and
+  /// exit statuses"), which a unit test checks against `Kind.exitStatus`.
+  public var exitStatus: Int32 { kind.exitStatus }
 
   /// The failure of the call that just returned, from the thread's errno.
   static func lastErrno(operation: String, hint: String? = nil) -> SockaffError {
     fromErrno(Errno(rawValue: Glibc.errno), operation: operation, hint: hint)
   }
 
-  /// The tracer's pins or programs are missing.
+  /// The tracer's pins or programs are missing. No command in it: the CLI
+  /// names the command that needed the tracer ("sockaff list: ...").
   static let notAttached = SockaffError(
-    .notAttached, operation: "query", hint: "tracer not attached; run 'sockaff trace' first")
+    .notAttached, operation: "tracer not attached", hint: "run 'sockaff trace' first")
 
   /// Maps a syscall failure to a kind by its errno: the mapping the errno
   /// itself suggests, independent of the call.

@@ -8,6 +8,12 @@
                                acknowledgements so that a healthy host loses none
   load.py churn TOTAL BATCH    open BATCH UDP sockets, send each one datagram,
                                read it, close them all; repeat up to TOTAL sockets
+  load.py unaccepted COUNT     COUNT loopback TCP connections to a listener that
+                               never accepts them, each sent a byte from CPU 0
+                               and one from CPU 1 (so the kernel's child socket
+                               receives on two CPUs); prints {"ready": ...} with
+                               the listener's port, then on "close" from stdin
+                               closes the listener and the clients, {"closed": true}
 
 tcp and udp print one JSON line with what each end counted and hashed. churn
 prints {"ready": true} after its first batch, then {"done": ...} at the end;
@@ -161,12 +167,38 @@ def churn(total, batch):
     say(done=opened, seconds=round(time.monotonic() - started, 2))
 
 
+def unaccepted(count):
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(count + 16)
+    port = listener.getsockname()[1]
+    clients = []
+    for cpu in (0, 1):
+        # Loopback processes a packet on the CPU that sent it.
+        os.sched_setaffinity(0, {cpu})
+        if cpu == 0:
+            for _ in range(count):
+                client = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+                clients.append(client)
+        for client in clients:
+            client.sendall(b"x")
+    os.sched_setaffinity(0, set(range(os.cpu_count())))
+    say(ready=True, port=port, connections=len(clients))
+    sys.stdin.readline()
+    listener.close()
+    for client in clients:
+        client.close()
+    say(closed=True)
+
+
 def main(arguments):
     mode = arguments[0]
     if mode == "tcp":
         tcp(int(arguments[1]))
     elif mode == "udp":
         udp(int(arguments[1]))
+    elif mode == "unaccepted":
+        unaccepted(int(arguments[1]))
     elif mode == "churn":
         churn(int(arguments[1]), int(arguments[2]))
     else:

@@ -80,6 +80,13 @@ class KernelTestCase: XCTestCase {
     return (feature["state"] as? String ?? "", feature["detail"] as? String)
   }
 
+  /// The links `trace` makes on this kernel: ingress and pool release, the
+  /// read tracer and the TCP_CLOSE slot return where the kernel has their
+  /// tracepoints.
+  func expectedLinks() throws -> Int {
+    try 2 + ["tp_btf/sock_recv_length", "tp_btf/inet_sock_set_state"].filter { try feature($0).state == "yes" }.count
+  }
+
   /// Lets delayed ACKs and other late packets land, so that the tracer and
   /// the kernel are compared on the same last packet.
   func settle() { usleep(300_000) }
@@ -107,7 +114,7 @@ enum KernelListing {
   /// Links whose program is one of sockaff's, per `bpftool link show`.
   static func sockaffLinks() throws -> Int {
     let programs = try jsonList(["bpftool", "-j", "prog", "show"])
-    let names: Set = ["sockaff_ingress", "sockaff_consume", "sockaff_release"]
+    let names: Set = ["sockaff_ingress", "sockaff_consume", "sockaff_release", "sockaff_closed"]
     let ids = Set(programs.filter { names.contains($0["name"] as? String ?? "") }.compactMap { $0["id"] as? Int })
     let links = try jsonList(["bpftool", "-j", "link", "show"])
     return links.filter { ids.contains($0["prog_id"] as? Int ?? -1) }.count
