@@ -61,7 +61,7 @@ test: deps
 	$(SWIFT) test --disable-swift-testing
 
 unit-test:
-	$(SWIFT) test --disable-swift-testing --filter "SocketAffinityTests|SockaffPresentationTests"
+	$(SWIFT) test --disable-swift-testing --filter "SocketAffinityTests|SockaffPresentationTests|SockaffMetricsTests"
 
 kernel-test:
 	$(SWIFT) test --disable-swift-testing --filter KernelTests
@@ -81,10 +81,13 @@ demo: deps build
 # The man page and the shell completions are generated from the argument
 # parser (its generate-manual tool and --generate-completion-script).
 # An empty line in mdoc is a stray blank line (groff warns): a paragraph break is .Pp.
+# contrib/man/finish.py adds what generate-manual leaves out, from the binary
+# itself: the exit statuses, each option's default, FILES, EXAMPLES, SEE ALSO.
 man: build
 	mkdir -p .build/man
 	$(SWIFT) run generate-manual .build/release/sockaff --output-directory .build/man
 	sed -i 's/^$$/.Pp/' .build/man/sockaff.1
+	python3 contrib/man/finish.py .build/release/sockaff .build/man/sockaff.1
 
 completions: build
 	mkdir -p .build/completions

@@ -74,6 +74,8 @@ let package = Package(
       ],
       exclude: ["Fixtures"]),
     .testTarget(name: "SockaffPresentationTests", dependencies: ["SockaffPresentation"]),
+    // The exposition from a reading made by hand, without root.
+    .testTarget(name: "SockaffMetricsTests", dependencies: ["SockaffMetrics", "SocketAffinity"]),
     .testTarget(
       name: "KernelTests",
       // Real kernel, real traffic: needs root. Runs the sockaff binary and

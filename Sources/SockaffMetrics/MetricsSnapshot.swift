@@ -31,11 +31,15 @@ public struct MetricsSnapshot: Sendable {
   public static func read(
     top: Int, topology: Topology, from source: SocketSource = .auto, pins: PinLayout = PinLayout()
   ) throws(SockaffError) -> MetricsSnapshot {
-    let status = try Tracer(pins: pins, topology: topology).status()
+    // One reader per scrape: the pins opened and their layout checked once,
+    // for the status and the summary both. None where they cannot be read
+    // (not attached, another layout): status then says why on its own.
+    let reader = try? PinnedMaps(pins: pins)
+    let status = try Tracer(pins: pins, topology: topology).status(reading: reader)
     let none = HostReceiveSummary()
     guard status.attached else { return MetricsSnapshot(status: status, summary: none, topology: topology) }
     do {
-      let (summary, used) = try summarize(top: top, topology: topology, from: source, pins: pins)
+      let (summary, used) = try summarize(top: top, topology: topology, from: source, pins: pins, reader: reader)
       return MetricsSnapshot(status: status, summary: summary, topology: topology, summarySource: used)
     } catch  where error.kind == .notAttached {
       return MetricsSnapshot(status: status, summary: none, topology: topology)
@@ -58,15 +62,15 @@ public struct MetricsSnapshot: Sendable {
   /// refusal, a verifier's rejection): what is lost is the iterator's
   /// speed, never the answer. `iterator` asked for by name fails instead,
   /// with the refusal's own status.
-  static func summarize(top: Int, topology: Topology, from source: SocketSource, pins: PinLayout)
-    throws(SockaffError) -> (HostReceiveSummary, SocketSource)
-  {
+  static func summarize(
+    top: Int, topology: Topology, from source: SocketSource, pins: PinLayout, reader: PinnedMaps?
+  ) throws(SockaffError) -> (HostReceiveSummary, SocketSource) {
     func list() throws(SockaffError) -> (HostReceiveSummary, SocketSource) {
-      let listing = try SocketListing(pins: pins, topology: topology).listReportingSkipped()
+      let listing = try SocketListing(pins: pins, topology: topology).listReportingSkipped(reading: reader)
       return (HostReceiveSummary(listing: listing, top: top), .procfs)
     }
     func pass() throws(SockaffError) -> (HostReceiveSummary, SocketSource) {
-      (try HostReceiveSummary.read(top: top, pins: pins, topology: topology), .iterator)
+      (try HostReceiveSummary.read(top: top, pins: pins, reading: reader, topology: topology), .iterator)
     }
     switch source {
     case .procfs: return try list()

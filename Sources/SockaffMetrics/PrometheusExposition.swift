@@ -23,8 +23,11 @@ public enum PrometheusExposition {
       registry.makeCounter(descriptor: describe(name, help), labels: labels)
     }
     let status = snapshot.status
-    gauge("tracer_attached", "1 if the receive tracer is attached to the cgroup v2 root")
-      .set(Int64(status.attached ? 1 : 0))
+    // Unknown to a process that may not ask is no series, not a false 0.
+    if status.unreadable == nil {
+      gauge("tracer_attached", "1 if the receive tracer is attached to the cgroup v2 root")
+        .set(Int64(status.attached ? 1 : 0))
+    }
     if let live = status.liveRecords {
       gauge("live_records", "Records in the map now: open sockets that received a traced packet")
         .set(Int64(live))

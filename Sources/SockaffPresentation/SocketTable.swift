@@ -1,34 +1,64 @@
 import SocketAffinity
 
-/// The table `list` and `watch` print.
+/// The table `list` and `watch` print: by default the columns that fit 80
+/// terminal columns for IPv4 sockets (who holds it, its local address,
+/// where it is received and read), `wide` for everything. Numbers are
+/// right-aligned.
 public enum SocketTable {
-  public static let header = [
-    "PID", "COMMAND", "FD", "PROTO", "LOCAL", "REMOTE", "CPU", "NODE", "RXQ", "IRQ", "IFACE", "PACKETS", "CPU SHARE",
-    "LOCAL%",
-  ]
+  public enum Column: String, CaseIterable, Sendable {
+    case pid = "PID", command = "COMMAND", fd = "FD", proto = "PROTO", local = "LOCAL", remote = "REMOTE"
+    case cpu = "CPU", node = "NODE", rxQueue = "RXQ", irq = "IRQ", interface = "IFACE", packets = "PACKETS"
+    case share = "CPU SHARE", locality = "LOCAL%"
 
-  public static func row(_ s: SocketAffinity, rate: Double? = nil) -> [String] {
-    let share = s.cpus.prefix(3).map { "\($0.cpu):\(Int(($0.share * 100).rounded()))%" }.joined(separator: " ")
-    let locality = s.locality.map { "\(Int(($0.sameNode * 100).rounded()))% \($0.source == .recvmsg ? "rx" : "thr")" }
-    var packets = s.packets.map(String.init) ?? "-"
-    if let rate { packets += " (\(Int(rate.rounded()))/s)" }
-    return [
-      "\(s.pid)", s.command ?? "-", "\(s.fd)", s.transport.rawValue, s.local ?? "-", s.remote ?? "*",
-      "\(s.cpu)", s.numaNode.map(String.init) ?? "-", s.rxQueue.map(String.init) ?? "-",
-      s.irq.map(String.init) ?? "-", s.interface ?? "-",
-      packets, share, (locality ?? "-") + (s.crossNUMA == true ? " !" : ""),
-    ]
+    var isNumber: Bool { [.pid, .fd, .cpu, .node, .rxQueue, .irq].contains(self) }
   }
 
-  public static func render(_ sockets: [SocketAffinity], rates: [Double?]? = nil) -> String {
-    let rows = inSlices(sockets.count) { range in range.map { row(sockets[$0], rate: rates?[$0]) } }
-    return format([header] + rows)
+  /// The default columns, and `--wide`'s (every column).
+  public static let narrow: [Column] = [.pid, .command, .fd, .proto, .local, .cpu, .node, .packets, .locality]
+  public static let wide = Column.allCases
+
+  public static func header(_ columns: [Column] = narrow) -> [String] { columns.map(\.rawValue) }
+
+  public static func row(_ s: SocketAffinity, rate: Double? = nil, columns: [Column] = narrow) -> [String] {
+    columns.map { column in
+      switch column {
+      case .pid: "\(s.pid)"
+      case .command: s.command ?? "-"
+      case .fd: "\(s.fd)"
+      case .proto: s.transport.rawValue
+      case .local: s.local ?? "-"
+      case .remote: s.remote ?? "*"
+      case .cpu: "\(s.cpu)"
+      case .node: s.numaNode.map(String.init) ?? "-"
+      case .rxQueue: s.rxQueue.map(String.init) ?? "-"
+      case .irq: s.irq.map(String.init) ?? "-"
+      case .interface: s.interface ?? "-"
+      case .packets: (s.packets.map(String.init) ?? "-") + (rate.map { " (\(Int($0.rounded()))/s)" } ?? "")
+      case .share: s.cpus.prefix(3).map { "\($0.cpu):\(Int(($0.share * 100).rounded()))%" }.joined(separator: " ")
+      case .locality:
+        (s.locality.map { "\(Int(($0.sameNode * 100).rounded()))% \($0.source == .recvmsg ? "rx" : "thr")" } ?? "-")
+          + (s.crossNUMA == true ? " !" : "")
+      }
+    }
   }
 
-  /// Left-aligned columns separated by two spaces, no trailing blanks.
-  /// At 100k rows the character counts are the costly part: each cell is
-  /// counted once, and rows are counted and built on every CPU.
-  public static func format(_ rows: [[String]]) -> String {
+  public static func render(_ sockets: [SocketAffinity], rates: [Double?]? = nil, columns: [Column] = narrow)
+    -> String
+  {
+    let rows = inSlices(sockets.count) { range in range.map { row(sockets[$0], rate: rates?[$0], columns: columns) } }
+    return format([header(columns)] + rows, rightAligned: rightAligned(columns))
+  }
+
+  /// The indexes of the numeric columns among `columns`.
+  public static func rightAligned(_ columns: [Column]) -> Set<Int> {
+    Set(columns.enumerated().filter { $0.element.isNumber }.map(\.offset))
+  }
+
+  /// Columns separated by two spaces, those in `rightAligned` flush right
+  /// (their header too), the others left, no trailing blanks. At 100k rows
+  /// the character counts are the costly part: each cell is counted once,
+  /// and rows are counted and built on every CPU.
+  public static func format(_ rows: [[String]], rightAligned: Set<Int> = []) -> String {
     guard let columns = rows.first?.count else { return "" }
     let counts = inSlices(rows.count) { range in range.map { rows[$0].map(\.count) } }
     var widths = [Int](repeating: 0, count: columns)
@@ -40,10 +70,9 @@ public enum SocketTable {
       range.map { index in
         var line = ""
         for (column, cell) in rows[index].enumerated() {
-          line += cell
-          if column < columns - 1 {
-            line += String(repeating: " ", count: max(columnWidths[column] - counts[index][column], 0) + 2)
-          }
+          let padding = String(repeating: " ", count: max(columnWidths[column] - counts[index][column], 0))
+          line += rightAligned.contains(column) ? padding + cell : cell + padding
+          if column < columns - 1 { line += "  " }
         }
         return line.trimmingTrailingSpaces()
       }

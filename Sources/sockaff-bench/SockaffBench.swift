@@ -23,9 +23,9 @@ struct SockaffBench: ParsableCommand {
   }
 
   static func microseconds(_ body: () throws -> Void) rethrows -> Double {
-    let start = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
+    let start = SystemClock.nanoseconds(CLOCK_MONOTONIC)
     try body()
-    return Double(ClockReference.clockNanoseconds(CLOCK_MONOTONIC) - start) / 1e3
+    return Double(SystemClock.nanoseconds(CLOCK_MONOTONIC) - start) / 1e3
   }
 
   struct Query: ParsableCommand {
@@ -88,9 +88,9 @@ struct SockaffBench: ParsableCommand {
     func send(_ kind: FanInTraffic.Kind) {
       let ports = parsedPorts
       let cpus = parsedCPUs
-      let start = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
+      let start = SystemClock.nanoseconds(CLOCK_MONOTONIC)
       FanInTraffic.run(kind, count: count, ports: cpus.indices.map { ports[ports.count == 1 ? 0 : $0] }, cpus: cpus)
-      let seconds = Double(ClockReference.clockNanoseconds(CLOCK_MONOTONIC) - start) / 1e9
+      let seconds = Double(SystemClock.nanoseconds(CLOCK_MONOTONIC) - start) / 1e9
       print("{\"seconds\": \(seconds), \"packets\": \(count * cpus.count)}")
     }
   }

@@ -6,10 +6,11 @@ struct DemoCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "demo",
     abstract: "Attach if needed, open a loopback TCP connection, send over it, and query it.",
-    discussion: """
+    discussion: paragraphs(
+      """
       Shows sockaff answering a real query on this host. A tracer attached by the demo
       is detached again when it ends; one that was already attached is left alone.
-      """)
+      """))
 
   @Flag(help: "Print the answer as one JSON document.")
   var json = false

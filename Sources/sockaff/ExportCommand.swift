@@ -8,13 +8,14 @@ struct ExportCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "export",
     abstract: "Write Prometheus metrics once: for node_exporter's textfile collector, or to stdout.",
-    discussion: """
+    discussion: paragraphs(
+      """
       With --textfile DIR, writes DIR/sockaff.prom atomically (a temporary file renamed
       over it), so node_exporter never reads half a file; run it from a timer. DIR must
       be root's (or this user's) and writable by no one else (exit 17 otherwise). Metrics:
       tracer health, per-CPU and per-node receive totals, cross-NUMA counts, and the
       busiest sockets' packets by CPU (--top bounds their number).
-      """)
+      """))
 
   @Option(help: ArgumentHelp("node_exporter's textfile directory.", valueName: "directory"))
   var textfile: String?

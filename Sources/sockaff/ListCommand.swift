@@ -8,12 +8,13 @@ struct ListCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "list",
     abstract: "List traced sockets of one process or of the whole host.",
-    discussion: """
+    discussion: paragraphs(
+      """
       Lists every socket that received a traced packet, under each process that holds
       it, including processes in other network namespaces. LOCAL% is the share of the
       socket's data consumed on the receiving NUMA node: exact where reads are traced
       (kernel 6.3+, 'rx' source), else sampled from where the threads last ran ('thr').
-      """)
+      """))
 
   @Option(parsing: .unconditional, help: "Only this process.")
   var pid: Int32?
@@ -23,6 +24,9 @@ struct ListCommand: ParsableCommand {
 
   @Flag(help: "Print one JSON array (with --mismatch: an object with sockets and per-process summaries).")
   var json = false
+
+  @Flag(help: "Every column (REMOTE, IRQ, IFACE, CPU SHARE too); without it the table fits 80 columns for IPv4.")
+  var wide = false
 
   @OptionGroup var topologyOptions: TopologyOptions
 
@@ -49,7 +53,7 @@ struct ListCommand: ParsableCommand {
         if mismatch { return try Output.json(MismatchDocument(sockets: sockets, processes: summaries)) }
         return try Output.jsonLines(sockets)
       }
-      print(SocketTable.render(sockets))
+      print(SocketTable.render(sockets, columns: wide ? SocketTable.wide : SocketTable.narrow))
       for summary in summaries where mismatch { print(summary.summary) }
     }
   }
@@ -65,13 +69,13 @@ struct ListCommand: ParsableCommand {
 /// stdout, so piping the output is unaffected.
 final class ProgressLine: @unchecked Sendable {  // called one at a time (the listing's lock)
   private let enabled = isatty(STDERR_FILENO) == 1
-  private let started = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
+  private let started = SystemClock.nanoseconds(CLOCK_MONOTONIC)
   private var lastDrawn: Int64 = 0
   private var drawn = false
 
   func update(done: Int, total: Int) {
     guard enabled else { return }
-    let now = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
+    let now = SystemClock.nanoseconds(CLOCK_MONOTONIC)
     guard now - started > 1_000_000_000, now - lastDrawn > 100_000_000 else { return }
     lastDrawn = now
     drawn = true

@@ -6,7 +6,8 @@ struct QueryCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "query",
     abstract: "Show which CPU and NUMA node process the packets received by one socket.",
-    discussion: """
+    discussion: paragraphs(
+      """
       The socket is fd F of process P, reached through pidfd_getfd: the process is not
       stopped or changed. The full answer (RX queue, counts, CPU shares, history) needs
       the tracer ('sockaff trace'). Without it, or for a socket that received nothing
@@ -17,7 +18,7 @@ struct QueryCommand: ParsableCommand {
       socket's flow under the interface's RSS key and indirection table, that queue's
       interrupt, and the interrupt's CPU and node (exit status 15 when RSS does not
       decide: loopback, veth, an unconnected socket, ntuple rules).
-      """)
+      """))
 
   // Unconditional parsing: "-1" is a value to refuse as such ("not a
   // process id"), not an unknown flag that leaves the option without one.
@@ -61,16 +62,14 @@ struct QueryCommand: ParsableCommand {
         return
       }
       let answer: SocketAffinity
-      do {
-        answer =
-          try wait.map { (seconds) throws(SockaffError) in
-            try query.query(pid: pid, fd: fd, waitingUpTo: seconds)
-          } ?? query.query(pid: pid, fd: fd)
-      } catch let error as SockaffError where [.noPacketsYet, .notAttached].contains(error.kind) && wait == nil {
-        // Nothing observed yet: what RSS will do, where it can say.
-        guard let predicted = try? query.predict(pid: pid, fd: fd) else { throw error }
-        try show(predicted)
-        return
+      if let wait {
+        answer = try query.query(pid: pid, fd: fd, waitingUpTo: wait)
+      } else {
+        // The library's one chain: traced, else the kernel's, else predicted.
+        switch try query.resolve(pid: pid, fd: fd) {
+        case .observed(let observed): answer = observed
+        case .predicted(let predicted): return try show(predicted)
+        }
       }
       if json {
         try Output.json(answer)

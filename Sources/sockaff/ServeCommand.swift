@@ -7,11 +7,12 @@ struct ServeCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "serve",
     abstract: "Serve Prometheus metrics over HTTP at /metrics.",
-    discussion: """
+    discussion: paragraphs(
+      """
       Each scrape reads the tracer and the host's sockets afresh. Listens on loopback
       unless told otherwise; put a reverse proxy or a firewall rule in front before
       binding to another address. Stops on SIGINT or SIGTERM.
-      """)
+      """))
 
   @Option(help: ArgumentHelp("Address and port to listen on (port 0: any free port).", valueName: "address:port"))
   var listen = "127.0.0.1:9977"

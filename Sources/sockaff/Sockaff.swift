@@ -6,14 +6,16 @@ struct Sockaff: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sockaff",
     abstract: "Which CPU, RX queue and NUMA node process the packets a socket receives.",
-    discussion: """
+    discussion: paragraphs(
+      """
       sockaff attaches a BPF program to the socket receive path (cgroup_skb ingress on
       the root cgroup v2) that records, per socket, the CPU that processed each received
       packet. Queries then answer by PID and fd, for any process, without changing it.
 
       Start with 'sockaff trace', then 'sockaff query --pid P --fd F'.
+
       Exit statuses: \(SockaffError.exitStatusTable.map { "\($0.status) \($0.summary)" }.joined(separator: ", ")).
-      """,
+      """),
     version: SockaffVersion.line,
     subcommands: [
       TraceCommand.self, DetachCommand.self, StatusCommand.self, QueryCommand.self, ListCommand.self,

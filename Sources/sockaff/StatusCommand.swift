@@ -13,7 +13,11 @@ struct StatusCommand: ParsableCommand {
     try reporting(json: json) {
       let status = try Tracer().status()
       if json { return try Output.json(status) }
-      print("attached:        \(status.attached ? "yes (\(status.mode ?? ""))" : "no")")
+      if let unreadable = status.unreadable {
+        print("attached:        unknown (\(unreadable))")
+      } else {
+        print("attached:        \(status.attached ? "yes (\(status.mode ?? ""))" : "no")")
+      }
       print("cgroup v2 root:  \(status.cgroup ?? "not mounted")")
       print("pins:            \(status.pinDirectory)\(status.bpffsMounted ? "" : " (bpffs not mounted)")")
       for program in status.programs {

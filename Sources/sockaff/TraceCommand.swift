@@ -6,11 +6,12 @@ struct TraceCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "trace",
     abstract: "Attach the receive-path tracer to the root cgroup v2.",
-    discussion: """
+    discussion: paragraphs(
+      """
       By default the program and maps are pinned under /sys/fs/bpf/sockaff and tracing
       continues after this command returns, until 'sockaff detach'. Attaching twice is
       harmless: the second call reports that it is already attached.
-      """)
+      """))
 
   @Flag(help: "Stay in the foreground and detach on exit, SIGINT, SIGTERM or SIGHUP.")
   var foreground = false

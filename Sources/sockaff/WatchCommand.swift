@@ -10,10 +10,11 @@ struct WatchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "watch",
     abstract: "Live view of traced sockets, sorted by packet rate.",
-    discussion: """
+    discussion: paragraphs(
+      """
       Refreshes every --interval seconds; a receiving CPU that changed since the last
       refresh shows as OLD>NEW. Quit with q or Ctrl-C; the terminal is restored.
-      """)
+      """))
 
   @Option(parsing: .unconditional, help: "Only this process.")
   var pid: Int32?
@@ -27,7 +28,12 @@ struct WatchCommand: ParsableCommand {
   @Flag(help: "With --once: print one JSON array.")
   var json = false
 
+  @Flag(help: "Every column (REMOTE, IRQ, IFACE, CPU SHARE too); without it the table fits 80 columns for IPv4.")
+  var wide = false
+
   @OptionGroup var topologyOptions: TopologyOptions
+
+  var columns: [SocketTable.Column] { wide ? SocketTable.wide : SocketTable.narrow }
 
   func validate() throws {
     guard (0.1...3600).contains(interval) else { throw ValidationError("--interval takes 0.1 to 3600 seconds") }
@@ -44,13 +50,13 @@ struct WatchCommand: ParsableCommand {
         usleep(useconds_t(interval * 1e6))
         let entries = rates.update(try listing.list(pid: pid))
         if json { return try Output.jsonLines(entries) }
-        return print(WatchScreen.table(entries))
+        return print(WatchScreen.table(entries, columns: columns))
       }
       let terminal = try LiveTerminal()
       defer { terminal.restore() }
       while true {
         let entries = rates.update(try listing.list(pid: pid))
-        terminal.draw(WatchScreen.frame(entries, interval: interval, rows: terminal.rows))
+        terminal.draw(WatchScreen.frame(entries, interval: interval, rows: terminal.rows, columns: columns))
         if terminal.waitForQuit(seconds: interval) { return }
       }
     }
@@ -111,7 +117,7 @@ final class LiveTerminal {
     }
   }
 
-  private static var now: Double { Double(ClockReference.clockNanoseconds(CLOCK_MONOTONIC)) / 1e9 }
+  private static var now: Double { Double(SystemClock.nanoseconds(CLOCK_MONOTONIC)) / 1e9 }
 
   func restore() {
     write("\u{1B}[?25h\u{1B}[?1049l")  // show cursor, leave alternate screen

@@ -16,9 +16,9 @@ final class ReliabilityTests: KernelTestCase {
     var killedWhileAttached = 0
     // How long an undisturbed `trace` takes here (most of it calibrating the
     // clock, ~80 ms): the kills are spread over it and a little past it.
-    let start = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
+    let start = SystemClock.nanoseconds(CLOCK_MONOTONIC)
     try attach()
-    let traceMicroseconds = UInt32((ClockReference.clockNanoseconds(CLOCK_MONOTONIC) - start) / 1_000)
+    let traceMicroseconds = UInt32((SystemClock.nanoseconds(CLOCK_MONOTONIC) - start) / 1_000)
     XCTAssertEqual(try Command.sockaff("detach").status, 0)
     for attempt in 0..<50 {
       let foreground = attempt % 5 != 4

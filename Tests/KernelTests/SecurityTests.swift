@@ -54,7 +54,7 @@ final class SecurityTests: KernelTestCase {
     try pair.exchange(5)
     let socket = ["--pid", "\(pair.server.pid)", "--fd", "\(pair.serverFD)"]
     let commands: [[String]] = [
-      ["status"], ["trace"], ["trace", "--foreground"], ["detach"], ["query"] + socket, ["query", "--json"] + socket,
+      ["trace"], ["trace", "--foreground"], ["detach"], ["query"] + socket, ["query", "--json"] + socket,
       ["list"], ["list", "--pid", "\(pair.server.pid)"], ["watch", "--once", "--interval", "0.1"],
     ]
     for arguments in commands {
@@ -71,6 +71,20 @@ final class SecurityTests: KernelTestCase {
     }
     XCTAssertEqual(try KernelListing.attachedSockaffPrograms(), 1, "still attached")
     XCTAssertEqual(try queryJSON(pid: pair.server.pid, fd: pair.serverFD)["packets"] as? Int, 5, "records intact")
+
+    // status shows what needs no privilege (the kernel, the NICs) and says
+    // that the tracer's own state is not this user's to read.
+    let status = try asNobody(["status"])
+    XCTAssertEqual(status.status, 0, status.stderr)
+    XCTAssertTrue(status.stdout.contains("attached:        unknown ("), status.stdout)
+    XCTAssertTrue(status.stdout.contains("kernel:          "), status.stdout)
+    XCTAssertFalse(status.stdout.contains("sockets traced:"), "no tracer figures: \(status.stdout)")
+    let json = try asNobody(["status", "--json"])
+    XCTAssertEqual(json.status, 0, json.stderr)
+    let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any] ?? [:]
+    XCTAssertNotNil(object["unreadable"] as? String, json.stdout)
+    XCTAssertNil(object["records_created"], "nothing of the tracer's: \(json.stdout)")
+    XCTAssertFalse((object["features"] as? [Any] ?? []).isEmpty, "the kernel's features")
   }
 
   /// A root-uid process without CAP_NET_ADMIN (a container's root with

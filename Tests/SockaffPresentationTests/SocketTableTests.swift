@@ -33,4 +33,24 @@ final class SocketTableTests: XCTestCase {
   func testEmptyInputIsEmpty() {
     XCTAssertEqual(SocketTable.format([]), "")
   }
+
+  /// Numbers flush right under their header, text flush left.
+  func testNumbersAreRightAligned() {
+    let table = SocketTable.format([["PID", "COMMAND"], ["7", "a"], ["12345", "nginx"]], rightAligned: [0])
+    XCTAssertEqual(table, "  PID  COMMAND\n    7  a\n12345  nginx")
+  }
+
+  /// The default columns fit 80 terminal columns for an IPv4 socket of a
+  /// busy host (the longest address and port, a 5-digit pid, 8-digit
+  /// counts); --wide has them all.
+  func testTheDefaultColumnsFitEightyColumns() {
+    XCTAssertEqual(
+      SocketTable.header(), ["PID", "COMMAND", "FD", "PROTO", "LOCAL", "CPU", "NODE", "PACKETS", "LOCAL%"])
+    let busy = ["81234", "postgres", "12", "udp", "192.168.100.200:65535", "12", "1", "12345678", "100% rx"]
+    let table = SocketTable.format(
+      [SocketTable.header(), busy], rightAligned: SocketTable.rightAligned(SocketTable.narrow))
+    for line in table.split(separator: "\n") { XCTAssertLessThanOrEqual(line.count, 80, "\(line)") }
+    XCTAssertEqual(SocketTable.header(SocketTable.wide).count, SocketTable.Column.allCases.count)
+    XCTAssertTrue(SocketTable.header(SocketTable.wide).contains("REMOTE"))
+  }
 }

@@ -16,7 +16,7 @@ final class ReceiveRatesTests: XCTestCase {
 
   func testRatesComeFromTheSameSocketsPreviousSample() throws {
     var rates = ReceiveRates()
-    let start = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
+    let start = SystemClock.nanoseconds(CLOCK_MONOTONIC)
     let first = rates.update([
       socket(fd: 3, cookie: 30, cpu: 0, packets: 100), socket(fd: 4, cookie: 40, cpu: 1, packets: 900),
     ])
@@ -29,7 +29,7 @@ final class ReceiveRatesTests: XCTestCase {
       socket(fd: 4, cookie: 40, cpu: 1, packets: 900 + 100),
       socket(fd: 5, cookie: 50, cpu: 0, packets: 7),  // new
     ])
-    let seconds = Double(ClockReference.clockNanoseconds(CLOCK_MONOTONIC) - start) / 1e9
+    let seconds = Double(SystemClock.nanoseconds(CLOCK_MONOTONIC) - start) / 1e9
     XCTAssertEqual(second.map(\.socket.fd), [3, 4, 5], "highest rate first, new sockets last")
     // The time between the samples is at least the sleep, at most the time
     // between two clock readings taken before the first and after the second.

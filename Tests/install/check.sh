@@ -26,6 +26,10 @@ check "library" test -f "$root/lib/libsockaff.so.1" -a -L "$root/lib/libsockaff.
 check "header" test -f "$root/include/sockaff.h"
 check "binary runs" "$root/bin/sockaff" help query
 check "man page renders" sh -c "groff -mandoc -Tutf8 '$root/share/man/man1/sockaff.1' | grep -q 'sockaff query'"
+man_text=$(groff -mandoc -Tascii -P-cbou "$root/share/man/man1/sockaff.1" 2>/dev/null | tr -s ' \n' ' ')
+for expected in "16 refused by the kernel." "(default: 100)" "/run/sockaff.lock" "SEE ALSO"; do
+  check "man page has '$expected'" grep -qF "$expected" <<<"$man_text"
+done
 check "bash completion loads" bash -c "source '$root/share/bash-completion/completions/sockaff' && complete -p sockaff"
 check "zsh completion" grep -q '^#compdef sockaff' "$root/share/zsh/site-functions/_sockaff"
 check "fish completion" grep -q "complete -c 'sockaff'" "$root/share/fish/vendor_completions.d/sockaff.fish"

@@ -36,16 +36,10 @@ public struct ClockReference: Sendable, Equatable {
 
   /// Seconds since the Unix epoch at `jiffies`.
   public func unixTime(atJiffies value: UInt64) -> Double {
-    let now = Self.clockNanoseconds(CLOCK_MONOTONIC)
-    let realNow = Self.clockNanoseconds(CLOCK_REALTIME)
+    let now = SystemClock.nanoseconds(CLOCK_MONOTONIC)
+    let realNow = SystemClock.nanoseconds(CLOCK_REALTIME)
     let ago = now - monotonicNanoseconds(atJiffies: value)
     return Double(realNow - ago) / 1e9
-  }
-
-  public static func clockNanoseconds(_ clock: clockid_t) -> Int64 {
-    var ts = timespec()
-    clock_gettime(clock, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
   }
 
   /// Measures through the loaded probe program and writes the result into the

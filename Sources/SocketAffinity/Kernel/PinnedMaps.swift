@@ -3,12 +3,18 @@ import CSockaffABI
 import Glibc
 import SystemPackage
 
-/// The tracer's pinned maps, opened once for any number of lookups (a `list`
-/// of 100k sockets opens them once, not per socket).
-final class PinnedMaps {
+/// The one reader of the pinned tracer: its maps opened and their layout
+/// checked once per command or scrape, for any number of lookups (a `list`
+/// of 100k sockets opens them once, not per socket; a scrape's status and
+/// summary share one). When the records pin is gone, the readers' iterator
+/// programs loaded for it are dropped with it (`RecordsIterator.forgetAll`),
+/// so a metrics server holds no detached map.
+public final class PinnedMaps: @unchecked Sendable {
   let records: FileDescriptor
   /// The per-CPU shares of sockets received on more than one CPU.
   let pool: FileDescriptor
+  /// The tracer's counters (nil in pins of a sockaff before them).
+  let counts: FileDescriptor?
   let clock: ClockReference?
   let pins: PinLayout
   /// Possible CPUs: the length of every per-CPU value the kernel returns.
@@ -16,7 +22,7 @@ final class PinnedMaps {
 
   /// Throws notAttached when there are no pins, incompatiblePins when they
   /// were made by a sockaff with another record layout.
-  init(pins: PinLayout) throws(SockaffError) {
+  public init(pins: PinLayout = PinLayout()) throws(SockaffError) {
     self.pins = pins
     guard Mounts.isBPFFSMounted(in: try Mounts.current()) else {
       throw SockaffError(
@@ -26,6 +32,7 @@ final class PinnedMaps {
       )
     }
     guard let records = try BPF.openPinned(pins.records) else {
+      RecordsIterator.forgetAll()
       throw SockaffError.notAttached
     }
     let pool: FileDescriptor
@@ -37,6 +44,7 @@ final class PinnedMaps {
     }
     self.records = records
     self.pool = pool
+    counts = try? BPF.openPinned(pins.counts)
     possibleCPUs = max(Int(libbpf_num_possible_cpus()), 1)
     clock = try BPF.openPinned(pins.clock).flatMap { fd in
       defer { fd.closeQuietly() }
@@ -104,6 +112,7 @@ final class PinnedMaps {
   deinit {
     records.closeQuietly()
     pool.closeQuietly()
+    counts?.closeQuietly()
   }
 
   /// The record of the socket behind `socketFD` (any fd of ours that refers

@@ -44,13 +44,13 @@ public struct ReceiveRecord: Sendable {
     // What the latest packet said about its queue, NAPI and interface is
     // kept by the CPU that received it.
     var latest = raw.owner
-    for (cpu, share) in shares.enumerated() where share.cookie == raw.cookie && share.rx.packets > 0 {
-      byCPU[cpu, default: 0] += share.rx.packets
-      totalPackets &+= share.rx.packets
-      totalBytes &+= share.rx.bytes
-      latest.last_jiffies = max(latest.last_jiffies, share.rx.last_jiffies)
+    Self.forEachShare(of: raw.cookie, in: shares) { cpu, rx in
+      byCPU[cpu, default: 0] += rx.packets
+      totalPackets &+= rx.packets
+      totalBytes &+= rx.bytes
+      latest.last_jiffies = max(latest.last_jiffies, rx.last_jiffies)
       if cpu == Int(raw.latest_cpu) {
-        (latest.rx_queue, latest.napi_id, latest.ifindex) = (share.rx.rx_queue, share.rx.napi_id, share.rx.ifindex)
+        (latest.rx_queue, latest.napi_id, latest.ifindex) = (rx.rx_queue, rx.napi_id, rx.ifindex)
       }
     }
     packets = totalPackets
@@ -69,5 +69,16 @@ public struct ReceiveRecord: Sendable {
     readerCPU = reads > 0 ? Int(raw.reads_and_cpu >> SOCKAFF_READS_COUNT_BITS) : nil
     readsSameCPU = raw.reads_same_cpu
     readsSameNode = raw.reads_same_node
+  }
+}
+
+extension ReceiveRecord {
+  /// The one rule for a socket's pool shares, for every reader (`query`
+  /// through this decoder, a scrape's summary through its held-socket
+  /// entries): a CPU's copy of the slot counts when it carries the socket's
+  /// cookie (a reused slot's stale copies carry the one before) and has
+  /// packets. `body` gets each such CPU and its counts, in CPU order.
+  static func forEachShare(of cookie: UInt64, in shares: [sockaff_cpu_share], _ body: (Int, sockaff_rx) -> Void) {
+    for (cpu, share) in shares.enumerated() where share.cookie == cookie && share.rx.packets > 0 { body(cpu, share.rx) }
   }
 }

@@ -31,7 +31,7 @@ public struct ReceiveRates: Sendable {
 
   /// Rates for `sockets`, sampled now, highest rate first (then most packets).
   public mutating func update(_ sockets: [SocketAffinity]) -> [Entry] {
-    let now = ClockReference.clockNanoseconds(CLOCK_MONOTONIC)
+    let now = SystemClock.nanoseconds(CLOCK_MONOTONIC)
     let seconds = previousTime.map { Double(now - $0) / 1e9 } ?? 0
     var next: [Key: (packets: UInt64, cpu: Int)] = [:]
     let entries = sockets.map { socket -> Entry in

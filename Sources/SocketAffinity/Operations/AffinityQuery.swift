@@ -15,10 +15,25 @@ public struct AffinityQuery: Sendable {
     self.topology = topology
   }
 
-  /// One socket's answer. Without a traced packet it falls back to the
-  /// kernel's SO_INCOMING_CPU (`source == .kernel`), else throws noPacketsYet.
+  /// One socket's observed answer. Without a traced packet it falls back to
+  /// the kernel's SO_INCOMING_CPU (`source == .kernel`), else throws
+  /// noPacketsYet (or notAttached). `resolve` adds the prediction.
+
   public func query(pid: Int32, fd: Int32) throws(SockaffError) -> SocketAffinity {
     try answer(pid: pid, fd: fd, waitingUpTo: nil)
+  }
+
+  /// The one fallback chain, for every caller (the CLI's `query`, the C
+  /// library): the traced answer, else the kernel's own fields, else RSS's
+  /// prediction of where the socket's first packets will go. Throws the
+  /// observed path's error when none of the three can say.
+  public func resolve(pid: Int32, fd: Int32) throws(SockaffError) -> ResolvedAffinity {
+    do {
+      return .observed(try query(pid: pid, fd: fd))
+    } catch  where [.noPacketsYet, .notAttached, .notPermitted].contains(error.kind) {
+      guard let predicted = try? predict(pid: pid, fd: fd) else { throw error }
+      return .predicted(predicted)
+    }
   }
 
   /// Blocks until the socket's first packet is traced, then answers: the
@@ -39,15 +54,18 @@ public struct AffinityQuery: Sendable {
       // Pins without an attached program (a killed `trace --foreground`) hold
       // records that no longer grow: never answer from them as if live.
       try maps.requireAttached()
-    } catch  where error.kind == .notAttached && timeout == nil {
-      // No tracer: what the kernel itself keeps for the socket, saying what
-      // that lacks; exit 8 only when the kernel knows nothing either.
+    } catch  where [.notAttached, .notPermitted].contains(error.kind) && timeout == nil {
+      // No tracer, or its pins are not this user's to read (they are
+      // root's, 0600): what the kernel itself keeps for the socket, saying
+      // what that lacks; exit 8 (or 7) only when the kernel knows nothing either.
       let process = inspection.facts(pid: pid)
       try handle.requireSameProcess()
       guard var answer = try inspection.answer(socket: socket, kind: kind, record: nil, clock: nil, process: process)
       else { throw error }
+      let why =
+        error.kind == .notAttached ? "the tracer is not attached" : "the tracer's pins are not readable by this user"
       answer.limits =
-        "the tracer is not attached: the kernel's SO_INCOMING_CPU and SO_INCOMING_NAPI_ID only, no RX queue, "
+        "\(why): the kernel's SO_INCOMING_CPU and SO_INCOMING_NAPI_ID only, no RX queue, "
         + "packet counts, CPU shares or history ('sockaff trace' for those)"
       return answer
     }
@@ -55,7 +73,7 @@ public struct AffinityQuery: Sendable {
     // The facts came from /proc/PID: valid only if PID still names the
     // process behind the pidfd (not reaped, so not reused).
     try handle.requireSameProcess()
-    let deadline = ClockReference.clockNanoseconds(CLOCK_MONOTONIC) + Int64((timeout ?? 0) * 1e9)
+    let deadline = SystemClock.nanoseconds(CLOCK_MONOTONIC) + Int64((timeout ?? 0) * 1e9)
     while true {
       let record = try maps.record(socketFD: socket.descriptor.rawValue)
       // Waiting means waiting for a traced packet, not the kernel's fallback.
@@ -69,11 +87,26 @@ public struct AffinityQuery: Sendable {
           .noPacketsYet, operation: "pid \(pid) fd \(fd)", hint: "no packets received yet since the tracer was attached"
         )
       }
-      guard ClockReference.clockNanoseconds(CLOCK_MONOTONIC) < deadline else {
+      guard SystemClock.nanoseconds(CLOCK_MONOTONIC) < deadline else {
         throw SockaffError(
           .timedOut, operation: "pid \(pid) fd \(fd)", hint: "no packet received within \(timeout ?? 0) s")
       }
       usleep(5_000)  // a map lookup per 5 ms: invisible in load, quick to answer
+    }
+  }
+}
+
+/// What `AffinityQuery.resolve` found: an observed answer (traced, or the
+/// kernel's own fields: `source` says which) or a prediction.
+public enum ResolvedAffinity: Sendable {
+  case observed(SocketAffinity)
+  case predicted(PredictedAffinity)
+
+  /// The CPU either answer names (a prediction may name only candidates).
+  public var cpu: Int? {
+    switch self {
+    case .observed(let answer): answer.cpu
+    case .predicted(let prediction): prediction.cpu
     }
   }
 }

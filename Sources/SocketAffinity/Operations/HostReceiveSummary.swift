@@ -116,10 +116,11 @@ public struct HostReceiveSummary: Sendable {
 
   /// Through the held-sockets iterator; throws `.bpf` where the kernel cannot
   /// load or run it (the caller then lists instead).
-  public static func read(top: Int, pins: PinLayout = PinLayout(), topology: Topology) throws(SockaffError)
-    -> HostReceiveSummary
-  {
-    let maps = try PinnedMaps(pins: pins)
+  public static func read(
+    top: Int, pins: PinLayout = PinLayout(), reading reader: PinnedMaps? = nil, topology: Topology
+  ) throws(SockaffError) -> HostReceiveSummary {
+    let maps: PinnedMaps
+    if let reader { maps = reader } else { maps = try PinnedMaps(pins: pins) }
     try maps.requireAttached()
     return try HeldSockets.withEntries(records: maps.records) { (entries) throws(SockaffError) in
       try summarize(entries, top: top, maps: maps, topology: topology)
@@ -151,17 +152,19 @@ public struct HostReceiveSummary: Sendable {
       for share in pooled { body(share.cpu, share.packets) }
     }
 
-    init(_ entry: HeldSockets.Entry, maps: PinnedMaps) throws(SockaffError) {
+    init(_ entry: HeldSockets.Entry, maps: PinnedMaps?) throws(SockaffError) {
       owner = (Int(entry.owner_cpu) - 1, entry.owner_packets)
       packets = entry.owner_packets &+ entry.unpooled_packets
       (queue, ifindex) = (entry.owner_rx_queue, entry.owner_ifindex)
-      guard entry.pool_slot != 0 && entry.pool_slot != SOCKAFF_POOL_NONE else { return }
-      for (cpu, share) in try maps.shares(slot: entry.pool_slot).enumerated()
-      where share.cookie == entry.cookie && share.rx.packets > 0 {
-        pooled.append((cpu, share.rx.packets))
-        packets &+= share.rx.packets
-        if cpu == Int(entry.latest_cpu) { (queue, ifindex) = (share.rx.rx_queue, share.rx.ifindex) }
+      guard entry.pool_slot != 0 && entry.pool_slot != SOCKAFF_POOL_NONE, let maps else { return }
+      // As `ReceiveRecord` decodes them for `query`: the same rule.
+      var (pooled, packets, queue, ifindex) = (pooled, packets, queue, ifindex)
+      ReceiveRecord.forEachShare(of: entry.cookie, in: try maps.shares(slot: entry.pool_slot)) { cpu, rx in
+        pooled.append((cpu, rx.packets))
+        packets &+= rx.packets
+        if cpu == Int(entry.latest_cpu) { (queue, ifindex) = (rx.rx_queue, rx.ifindex) }
       }
+      (self.pooled, self.packets, self.queue, self.ifindex) = (pooled, packets, queue, ifindex)
     }
   }
 
@@ -188,8 +191,11 @@ public struct HostReceiveSummary: Sendable {
     ).map(SocketInspection.isCrossNUMA) ?? false
   }
 
+  /// The summary of the kernel's pass. `maps` reads pool slots' shares and
+  /// the busiest sockets' full answers; without it (unit tests of the
+  /// totals, from entries alone) neither is read.
   static func summarize(
-    _ entries: UnsafeBufferPointer<HeldSockets.Entry>, top: Int, maps: PinnedMaps, topology: Topology
+    _ entries: UnsafeBufferPointer<HeldSockets.Entry>, top: Int, maps: PinnedMaps?, topology: Topology
   )
     throws(SockaffError) -> HostReceiveSummary
   {
@@ -259,6 +265,7 @@ public struct HostReceiveSummary: Sendable {
     let interfaceNames = SocketInspection.InterfaceNames()
     var skipped: Set<Int32> = []
     func answer(_ socket: Counted) -> SocketAffinity? {
+      guard let maps else { return nil }
       let entry = entries[socket.index]
       let (pid, fd) = (Int32(bitPattern: entry.tgid), Int32(bitPattern: entry.fd))
       do {

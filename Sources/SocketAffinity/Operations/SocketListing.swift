@@ -33,11 +33,12 @@ public struct SocketListing: Sendable {
 
   /// `progress(done, total)` is called as slices of sockets are done (from
   /// any thread, one call at a time), for a caller that shows progress.
-  public func listReportingSkipped(pid: Int32? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil)
-    throws(SockaffError)
-    -> Result
-  {
-    let maps = try PinnedMaps(pins: pins)
+  /// `reader`: the pins already opened for this scrape, else opened here.
+  public func listReportingSkipped(
+    pid: Int32? = nil, reading reader: PinnedMaps? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil
+  ) throws(SockaffError) -> Result {
+    let maps: PinnedMaps
+    if let reader { maps = reader } else { maps = try PinnedMaps(pins: pins) }
     try maps.requireAttached()
     if let pid {
       guard pid > 0, access("/proc/\(pid)", F_OK) == 0 else {

@@ -55,7 +55,7 @@ public struct Tracer: Sendable {
         return .alreadyAttached
       }
       try removeStaleMapPins(cgroup: cgroup)
-      let session = try TracingSession(tracer: self, cgroup: cgroup)
+      let session = try session(cgroup: cgroup)
       try session.pinLinks()
       // The pins keep the link and maps alive once the session closes its fds.
       session.release()
@@ -76,7 +76,7 @@ public struct Tracer: Sendable {
           hint: "already attached in pinned mode; run 'sockaff detach' first")
       }
       try removeStaleMapPins(cgroup: cgroup)
-      return try TracingSession(tracer: self, cgroup: cgroup)
+      return try session(cgroup: cgroup)
     }
   }
 
@@ -123,6 +123,13 @@ public struct Tracer: Sendable {
         hint: "a 'sockaff trace --foreground' is already running; stop it first")
     }
     _ = try pins.removeAll()
+  }
+
+  /// The kernel objects of one attachment, as this tracer configures them.
+  private func session(cgroup: String) throws(SockaffError) -> TracingSession {
+    let topology = topology
+    return try TracingSession(
+      pins: pins, locality: locality, poolSlots: poolSlots, nodeOfCPU: { topology.node(ofCPU: $0) }, cgroup: cgroup)
   }
 
   /// Serializes attach/detach between concurrent sockaff processes, so two

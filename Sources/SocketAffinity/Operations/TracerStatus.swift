@@ -1,11 +1,18 @@
 import CLibbpf
 import CSockaffABI
 import Glibc
+import SystemPackage
 
 /// What `sockaff status` reports: the kernel's view of the attachment, the
 /// pinned maps' counters and the probed kernel features.
 public struct TracerStatus: Sendable, Codable {
+  /// Whether the tracer is attached; false also when this process may not
+  /// ask (then `unreadable` says why, and the tracer's own figures are nil).
   public let attached: Bool
+  /// Why the tracer's state could not be read (a user without
+  /// CAP_NET_ADMIN, or not root for the pins): what needs no privilege, the
+  /// kernel's features and the NICs, is still shown.
+  public let unreadable: String?
   /// "pinned" (survives this process), "foreground" (held by a running
   /// `trace --foreground`), "unknown" (no bpffs here to tell, as in a
   /// container's mount namespace), or nil when not attached.
@@ -43,7 +50,7 @@ public struct TracerStatus: Sendable, Codable {
   public let interfaces: [InterfaceSteering]
 
   enum CodingKeys: String, CodingKey {
-    case attached, mode, cgroup, programs, kernel, features, interfaces
+    case attached, mode, cgroup, programs, kernel, features, interfaces, unreadable
     case pinDirectory = "pin_directory"
     case bpffsMounted = "bpffs_mounted"
     case recordsCreated = "records_created"
@@ -62,13 +69,26 @@ public struct TracerStatus: Sendable, Codable {
 }
 
 extension Tracer {
-  public func status() throws(SockaffError) -> TracerStatus {
+  /// The tracer as the kernel and its pins say. `reader`: the pins opened
+  /// and checked once for this scrape (`PinnedMaps`), read instead of the
+  /// pins one by one; without one, each pin is opened here, so that pins of
+  /// another layout, which a reader refuses, are still reported.
+  public func status(reading reader: PinnedMaps? = nil) throws(SockaffError) -> TracerStatus {
     let mounts = try Mounts.current()
     let cgroup = Mounts.cgroup2Root(in: mounts)
     let bpffs = Mounts.isBPFFSMounted(in: mounts)
-    let programs = try cgroup.map { (path) throws(SockaffError) in try AttachedPrograms.query(cgroup: path) } ?? []
+    var unreadable: String?
+    var programs: [AttachedProgram] = []
+    do {
+      programs = try cgroup.map { (path) throws(SockaffError) in try AttachedPrograms.query(cgroup: path) } ?? []
+    } catch  where error.kind == .notPermitted {
+      unreadable = error.description
+    }
+    // The pins are root's (0600, in a 0700 bpffs): without root their
+    // figures are unknown, said once, and everything else is still shown.
+    let readable = bpffs && unreadable == nil
     var linkPinned = false
-    if bpffs, let link = try BPF.openPinned(pins.ingressLink) {
+    if readable, let link = try BPF.openPinned(pins.ingressLink) {
       link.closeQuietly()
       linkPinned = true
     }
@@ -80,8 +100,17 @@ extension Tracer {
     var slots: UInt32?
     var valueSize: UInt32?
     var hz: UInt64?
-    if bpffs, let counts = try BPF.openPinned(pins.counts) {
-      defer { counts.closeQuietly() }
+    /// A pin's figures: the reader's descriptor, or the pin opened for them.
+    func figures(_ path: String, _ opened: FileDescriptor?, _ body: (FileDescriptor) throws(SockaffError) -> Void)
+      throws(SockaffError)
+    {
+      guard readable else { return }
+      if let opened { return try body(opened) }
+      guard let fd = try BPF.openPinned(path) else { return }
+      defer { fd.closeQuietly() }
+      try body(fd)
+    }
+    try figures(pins.counts, reader?.counts) { (counts) throws(SockaffError) in
       created = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_RECORDS_CREATED.rawValue)
       untracked = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_UNTRACKED.rawValue)
       let taken = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_POOL_TAKEN.rawValue)
@@ -89,36 +118,34 @@ extension Tracer {
       inUse = taken &- returned
       exhausted = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_POOL_EXHAUSTED.rawValue)
     }
-    if bpffs, let pool = try BPF.openPinned(pins.pool) {
-      defer { pool.closeQuietly() }
-      slots = try BPF.mapInfo(pool).max_entries
-    }
+    try figures(pins.pool, reader?.pool) { (pool) throws(SockaffError) in slots = try BPF.mapInfo(pool).max_entries }
     var live: Int?
     var liveError: String?
-    if bpffs, let records = try BPF.openPinned(pins.records) {
-      defer { records.closeQuietly() }
+    try figures(pins.records, reader?.records) { (records) throws(SockaffError) in
       valueSize = try BPF.mapInfo(records).value_size
-      if let reader = KernelFeatures.feature(KernelFeatures.liveRecordsIterator), reader.state != .yes {
-        liveError = reader.reason
-      } else {
-        do {
-          try PinnedMaps.checkLayout(of: records, pins: pins)
-          live = try LiveRecords.count(records: records)
-        } catch {
-          liveError = error.description
-        }
+      if let iterator = KernelFeatures.feature(KernelFeatures.liveRecordsIterator), iterator.state != .yes {
+        liveError = iterator.reason
+        return
       }
-    } else {
-      RecordsIterator.forgetAll()
+      do throws(SockaffError) {
+        // A reader checked the layout when it opened the pins.
+        if reader == nil { try PinnedMaps.checkLayout(of: records, pins: pins) }
+        live = try LiveRecords.count(records: records)
+      } catch {
+        liveError = error.description
+      }
     }
-    if bpffs, let clock = try BPF.openPinned(pins.clock) {
-      defer { clock.closeQuietly() }
-      hz = try ClockReference.load(clockMapFD: clock.rawValue).hz
+    if let reader {
+      hz = reader.clock?.hz
+    } else {
+      try figures(pins.clock, nil) { (clock) throws(SockaffError) in
+        hz = try ClockReference.load(clockMapFD: clock.rawValue).hz
+      }
     }
     let runs = programs.reduce(0) { $0 + $1.runCount }
     let time = programs.reduce(0) { $0 + $1.runTimeNanoseconds }
     return TracerStatus(
-      attached: !programs.isEmpty,
+      attached: !programs.isEmpty, unreadable: unreadable,
       mode: programs.isEmpty ? nil : (linkPinned ? "pinned" : bpffs ? "foreground" : "unknown"),
       cgroup: cgroup, pinDirectory: pins.directory, bpffsMounted: bpffs, programs: programs,
       recordsCreated: created, untrackedPackets: untracked, liveRecords: live, liveRecordsError: liveError,

@@ -8,6 +8,13 @@
                                acknowledgements so that a healthy host loses none
   load.py churn TOTAL BATCH    open BATCH UDP sockets, send each one datagram,
                                read it, close them all; repeat up to TOTAL sockets
+  load.py storm TOTAL BATCH    TCP connection storms: BATCH connections to a
+                               listener, each sent a byte from CPU 0 and one from
+                               CPU 1; half accepted and closed, the others left in
+                               the accept queue when the listener closes; every
+                               client closed abortively (RST, no TIME_WAIT);
+                               repeated up to TOTAL connections, then
+                               {"done": TOTAL, "seconds": ...}
   load.py unaccepted COUNT     COUNT loopback TCP connections to a listener that
                                never accepts them, each sent a byte from CPU 0
                                and one from CPU 1 (so the kernel's child socket
@@ -167,22 +174,54 @@ def churn(total, batch):
     say(done=opened, seconds=round(time.monotonic() - started, 2))
 
 
+def connect_from_two_cpus(port, count, linger=None):
+    """count connections to the loopback port, each sent a byte from CPU 0,
+    then one from CPU 1: loopback processes a packet on the CPU that sent
+    it, so the accepting side's socket receives on two CPUs."""
+    clients = []
+    for cpu in (0, 1):
+        os.sched_setaffinity(0, {cpu})
+        if cpu == 0:
+            for _ in range(count):
+                client = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+                if linger:
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                clients.append(client)
+        for client in clients:
+            client.sendall(b"x")
+    os.sched_setaffinity(0, set(range(os.cpu_count())))
+    return clients
+
+
+def storm(total, batch):
+    linger = struct.pack("ii", 1, 0)  # close() sends RST: no TIME_WAIT, no port exhaustion
+    start = time.monotonic()
+    done = 0
+    while done < total:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(batch + 16)
+        port = listener.getsockname()[1]
+        clients = connect_from_two_cpus(port, min(batch, total - done), linger)
+        listener.settimeout(TIMEOUT)
+        for _ in range(len(clients) // 2):
+            accepted, _ = listener.accept()
+            accepted.close()
+        listener.close()
+        for client in clients:
+            client.close()
+        done += len(clients)
+        if done == len(clients):
+            say(ready=True)
+    say(done=done, seconds=round(time.monotonic() - start, 1))
+
+
 def unaccepted(count):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(count + 16)
     port = listener.getsockname()[1]
-    clients = []
-    for cpu in (0, 1):
-        # Loopback processes a packet on the CPU that sent it.
-        os.sched_setaffinity(0, {cpu})
-        if cpu == 0:
-            for _ in range(count):
-                client = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-                clients.append(client)
-        for client in clients:
-            client.sendall(b"x")
-    os.sched_setaffinity(0, set(range(os.cpu_count())))
+    clients = connect_from_two_cpus(port, count)
     say(ready=True, port=port, connections=len(clients))
     sys.stdin.readline()
     listener.close()
@@ -197,6 +236,8 @@ def main(arguments):
         tcp(int(arguments[1]))
     elif mode == "udp":
         udp(int(arguments[1]))
+    elif mode == "storm":
+        storm(int(arguments[1]), int(arguments[2]))
     elif mode == "unaccepted":
         unaccepted(int(arguments[1]))
     elif mode == "churn":

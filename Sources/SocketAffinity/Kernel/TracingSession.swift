@@ -28,11 +28,15 @@ public final class TracingSession: @unchecked Sendable {
   public let returnsClosedSlots: Bool
 
   /// Made by `Tracer` only, under its lock, after stale pins are gone.
-  init(tracer: Tracer, cgroup: String) throws(SockaffError) {
+  /// `nodeOfCPU` is the topology's CPU → NUMA node map (the read tracer's
+  /// same-node test), passed in so that this kernel-layer type needs no model.
+  init(pins: PinLayout, locality: Bool, poolSlots: Int, nodeOfCPU: (Int) -> Int?, cgroup: String)
+    throws(SockaffError)
+  {
     try KernelFeatures.requireTracing()
-    pins = tracer.pins
+    self.pins = pins
     self.cgroup = cgroup
-    tracesReads = tracer.locality && KernelFeatures.hasSockRecvLengthTracepoint()
+    tracesReads = locality && KernelFeatures.hasSockRecvLengthTracepoint()
     var programs: Set = [
       LoadedBPFObject.ingressProgramName, LoadedBPFObject.probeProgramName, LoadedBPFObject.releaseProgramName,
     ]
@@ -40,12 +44,12 @@ public final class TracingSession: @unchecked Sendable {
     returnsClosedSlots = KernelFeatures.has(KernelFeatures.stateTracepoint)
     if returnsClosedSlots { programs.insert(LoadedBPFObject.closedProgramName) }
     let object = try LoadedBPFObject(
-      programs: programs, tracingReads: tracesReads, poolSlots: UInt32(clamping: tracer.poolSlots))
+      programs: programs, tracingReads: tracesReads, poolSlots: UInt32(clamping: poolSlots))
     self.object = object
     clock = try ClockReference.calibrate(
       probeFD: bpf_program__fd(object.program(LoadedBPFObject.probeProgramName)),
       clockMapFD: bpf_map__fd(object.map("sockaff_clock")))
-    try Self.fillCPUNodes(mapFD: bpf_map__fd(object.map("sockaff_cpu_node")), topology: tracer.topology)
+    try Self.fillCPUNodes(mapFD: bpf_map__fd(object.map("sockaff_cpu_node")), nodeOfCPU: nodeOfCPU)
 
     // Every stored property is set by now, so if this initializer throws,
     // Swift runs deinit, and deinit's close() removes what was made.
@@ -80,10 +84,10 @@ public final class TracingSession: @unchecked Sendable {
   }
 
   /// NUMA node of every possible CPU, for the consumer's same-node test.
-  private static func fillCPUNodes(mapFD: Int32, topology: Topology) throws(SockaffError) {
+  private static func fillCPUNodes(mapFD: Int32, nodeOfCPU: (Int) -> Int?) throws(SockaffError) {
     for cpu in 0..<max(libbpf_num_possible_cpus(), 0) {
       var key = UInt32(cpu)
-      var node = UInt32(topology.node(ofCPU: Int(cpu)) ?? 0)
+      var node = UInt32(nodeOfCPU(Int(cpu)) ?? 0)
       if bpf_map_update_elem(mapFD, &key, &node, UInt64(BPF_ANY)) != 0 {
         throw SockaffError.lastErrno(operation: "fill sockaff_cpu_node for CPU \(cpu)")
       }

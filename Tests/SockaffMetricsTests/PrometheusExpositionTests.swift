@@ -1,0 +1,78 @@
+import XCTest
+
+@testable import SockaffMetrics
+@testable import SocketAffinity
+
+/// The exposition of a reading made by hand: what each series says, that a
+/// refused capability is a series, that a tracer this user may not read is
+/// no false 0, and that the text is in a stable order.
+final class PrometheusExpositionTests: XCTestCase {
+  let topology = Topology(cpusByNode: [0: [0, 1], 1: [2, 3]])
+
+  func status(attached: Bool, unreadable: String? = nil, live: Int? = nil) -> TracerStatus {
+    TracerStatus(
+      attached: attached, unreadable: unreadable, mode: attached ? "pinned" : nil, cgroup: "/sys/fs/cgroup",
+      pinDirectory: "/sys/fs/bpf/sockaff", bpffsMounted: true, programs: [], recordsCreated: attached ? 12 : nil,
+      untrackedPackets: attached ? 0 : nil, liveRecords: live,
+      liveRecordsError: live == nil ? "the kernel refused iter/bpf_sk_storage_map (EPERM as root)" : nil,
+      recordValueSize: nil, poolSlots: nil, poolSlotsInUse: nil, poolBytes: nil, poolExhaustedSockets: nil,
+      kernelHZ: 250, bpfStatsEnabled: false, nanosecondsPerPacket: nil, kernel: "6.18",
+      features: [
+        KernelFeature(name: "cgroup_skb", state: .yes, neededFor: "tracing", required: true),
+        KernelFeature(name: "iter/bpf_sk_storage_map", state: .refused, neededFor: "count", detail: "EPERM as root"),
+        KernelFeature(name: "iter/task_file", state: .no, neededFor: "one pass"),
+      ],
+      interfaces: [])
+  }
+
+  func lines(_ text: String) -> [String] { text.split(separator: "\n").map(String.init) }
+
+  func testAReadingsSeriesAndItsRefusedCapabilities() {
+    var summary = HostReceiveSummary()
+    summary.sockets = 3
+    summary.packetsByCPU = [0: 40, 3: 18]
+    summary.packetsByNode = [0: 40, 1: 18]
+    let snapshot = MetricsSnapshot(
+      status: status(attached: true), summary: summary, topology: topology, summarySource: .procfs)
+    let text = PrometheusExposition.render(snapshot, top: 10)
+    let all = lines(text)
+    XCTAssertTrue(all.contains("sockaff_tracer_attached 1.0"), text)
+    XCTAssertTrue(all.contains(#"sockaff_capability{name="iter/bpf_sk_storage_map",state="refused"} 1.0"#), text)
+    XCTAssertTrue(all.contains(#"sockaff_capability{name="iter/task_file",state="no"} 1.0"#), text)
+    XCTAssertTrue(all.contains(#"sockaff_scrape_sockets_source{source="procfs"} 1.0"#), text)
+    XCTAssertTrue(all.contains(#"sockaff_cpu_receive_packets{cpu="3",node="1"} 18.0"#), text)
+    XCTAssertTrue(all.contains(#"sockaff_node_receive_packets{node="0"} 40.0"#), text)
+    XCTAssertTrue(all.contains("sockaff_sockets 3.0"), text)
+    XCTAssertFalse(text.contains("sockaff_live_records"), "no count rather than a wrong one")
+    // Families in name order, each family's series in text order.
+    let families = all.filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
+    XCTAssertEqual(families, families.sorted())
+    XCTAssertEqual(text, PrometheusExposition.render(snapshot, top: 10), "the same reading, the same text")
+  }
+
+  func testATracerThisUserMayNotReadIsNoFalseZero() {
+    let snapshot = MetricsSnapshot(
+      status: status(attached: false, unreadable: "bpf_prog_query: Operation not permitted"),
+      summary: HostReceiveSummary(), topology: topology)
+    let text = PrometheusExposition.render(snapshot, top: 10)
+    XCTAssertFalse(text.contains("sockaff_tracer_attached"), text)
+    XCTAssertTrue(text.contains("sockaff_capability"), "what can be shown is")
+  }
+
+  func testSortedKeepsEachFamilyWhole() {
+    let text = """
+      # HELP b_total two
+      # TYPE b_total counter
+      b_total{x="2"} 2.0
+      b_total{x="1"} 1.0
+      # HELP a one
+      # TYPE a gauge
+      a 1.0
+
+      """
+    XCTAssertEqual(
+      PrometheusExposition.sorted(text),
+      "# HELP a one\n# TYPE a gauge\na 1.0\n# HELP b_total two\n# TYPE b_total counter\nb_total{x=\"1\"} 1.0\nb_total{x=\"2\"} 2.0\n"
+    )
+  }
+}
