@@ -57,12 +57,8 @@ enum AttachedPrograms {
 
   /// Whether the pinned ingress link still holds the program on a cgroup:
   /// pinned mode's own answer, which needs no CAP_SYS_ADMIN (reading the
-  /// programs' info by id does). A link detached under its pin reports
-  /// cgroup id 0.
+  /// programs' info by id does).
   static func pinnedIngressLinkIsAttached(pins: PinLayout) throws(SockaffError) -> Bool {
-    guard let link = try BPF.openPinned(pins.ingressLink) else { return false }
-    defer { link.closeQuietly() }
-    let info = try BPF.linkInfo(link)
-    return info.type == BPF_LINK_TYPE_CGROUP.rawValue && info.cgroup.cgroup_id != 0
+    try PinnedLink.open(pins.ingressLink)?.isOnCgroup() ?? false
   }
 }

@@ -150,7 +150,8 @@ final class LoadedBPFObject {
 /// Thin errno-checked wrappers over the libbpf calls sockaff makes on file
 /// descriptors of pinned objects.
 enum BPF {
-  /// Opens a pinned object; nil if there is no such pin.
+  /// Opens a pinned object; nil if there is no such pin. Through
+  /// `PinnedMap` and `PinnedLink`, which own what it returns.
   static func openPinned(_ path: String) throws(SockaffError) -> FileDescriptor? {
     let fd = bpf_obj_get(path)
     if fd >= 0 { return FileDescriptor(rawValue: fd) }

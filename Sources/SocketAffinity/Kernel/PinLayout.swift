@@ -1,4 +1,3 @@
-import CLibbpf
 import Glibc
 
 /// The pinned tracer's table of pins in bpffs: what `trace` pins, in what
@@ -74,24 +73,15 @@ public struct PinLayout: Sendable, Equatable {
     }
     var detached = false
     for path in linksInDetachOrder {
-      guard let link = try BPF.openPinned(path) else { continue }
-      defer { link.closeQuietly() }
+      guard let link = try PinnedLink.open(path) else { continue }
       beforeStep()
-      // Tracing (raw tracepoint) links cannot be detached explicitly
-      // (EOPNOTSUPP): they go when their last reference, the pin, goes below.
-      if bpf_link_detach(link.rawValue) != 0 && Glibc.errno != EOPNOTSUPP && Glibc.errno != ENOLINK {
-        throw SockaffError.lastErrno(operation: "bpf_link_detach(\(path))")
-      }
+      try link.detach()
       detached = true
     }
     var removed = 0
     for path in all where access(path, F_OK) == 0 {
       beforeStep()
-      if unlink(path) == 0 {
-        removed += 1
-      } else if Glibc.errno != ENOENT {
-        throw SockaffError.lastErrno(operation: "unlink \(path)")
-      }
+      if try PinnedObject.unpin(path) { removed += 1 }
     }
     rmdir(directory)
     return Removal(detachedLink: detached, removedPins: removed)

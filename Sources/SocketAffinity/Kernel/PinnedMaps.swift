@@ -10,11 +10,11 @@ import SystemPackage
 /// programs loaded for it are dropped with it (`RecordsIterator.forgetAll`),
 /// so a metrics server holds no detached map.
 public final class PinnedMaps: @unchecked Sendable {
-  let records: FileDescriptor
+  let records: PinnedMap
   /// The per-CPU shares of sockets received on more than one CPU.
-  let pool: FileDescriptor
+  let pool: PinnedMap
   /// The tracer's counters (nil in pins of a sockaff before them).
-  let counts: FileDescriptor?
+  let counts: PinnedMap?
   let clock: ClockReference?
   let pins: PinLayout
   /// Possible CPUs: the length of every per-CPU value the kernel returns.
@@ -31,25 +31,15 @@ public final class PinnedMaps: @unchecked Sendable {
           "bpffs is not mounted at \(Mounts.bpffsMountPoint), so no tracer pins can be read; 'sockaff trace' mounts it"
       )
     }
-    guard let records = try BPF.openPinned(pins.records) else {
+    guard let records = try PinnedMap.open(pins.records) else {
       RecordsIterator.forgetAll()
       throw SockaffError.notAttached
     }
-    let pool: FileDescriptor
-    do {
-      pool = try Self.openCheckedPool(records: records, pins: pins)
-    } catch {
-      records.closeQuietly()
-      throw error
-    }
     self.records = records
-    self.pool = pool
-    counts = try? BPF.openPinned(pins.counts)
+    pool = try Self.openCheckedPool(records: records.descriptor, pins: pins)
+    counts = try? PinnedMap.open(pins.counts)
     possibleCPUs = max(Int(libbpf_num_possible_cpus()), 1)
-    clock = try BPF.openPinned(pins.clock).flatMap { fd in
-      defer { fd.closeQuietly() }
-      return try? ClockReference.load(clockMapFD: fd.rawValue)
-    }
+    clock = try PinnedMap.open(pins.clock).flatMap { try? ClockReference.load(clockMapFD: $0.fd) }
   }
 
   /// Pins made by a sockaff with another layout (an older build still
@@ -59,12 +49,12 @@ public final class PinnedMaps: @unchecked Sendable {
   /// with read counters, or without them (tracing without reads), are both
   /// this build's.
   static func checkLayout(of records: FileDescriptor, pins: PinLayout) throws(SockaffError) {
-    try openCheckedPool(records: records, pins: pins).closeQuietly()
+    _ = try openCheckedPool(records: records, pins: pins)
   }
 
   /// `checkLayout`, returning the pool it opened to check, for a reader.
   private static func openCheckedPool(records: FileDescriptor, pins: PinLayout) throws(SockaffError)
-    -> FileDescriptor
+    -> PinnedMap
   {
     let info = try BPF.mapInfo(records)
     let sizes = recordSizes.map(UInt32.init)
@@ -74,10 +64,9 @@ public final class PinnedMaps: @unchecked Sendable {
         "map type \(info.type), \(info.value_size)-byte records; this build reads type \(BPF_MAP_TYPE_SK_STORAGE.rawValue), \(sizes.map(String.init).joined(separator: " or ")) bytes"
       )
     }
-    let abi = try BPF.openPinned(pins.clock).map { (fd) throws(SockaffError) -> UInt64? in
-      defer { fd.closeQuietly() }
-      guard try BPF.mapInfo(fd).value_size == MemoryLayout<sockaff_clock>.size else { return nil }
-      return try ClockReference.read(clockMapFD: fd.rawValue).abi_version
+    let abi = try PinnedMap.open(pins.clock).map { (clock) throws(SockaffError) -> UInt64? in
+      guard try clock.info().value_size == MemoryLayout<sockaff_clock>.size else { return nil }
+      return try ClockReference.read(clockMapFD: clock.fd).abi_version
     }
     guard let abi, abi == UInt64(SOCKAFF_ABI_VERSION) else {
       throw incompatible(
@@ -85,19 +74,14 @@ public final class PinnedMaps: @unchecked Sendable {
         "record layout version \((abi ?? nil).map(String.init) ?? "5 or older"); this build's is \(SOCKAFF_ABI_VERSION)"
       )
     }
-    guard let pool = try BPF.openPinned(pins.pool) else {
+    guard let pool = try PinnedMap.open(pins.pool) else {
       throw incompatible(pins.pool, "no pool of per-CPU shares")
     }
-    do throws(SockaffError) {
-      let poolInfo = try BPF.mapInfo(pool)
-      guard poolInfo.type == BPF_MAP_TYPE_PERCPU_ARRAY.rawValue,
-        poolInfo.value_size == MemoryLayout<sockaff_cpu_share>.size
-      else { throw incompatible(pins.pool, "a pool of \(poolInfo.value_size)-byte shares") }
-      return pool
-    } catch {
-      pool.closeQuietly()
-      throw error
-    }
+    let poolInfo = try pool.info()
+    guard poolInfo.type == BPF_MAP_TYPE_PERCPU_ARRAY.rawValue,
+      poolInfo.value_size == MemoryLayout<sockaff_cpu_share>.size
+    else { throw incompatible(pins.pool, "a pool of \(poolInfo.value_size)-byte shares") }
+    return pool
   }
 
   private static func incompatible(_ path: String, _ what: String) -> SockaffError {
@@ -109,19 +93,13 @@ public final class PinnedMaps: @unchecked Sendable {
   /// With read counters, and without.
   static let recordSizes = [MemoryLayout<sockaff_record>.size, Int(SOCKAFF_RECORD_SIZE_WITHOUT_READS)]
 
-  deinit {
-    records.closeQuietly()
-    pool.closeQuietly()
-    counts?.closeQuietly()
-  }
-
   /// The record of the socket behind `socketFD` (any fd of ours that refers
   /// to it: the kernel resolves the fd to the socket), or nil if it has none.
   func record(socketFD: Int32) throws(SockaffError) -> ReceiveRecord? {
     var key = socketFD
     // Records without read counters fill the start; the counters stay zero.
     var raw = sockaff_record()
-    guard bpf_map_lookup_elem(records.rawValue, &key, &raw) == 0 else {
+    guard bpf_map_lookup_elem(records.fd, &key, &raw) == 0 else {
       let errno = Errno(rawValue: Glibc.errno)
       // ENOENT: no record; EOPNOTSUPP/EBADF-like answers come from sockets
       // that cannot carry socket storage at all (not INET).
@@ -137,7 +115,7 @@ public final class PinnedMaps: @unchecked Sendable {
     guard slot != 0 && slot != SOCKAFF_POOL_NONE else { return [] }
     var key = slot - 1
     var values = [sockaff_cpu_share](repeating: sockaff_cpu_share(), count: possibleCPUs)
-    guard bpf_map_lookup_elem(pool.rawValue, &key, &values) == 0 else {
+    guard bpf_map_lookup_elem(pool.fd, &key, &values) == 0 else {
       throw SockaffError.lastErrno(operation: "look up pool slot \(key)")
     }
     return values

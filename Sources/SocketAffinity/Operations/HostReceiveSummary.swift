@@ -122,7 +122,7 @@ public struct HostReceiveSummary: Sendable {
     let maps: PinnedMaps
     if let reader { maps = reader } else { maps = try PinnedMaps(pins: pins) }
     try maps.requireAttached()
-    return try HeldSockets.withEntries(records: maps.records) { (entries) throws(SockaffError) in
+    return try HeldSockets.withEntries(records: maps.records.descriptor) { (entries) throws(SockaffError) in
       try summarize(entries, top: top, maps: maps, topology: topology)
     }
   }

@@ -48,9 +48,8 @@ public struct Tracer: Sendable {
         // "already attached" only if this build can read what it records.
         // An ingress pin whose link is detached (a killed `detach`) is not
         // attached: its pins are stale, removed below.
-        if let records = try BPF.openPinned(pins.records) {
-          defer { records.closeQuietly() }
-          try PinnedMaps.checkLayout(of: records, pins: pins)
+        if let records = try PinnedMap.open(pins.records) {
+          try PinnedMaps.checkLayout(of: records.descriptor, pins: pins)
         }
         return .alreadyAttached
       }
@@ -98,7 +97,7 @@ public struct Tracer: Sendable {
       }
       // The link pin first: pinned mode (the usual case) then needs no
       // CAP_SYS_ADMIN, which identifying attached programs by id does.
-      if try BPF.openPinned(pins.ingressLink).map({ $0.closeQuietly() }) == nil,
+      if try PinnedLink.open(pins.ingressLink) == nil,
         let cgroup = Mounts.cgroup2Root(in: mounts),
         try !AttachedPrograms.query(cgroup: cgroup).isEmpty
       {

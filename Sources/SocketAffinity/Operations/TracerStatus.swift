@@ -88,10 +88,7 @@ extension Tracer {
     // figures are unknown, said once, and everything else is still shown.
     let readable = bpffs && unreadable == nil
     var linkPinned = false
-    if readable, let link = try BPF.openPinned(pins.ingressLink) {
-      link.closeQuietly()
-      linkPinned = true
-    }
+    if readable { linkPinned = try PinnedLink.open(pins.ingressLink) != nil }
 
     var created: UInt64?
     var untracked: UInt64?
@@ -101,14 +98,14 @@ extension Tracer {
     var valueSize: UInt32?
     var hz: UInt64?
     /// A pin's figures: the reader's descriptor, or the pin opened for them.
-    func figures(_ path: String, _ opened: FileDescriptor?, _ body: (FileDescriptor) throws(SockaffError) -> Void)
+    func figures(_ path: String, _ opened: PinnedMap?, _ body: (FileDescriptor) throws(SockaffError) -> Void)
       throws(SockaffError)
     {
       guard readable else { return }
-      if let opened { return try body(opened) }
-      guard let fd = try BPF.openPinned(path) else { return }
-      defer { fd.closeQuietly() }
-      try body(fd)
+      var map = opened
+      if map == nil { map = try PinnedMap.open(path) }
+      guard let map else { return }
+      try body(map.descriptor)
     }
     try figures(pins.counts, reader?.counts) { (counts) throws(SockaffError) in
       created = try Counters.sum(mapFD: counts.rawValue, index: SOCKAFF_COUNT_RECORDS_CREATED.rawValue)
