@@ -54,8 +54,10 @@ public enum PrometheusExposition {
       )
       .increment(by: Int64(clamping: full))
     }
+    // In the base unit, seconds, as Prometheus's conventions (and promtool) ask.
     if let cost = status.nanosecondsPerPacket {
-      gauge("ingress_nanoseconds_per_packet", "Mean cost of the receive program (kernel.bpf_stats_enabled=1)").set(cost)
+      gauge("ingress_seconds_per_packet", "Mean cost of the receive program per packet (kernel.bpf_stats_enabled=1)")
+        .set(cost / 1e9)
     }
     // What the kernel lets sockaff use: a refused or missing feature is a
     // series, so that what a scrape lacks is alertable, not only absent.
@@ -155,7 +157,7 @@ public enum PrometheusExposition {
   /// The exposition with its families in name order, and each family's
   /// samples in text order: the registry keeps them in dictionaries, whose
   /// order changes from run to run, and textfiles should diff cleanly.
-  static func sorted(_ exposition: String) -> String {
+  public static func sorted(_ exposition: String) -> String {
     var families: [(name: String, header: [Substring], samples: [Substring])] = []
     for line in exposition.split(separator: "\n", omittingEmptySubsequences: true) {
       let words = line.split(separator: " ", maxSplits: 3)

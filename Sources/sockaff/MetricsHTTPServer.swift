@@ -8,10 +8,28 @@ import SystemPackage
 /// A small HTTP/1.1 server on SwiftNIO: GET /metrics answers with a fresh
 /// snapshot in the Prometheus text format. Reading a snapshot makes
 /// blocking syscalls, so it runs on a thread pool, not on the event loop.
+///
+/// Hardened against the clients it serves, all of which run on its one
+/// event loop:
+/// - at most `limits.connections` connections; at the cap, a new one takes
+///   the place of the connection idle the longest (never one being
+///   answered), so idle connections held open by anyone cannot lock the
+///   scraper out;
+/// - a connection must complete each request within `limits.requestTimeout`
+///   of its opening or of its previous answer (a slow or silent client,
+///   keep-alive or not, is closed: bytes trickled in do not extend it);
+/// - concurrent scrapes share one reading (`ScrapeCoalescer`): eight
+///   scrapers cost one scrape's CPU, not eight.
 enum MetricsHTTPServer {
-  /// `render` makes each scrape's answer (on the thread pool).
+  struct Limits: Sendable {
+    var connections = 64
+    var requestTimeout: TimeAmount = .seconds(10)
+  }
+
+  /// `render` makes each reading (on the thread pool).
   static func run(
-    at address: ListenAddress, render: @escaping @Sendable () throws(SockaffError) -> String, started: (Int) -> Void
+    at address: ListenAddress, limits: Limits = Limits(),
+    render: @escaping @Sendable () throws(SockaffError) -> String, started: (Int) -> Void
   ) throws(SockaffError) {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let pool = NIOThreadPool(numberOfThreads: 1)
@@ -20,13 +38,16 @@ enum MetricsHTTPServer {
       try? group.syncShutdownGracefully()
       try? pool.syncShutdownGracefully()
     }
+    let loop = group.next()
+    let connections = ConnectionTable(limit: limits.connections)
+    let coalescer = ScrapeCoalescer(pool: pool, loop: loop, render: render)
     let bootstrap = ServerBootstrap(group: group)
       .serverChannelOption(ChannelOptions.backlog, value: 64)
       .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
-        channel.pipeline.configureHTTPServerPipeline().flatMap {
-          channel.pipeline.addHandler(MetricsHandler(pool: pool, render: render))
-        }
+        let handler = MetricsHandler(
+          coalescer: coalescer, connections: connections, requestTimeout: limits.requestTimeout)
+        return channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(handler) }
       }
     let channel: Channel
     do {
@@ -49,17 +70,129 @@ enum MetricsHTTPServer {
   }
 }
 
+/// The open connections, oldest idle first; touched on the event loop only.
+final class ConnectionTable: @unchecked Sendable {
+  private let limit: Int
+  /// Connections not being answered, in the order they became idle.
+  private var idle: [ObjectIdentifier: (since: NIODeadline, channel: Channel)] = [:]
+  private var busy: Set<ObjectIdentifier> = []
+
+  init(limit: Int) { self.limit = limit }
+
+  /// A new connection: admitted, after closing the one idle the longest if
+  /// the table is full; refused (false) when every one is being answered.
+  func admit(_ channel: Channel) -> Bool {
+    if idle.count + busy.count >= limit {
+      guard let oldest = idle.min(by: { $0.value.since < $1.value.since }) else { return false }
+      idle[oldest.key] = nil
+      oldest.value.channel.close(promise: nil)
+    }
+    idle[ObjectIdentifier(channel)] = (.now(), channel)
+    return true
+  }
+
+  func answering(_ channel: Channel) {
+    let key = ObjectIdentifier(channel)
+    if idle.removeValue(forKey: key) != nil { busy.insert(key) }
+  }
+
+  func answered(_ channel: Channel) {
+    let key = ObjectIdentifier(channel)
+    if busy.remove(key) != nil { idle[key] = (.now(), channel) }
+  }
+
+  func closed(_ channel: Channel) {
+    let key = ObjectIdentifier(channel)
+    idle[key] = nil
+    busy.remove(key)
+  }
+}
+
+/// One reading at a time, shared by every scrape that arrives while it is
+/// made; touched on the event loop only. The reading carries how long it
+/// took and how many readings this server has made and failed, as series
+/// of its own.
+final class ScrapeCoalescer: @unchecked Sendable {
+  private let pool: NIOThreadPool
+  private let loop: EventLoop
+  private let render: @Sendable () throws(SockaffError) -> String
+  private var inFlight: EventLoopFuture<String>?
+  private var readings = 0
+  private var failures = 0
+
+  init(pool: NIOThreadPool, loop: EventLoop, render: @escaping @Sendable () throws(SockaffError) -> String) {
+    (self.pool, self.loop, self.render) = (pool, loop, render)
+  }
+
+  func reading() -> EventLoopFuture<String> {
+    if let inFlight { return inFlight }
+    let render = self.render
+    readings += 1
+    let made = readings
+    let reading = pool.runIfActive(eventLoop: loop) { () throws -> (String, Double) in
+      let start = SystemClock.nanoseconds(CLOCK_MONOTONIC)
+      let text = try render()
+      return (text, Double(SystemClock.nanoseconds(CLOCK_MONOTONIC) - start) / 1e9)
+    }
+    .map { [self] text, seconds in self.withSelfMetrics(text, seconds: seconds, readings: made) }
+    inFlight = reading
+    reading.whenComplete { [self] result in
+      inFlight = nil
+      if case .failure = result { failures += 1 }
+    }
+    return reading
+  }
+
+  /// The reading's own cost and this server's counts, in name order with the rest.
+  private func withSelfMetrics(_ text: String, seconds: Double, readings: Int) -> String {
+    PrometheusExposition.sorted(
+      text
+        + """
+        # HELP sockaff_scrape_duration_seconds How long this reading of the tracer and the host took
+        # TYPE sockaff_scrape_duration_seconds gauge
+        sockaff_scrape_duration_seconds \(seconds)
+        # HELP sockaff_scrape_readings_total Readings this server made (concurrent scrapes share one)
+        # TYPE sockaff_scrape_readings_total counter
+        sockaff_scrape_readings_total \(readings)
+        # HELP sockaff_scrape_errors_total Readings this server failed to make (answered with status 500)
+        # TYPE sockaff_scrape_errors_total counter
+        sockaff_scrape_errors_total \(failures)
+
+        """)
+  }
+}
+
 final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
   typealias InboundIn = HTTPServerRequestPart
   typealias OutboundOut = HTTPServerResponsePart
 
-  private let pool: NIOThreadPool
-  private let render: @Sendable () throws(SockaffError) -> String
+  private let coalescer: ScrapeCoalescer
+  private let connections: ConnectionTable
+  private let requestTimeout: TimeAmount
   private var request: HTTPRequestHead?
+  /// Closes the connection unless a request is complete by then.
+  private var deadline: Scheduled<Void>?
 
-  init(pool: NIOThreadPool, render: @escaping @Sendable () throws(SockaffError) -> String) {
-    self.pool = pool
-    self.render = render
+  init(coalescer: ScrapeCoalescer, connections: ConnectionTable, requestTimeout: TimeAmount) {
+    (self.coalescer, self.connections, self.requestTimeout) = (coalescer, connections, requestTimeout)
+  }
+
+  func channelActive(context: ChannelHandlerContext) {
+    guard connections.admit(context.channel) else { return context.close(promise: nil) }
+    armDeadline(context: context)
+    context.fireChannelActive()
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    deadline?.cancel()
+    connections.closed(context.channel)
+    context.fireChannelInactive()
+  }
+
+  private func armDeadline(context: ChannelHandlerContext) {
+    deadline?.cancel()
+    let channel = context.channel
+    deadline = context.eventLoop.scheduleTask(in: requestTimeout) { channel.close(promise: nil) }
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -69,6 +202,8 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
     case .end:
       guard let head = request else { return }
       request = nil
+      deadline?.cancel()
+      connections.answering(context.channel)
       respond(to: head, context: context)
     }
   }
@@ -81,10 +216,8 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
     guard path == "/metrics" else {
       return send(.notFound, "sockaff: metrics are at /metrics\n", head: head, context: context)
     }
-    let render = self.render
-    let rendered = pool.runIfActive(eventLoop: context.eventLoop) { () throws -> String in try render() }
     let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-    rendered.whenComplete { result in
+    coalescer.reading().whenComplete { result in
       let (handler, context) = loopBound.value
       switch result {
       case .success(let text):
@@ -110,8 +243,11 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
       context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
     }
     let channel = context.channel
+    let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
     context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-      if !keepAlive { channel.close(promise: nil) }
+      let (handler, context) = loopBound.value
+      handler.connections.answered(channel)
+      if keepAlive { handler.armDeadline(context: context) } else { channel.close(promise: nil) }
     }
   }
 }

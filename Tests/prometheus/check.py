@@ -282,6 +282,13 @@ def main(sockaff):
         # Scrapes after the last packet: the series now hold the final counts.
         time.sleep(3)
 
+        # Prometheus's own linter on what serve exposes with the tracer
+        # attached and traffic counted (naming, types, HELP): nothing to say.
+        exposition = urllib.request.urlopen(served.split()[-1], timeout=30).read()
+        lint = subprocess.run(["promtool", "check", "metrics"], input=exposition, capture_output=True)
+        check("promtool check metrics finds nothing in the exposition", lint.returncode == 0 and not lint.stdout
+              and not lint.stderr, (lint.stdout + lint.stderr).decode(errors="replace"))
+
         answer = json.loads(run(sockaff, "query", "--pid", str(hello["pid"]), "--fd", str(hello["fd"]), "--json",
                                 "--sysfs-root", TOPOLOGY).stdout or "{}")
         series = query(base, f'sockaff_socket_receive_packets_total{{pid="{hello["pid"]}",fd="{hello["fd"]}"}}')

@@ -55,14 +55,18 @@ final class MetricsServer {
   private let process: Child
   let url: String
 
-  init(environment: [String] = []) throws {
-    process = try Child(["/usr/bin/env"] + environment + [Command.sockaffPath, "serve", "--listen", "127.0.0.1:0"])
+  init(environment: [String] = [], arguments: [String] = []) throws {
+    process = try Child(
+      ["/usr/bin/env"] + environment + [Command.sockaffPath, "serve", "--listen", "127.0.0.1:0"] + arguments)
     var poller = pollfd(fd: process.output.fileDescriptor, events: Int16(POLLIN), revents: 0)
     guard poll(&poller, 1, 20_000) == 1 else { throw HarnessError("sockaff serve printed nothing") }
     let line = String(decoding: process.output.availableData, as: UTF8.self)
     guard let start = line.range(of: "http://") else { throw HarnessError("sockaff serve said: \(line)") }
     url = String(line[start.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
   }
+
+  /// The port it listens on.
+  var port: Int { Int(url.split(separator: ":").last?.split(separator: "/").first ?? "") ?? 0 }
 
   func stop() {
     process.signal(SIGTERM)
