@@ -17,6 +17,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     // The kernel tests' runs of programs to their exit (Tests/KernelTests/Support/Command.swift).
     .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+    // serve's log lines (start-up, refused capabilities, failed scrapes) on stderr, for the journal.
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
   ],
   targets: [
     // The one definition of the BPF map layout, shared with bpf/sockaff.bpf.c.
@@ -58,6 +60,7 @@ let package = Package(
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "SystemPackage", package: "swift-system"),
+        .product(name: "Logging", package: "swift-log"),
       ]),
     // Times library calls for `make bench`; not installed.
     .executableTarget(

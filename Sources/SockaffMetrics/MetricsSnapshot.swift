@@ -35,11 +35,14 @@ public struct MetricsSnapshot: Sendable {
     // for the status and the summary both. None where they cannot be read
     // (not attached, another layout): status then says why on its own.
     let reader = try? PinnedMaps(pins: pins)
-    let status = try Tracer(pins: pins, topology: topology).status(reading: reader)
+    // And each NIC read once, for the status's interfaces and the sockets' paths.
+    let steering = SteeringInspection(topology: topology)
+    let status = try Tracer(pins: pins, topology: topology).status(reading: reader, steering: steering)
     let none = HostReceiveSummary()
     guard status.attached else { return MetricsSnapshot(status: status, summary: none, topology: topology) }
     do {
-      let (summary, used) = try summarize(top: top, topology: topology, from: source, pins: pins, reader: reader)
+      let (summary, used) = try summarize(
+        top: top, topology: topology, from: source, pins: pins, reader: reader, steering: steering)
       return MetricsSnapshot(status: status, summary: summary, topology: topology, summarySource: used)
     } catch  where error.kind == .notAttached {
       return MetricsSnapshot(status: status, summary: none, topology: topology)
@@ -63,14 +66,19 @@ public struct MetricsSnapshot: Sendable {
   /// speed, never the answer. `iterator` asked for by name fails instead,
   /// with the refusal's own status.
   static func summarize(
-    top: Int, topology: Topology, from source: SocketSource, pins: PinLayout, reader: PinnedMaps?
+    top: Int, topology: Topology, from source: SocketSource, pins: PinLayout, reader: PinnedMaps?,
+    steering: SteeringInspection
   ) throws(SockaffError) -> (HostReceiveSummary, SocketSource) {
     func list() throws(SockaffError) -> (HostReceiveSummary, SocketSource) {
-      let listing = try SocketListing(pins: pins, topology: topology).listReportingSkipped(reading: reader)
+      let listing = try SocketListing(pins: pins, topology: topology).listReportingSkipped(
+        reading: reader, steering: steering)
       return (HostReceiveSummary(listing: listing, top: top), .procfs)
     }
     func pass() throws(SockaffError) -> (HostReceiveSummary, SocketSource) {
-      (try HostReceiveSummary.read(top: top, pins: pins, reading: reader, topology: topology), .iterator)
+      (
+        try HostReceiveSummary.read(top: top, pins: pins, reading: reader, steering: steering, topology: topology),
+        .iterator
+      )
     }
     switch source {
     case .procfs: return try list()

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -28,7 +29,7 @@ enum MetricsHTTPServer {
 
   /// `render` makes each reading (on the thread pool).
   static func run(
-    at address: ListenAddress, limits: Limits = Limits(),
+    at address: ListenAddress, limits: Limits = Limits(), log: Logger,
     render: @escaping @Sendable () throws(SockaffError) -> String, started: (Int) -> Void
   ) throws(SockaffError) {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -40,7 +41,7 @@ enum MetricsHTTPServer {
     }
     let loop = group.next()
     let connections = ConnectionTable(limit: limits.connections)
-    let coalescer = ScrapeCoalescer(pool: pool, loop: loop, render: render)
+    let coalescer = ScrapeCoalescer(pool: pool, loop: loop, log: log, render: render)
     let bootstrap = ServerBootstrap(group: group)
       .serverChannelOption(ChannelOptions.backlog, value: 64)
       .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -116,12 +117,15 @@ final class ScrapeCoalescer: @unchecked Sendable {
   private let pool: NIOThreadPool
   private let loop: EventLoop
   private let render: @Sendable () throws(SockaffError) -> String
+  private let log: Logger
   private var inFlight: EventLoopFuture<String>?
   private var readings = 0
   private var failures = 0
 
-  init(pool: NIOThreadPool, loop: EventLoop, render: @escaping @Sendable () throws(SockaffError) -> String) {
-    (self.pool, self.loop, self.render) = (pool, loop, render)
+  init(
+    pool: NIOThreadPool, loop: EventLoop, log: Logger, render: @escaping @Sendable () throws(SockaffError) -> String
+  ) {
+    (self.pool, self.loop, self.log, self.render) = (pool, loop, log, render)
   }
 
   func reading() -> EventLoopFuture<String> {
@@ -138,7 +142,10 @@ final class ScrapeCoalescer: @unchecked Sendable {
     inFlight = reading
     reading.whenComplete { [self] result in
       inFlight = nil
-      if case .failure = result { failures += 1 }
+      if case .failure(let error) = result {
+        failures += 1
+        log.error("scrape failed: \(error)", metadata: ["failures": "\(failures)"])
+      }
     }
     return reading
   }

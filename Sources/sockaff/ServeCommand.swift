@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Logging
 import SockaffMetrics
 import SocketAffinity
 
@@ -53,10 +54,27 @@ struct ServeCommand: ParsableCommand {
       let address = ListenAddress(listen)!  // validate() accepted it
       let limits = MetricsHTTPServer.Limits(
         connections: maxConnections, requestTimeout: .nanoseconds(Int64(requestTimeout * 1e9)))
-      try MetricsHTTPServer.run(at: address, limits: limits, render: try scrape.renderer()) { port in
+      let log = Self.logger
+      try MetricsHTTPServer.run(at: address, limits: limits, log: log, render: try scrape.renderer()) { port in
         print("sockaff: serving http://\(address.hostForURL):\(port)/metrics")
         fflush(nil)  // a pipe (a service manager, a test) gets the line now
+        log.info(
+          "serving",
+          metadata: [
+            "url": "http://\(address.hostForURL):\(port)/metrics", "max_connections": "\(maxConnections)",
+            "request_timeout_seconds": "\(requestTimeout)",
+          ])
+        // What this kernel makes the scrapes do without, said once at start.
+        for feature in KernelFeatures.probe() where feature.state != .yes {
+          log.warning("\(feature.lossDescription)", metadata: ["capability": "\(feature.name)"])
+        }
       }
     }
   }
+
+  /// serve's log, on stderr (the journal under systemd); bootstrapped once.
+  static let logger: Logger = {
+    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    return Logger(label: "sockaff.serve")
+  }()
 }

@@ -64,4 +64,37 @@ final class ServeTests: KernelTestCase {
     XCTAssertEqual(last.values("sockaff_scrape_errors_total"), [0])
     XCTAssertEqual(last.values("sockaff_scrape_duration_seconds").count, 1)
   }
+
+  /// serve's log (stderr, the journal under systemd): its start, each
+  /// capability it works without, and each failed scrape, one line each.
+  func testServeLogsItsStartRefusedCapabilitiesAndFailedScrapes() throws {
+    try attach()
+    let log = FileManager.default.temporaryDirectory.appending(path: "sockaff-serve-\(getpid()).log")
+      .path(percentEncoded: false)
+    defer { unlink(log) }
+    // The held-sockets iterator asked for by name and refused: every scrape fails.
+    let serve = try Child([
+      "/usr/bin/env", "SOCKAFF_REFUSE=iter/task_file", "sh", "-c",
+      #"exec "$0" serve --listen 127.0.0.1:0 --sockets-from iterator 2>"$1""#,
+      Command.sockaffPath, log,
+    ])
+    defer {
+      serve.signal(SIGTERM)
+      _ = try? serve.wait()
+    }
+    var poller = pollfd(fd: serve.output.fileDescriptor, events: Int16(POLLIN), revents: 0)
+    XCTAssertEqual(poll(&poller, 1, 20_000), 1, "serve printed its URL")
+    let line = String(decoding: serve.output.availableData, as: UTF8.self)
+    guard let start = line.range(of: "http://") else { return XCTFail("serve said: \(line)") }
+    let url = String(line[start.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+    XCTAssertEqual(try parse("url", url).status, 500, "the refused iterator fails the scrape")
+    usleep(200_000)
+    let text = try String(contentsOfFile: log, encoding: .utf8)
+    let lines = text.split(separator: "\n")
+    XCTAssertTrue(lines.contains { $0.contains("info") && $0.contains("serving") }, text)
+    XCTAssertTrue(
+      lines.contains { $0.contains("warning") && $0.contains("the kernel refused iter/task_file (SOCKAFF_REFUSE)") },
+      text)
+    XCTAssertTrue(lines.contains { $0.contains("error") && $0.contains("scrape failed") }, text)
+  }
 }

@@ -41,6 +41,8 @@ for unit in sockaff sockaff-metrics; do
   check "$unit.service names $prefix/bin" grep -q "^ExecStart=$prefix/bin/sockaff " "$file"
   sed "s|=$prefix/bin/|=$root/bin/|" "$file" >"$units/$unit.service"
 done
+check "sockaff-metrics.service reads /etc/default/sockaff" \
+  grep -qx 'EnvironmentFile=-/etc/default/sockaff' "$root/lib/systemd/system/sockaff-metrics.service"
 check "units verify" systemd-analyze verify --man=no "$units/sockaff.service" "$units/sockaff-metrics.service"
 rm -rf "$units"
 

@@ -117,13 +117,14 @@ public struct HostReceiveSummary: Sendable {
   /// Through the held-sockets iterator; throws `.bpf` where the kernel cannot
   /// load or run it (the caller then lists instead).
   public static func read(
-    top: Int, pins: PinLayout = PinLayout(), reading reader: PinnedMaps? = nil, topology: Topology
+    top: Int, pins: PinLayout = PinLayout(), reading reader: PinnedMaps? = nil, steering: SteeringInspection? = nil,
+    topology: Topology
   ) throws(SockaffError) -> HostReceiveSummary {
     let maps: PinnedMaps
     if let reader { maps = reader } else { maps = try PinnedMaps(pins: pins) }
     try maps.requireAttached()
     return try HeldSockets.withEntries(records: maps.records.descriptor) { (entries) throws(SockaffError) in
-      try summarize(entries, top: top, maps: maps, topology: topology)
+      try summarize(entries, top: top, maps: maps, steering: steering, topology: topology)
     }
   }
 
@@ -195,12 +196,13 @@ public struct HostReceiveSummary: Sendable {
   /// the busiest sockets' full answers; without it (unit tests of the
   /// totals, from entries alone) neither is read.
   static func summarize(
-    _ entries: UnsafeBufferPointer<HeldSockets.Entry>, top: Int, maps: PinnedMaps?, topology: Topology
+    _ entries: UnsafeBufferPointer<HeldSockets.Entry>, top: Int, maps: PinnedMaps?,
+    steering: SteeringInspection? = nil, topology: Topology
   )
     throws(SockaffError) -> HostReceiveSummary
   {
     var summary = HostReceiveSummary()
-    let inspection = SocketInspection(topology: topology)
+    let inspection = SocketInspection(topology: topology, steering: steering)
     var facts: [Int32: SocketInspection.ProcessFacts] = [:]
     func factsOf(_ pid: Int32) -> SocketInspection.ProcessFacts {
       if let known = facts[pid] { return known }

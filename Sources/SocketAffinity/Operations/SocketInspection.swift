@@ -10,9 +10,10 @@ struct SocketInspection {
   /// Each answer's steering path, each interface read once per inspection.
   let steering: SteeringInspection
 
-  init(topology: Topology) {
+  /// `steering`: the interfaces already read for this command or scrape.
+  init(topology: Topology, steering: SteeringInspection? = nil) {
     self.topology = topology
-    steering = SteeringInspection(topology: topology)
+    self.steering = steering ?? SteeringInspection(topology: topology)
   }
 
   /// Interface names per (network namespace, ifindex): a listing asks the

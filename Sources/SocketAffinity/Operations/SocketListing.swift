@@ -33,9 +33,11 @@ public struct SocketListing: Sendable {
 
   /// `progress(done, total)` is called as slices of sockets are done (from
   /// any thread, one call at a time), for a caller that shows progress.
-  /// `reader`: the pins already opened for this scrape, else opened here.
+  /// `reader` and `steering`: the pins and interfaces already read for this
+  /// scrape, else read here.
   public func listReportingSkipped(
-    pid: Int32? = nil, reading reader: PinnedMaps? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil
+    pid: Int32? = nil, reading reader: PinnedMaps? = nil, steering: SteeringInspection? = nil,
+    progress: (@Sendable (Int, Int) -> Void)? = nil
   ) throws(SockaffError) -> Result {
     let maps: PinnedMaps
     if let reader { maps = reader } else { maps = try PinnedMaps(pins: pins) }
@@ -69,7 +71,8 @@ public struct SocketListing: Sendable {
     }
     let done = Mutex(0)
     let work = ListingWork(
-      maps: maps, inspection: SocketInspection(topology: topology), interfaceNames: SocketInspection.InterfaceNames(),
+      maps: maps, inspection: SocketInspection(topology: topology, steering: steering),
+      interfaceNames: SocketInspection.InterfaceNames(),
       hostWide: pid == nil)
     let outcomes = concurrentMap(slices.count) { index in
       let slice = slices[index]

@@ -3,13 +3,14 @@ import Synchronization
 
 /// Builds a socket's `SteeringPath` from its answer (the traced queue, NAPI
 /// id, receiving and reading CPUs) and what the kernel says about that
-/// interface now (`InterfaceQueues`). One per query or listing: each
-/// interface is read once, however many sockets it serves.
-final class SteeringInspection: Sendable {
+/// interface now (`InterfaceQueues`). One per query, listing or scrape:
+/// each interface is read once, however many sockets it serves, and a
+/// scrape's status reads its NICs from the same cache.
+public final class SteeringInspection: Sendable {
   let topology: Topology
   private let queues = Mutex<[String: InterfaceQueues]>([:])
 
-  init(topology: Topology) { self.topology = topology }
+  public init(topology: Topology) { self.topology = topology }
 
   func queues(of interface: String) -> InterfaceQueues {
     if let known = queues.withLock({ $0[interface] }) { return known }

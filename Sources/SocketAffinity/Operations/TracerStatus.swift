@@ -73,7 +73,10 @@ extension Tracer {
   /// and checked once for this scrape (`PinnedMaps`), read instead of the
   /// pins one by one; without one, each pin is opened here, so that pins of
   /// another layout, which a reader refuses, are still reported.
-  public func status(reading reader: PinnedMaps? = nil) throws(SockaffError) -> TracerStatus {
+  /// `steering`: the interfaces already read for this scrape.
+  public func status(reading reader: PinnedMaps? = nil, steering: SteeringInspection? = nil) throws(SockaffError)
+    -> TracerStatus
+  {
     let mounts = try Mounts.current()
     let cgroup = Mounts.cgroup2Root(in: mounts)
     let bpffs = Mounts.isBPFFSMounted(in: mounts)
@@ -152,6 +155,6 @@ extension Tracer {
       bpfStatsEnabled: KernelFeatures.bpfStatsEnabled(),
       nanosecondsPerPacket: runs > 0 ? Double(time) / Double(runs) : nil,
       kernel: KernelFeatures.release(), features: KernelFeatures.probe(),
-      interfaces: InterfaceSteering.all(topology: .live()))
+      interfaces: InterfaceSteering.all(topology: .live(), queues: steering.map { cache in { cache.queues(of: $0) } }))
   }
 }

@@ -54,12 +54,16 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
 
   /// Every interface with a device in sockaff's network namespace, by name
   /// (software interfaces, loopback and veth, have no queues to steer).
-  public static func all(topology: Topology, sys: String = "/sys") -> [InterfaceSteering] {
+  /// `queues`: where to take each interface's queues from (a cache shared
+  /// with the sockets' paths), instead of reading them here.
+  public static func all(
+    topology: Topology, sys: String = "/sys", queues cached: ((String) -> InterfaceQueues)? = nil
+  ) -> [InterfaceSteering] {
     let names = directoryEntries("\(sys)/class/net").sorted()
     let socket = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     defer { if socket >= 0 { close(socket) } }
     return names.compactMap { (name) -> InterfaceSteering? in
-      let queues = InterfaceQueues(interface: name, sys: sys)
+      let queues = cached?(name) ?? InterfaceQueues(interface: name, sys: sys)
       guard queues.hasDevice else { return nil }
       var configuration: RSSConfiguration?
       var failure: String?
