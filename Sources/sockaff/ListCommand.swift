@@ -28,6 +28,8 @@ struct ListCommand: ParsableCommand {
   @Flag(help: "Every column (REMOTE, IRQ, IFACE, CPU SHARE too); without it the table fits 80 columns for IPv4.")
   var wide = false
 
+  @OptionGroup var selection: SocketSelection
+
   @OptionGroup var topologyOptions: TopologyOptions
 
   func validate() throws {
@@ -46,7 +48,7 @@ struct ListCommand: ParsableCommand {
           "sockaff: warning: skipped \(result.notPermitted.count) \(result.notPermitted.count == 1 ? "process" : "processes") not readable without CAP_SYS_PTRACE (pids \(pids)\(result.notPermitted.count > 10 ? ", ..." : ""))"
         )
       }
-      var sockets = result.sockets
+      var sockets = result.sockets.filter(selection.selects)
       if mismatch { sockets = sockets.filter { $0.crossNUMA == true } }
       let summaries = ProcessMismatch.summarize(sockets)
       if json {

@@ -23,10 +23,12 @@ struct QueryCommand: ParsableCommand {
   // Unconditional parsing: "-1" is a value to refuse as such ("not a
   // process id"), not an unknown flag that leaves the option without one.
   @Option(parsing: .unconditional, help: "Process id of the socket's owner.")
-  var pid: Int32
+  var pid: Int32?
 
   @Option(parsing: .unconditional, help: "File descriptor number of the socket in that process.")
-  var fd: Int32
+  var fd: Int32?
+
+  @OptionGroup var selection: SocketSelection
 
   @Option(
     parsing: .unconditional,
@@ -44,8 +46,14 @@ struct QueryCommand: ParsableCommand {
   @OptionGroup var topologyOptions: TopologyOptions
 
   func validate() throws {
-    if pid <= 0 { throw ValidationError("--pid takes a process id (1 or more), not \(pid)") }
-    if fd < 0 { throw ValidationError("--fd takes a file descriptor number (0 or more), not \(fd)") }
+    if let pid, pid <= 0 { throw ValidationError("--pid takes a process id (1 or more), not \(pid)") }
+    if let fd, fd < 0 { throw ValidationError("--fd takes a file descriptor number (0 or more), not \(fd)") }
+    if selection.port != nil {
+      guard pid == nil && fd == nil else { throw ValidationError("--port finds the sockets: drop --pid and --fd") }
+      guard wait == nil else { throw ValidationError("--wait waits for one socket: use --pid and --fd") }
+    } else if pid == nil || fd == nil {
+      throw ValidationError("a socket is --pid P --fd F, or --port N")
+    }
     if let wait, !(0...86_400).contains(wait) {
       throw ValidationError("--wait takes 0 to 86400 seconds")
     }
@@ -57,6 +65,8 @@ struct QueryCommand: ParsableCommand {
   func run() throws {
     try reporting(json: json) {
       let query = AffinityQuery(topology: try topologyOptions.topology())
+      if let filter = selection.filter { return try answerEach(SocketSearch.find(filter), query: query) }
+      guard let pid, let fd else { return }  // validate() asked for both
       if predict {
         try show(try query.predict(pid: pid, fd: fd))
         return
@@ -76,6 +86,46 @@ struct QueryCommand: ParsableCommand {
       } else {
         print(AffinityText.render(answer))
       }
+    }
+  }
+
+  /// `--port`: every matching socket under each of its holders, in JSON as
+  /// one array. A holder gone meanwhile is passed over; none left is exit 19.
+  private func answerEach(_ matches: [SocketSearch.Match], query: AffinityQuery) throws {
+    var answers: [ResolvedAffinity] = []
+    var unanswered: SockaffError?
+    for match in matches {
+      do {
+        if let answer = try answer(match, query: query) { answers.append(answer) }
+      } catch {
+        // One socket the kernel knows nothing of yet does not hide the others.
+        unanswered = unanswered ?? error
+      }
+    }
+    guard !answers.isEmpty else {
+      throw unanswered
+        ?? SockaffError(
+          .noSuchSocket, operation: "no process holds a \(selection.described)",
+          hint: "processes this one cannot see or read (another pid namespace, no CAP_SYS_PTRACE) are not searched")
+    }
+    if json { return try Output.json(answers) }
+    print(
+      answers.map { resolved in
+        switch resolved {
+        case .observed(let answer): AffinityText.render(answer)
+        case .predicted(let prediction): AffinityText.render(prediction)
+        }
+      }.joined(separator: "\n"))
+  }
+
+  /// One holder's answer; nil for a holder gone meanwhile.
+  private func answer(_ match: SocketSearch.Match, query: AffinityQuery) throws(SockaffError) -> ResolvedAffinity? {
+    do {
+      if predict { return .predicted(try query.predict(pid: match.pid, fd: match.fd)) }
+      return try query.resolve(pid: match.pid, fd: match.fd)
+    } catch {
+      if error.kind == .noSuchProcess || error.kind == .badFileDescriptor { return nil }
+      throw error
     }
   }
 

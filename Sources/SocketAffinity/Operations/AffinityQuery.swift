@@ -97,10 +97,18 @@ public struct AffinityQuery: Sendable {
 }
 
 /// What `AffinityQuery.resolve` found: an observed answer (traced, or the
-/// kernel's own fields: `source` says which) or a prediction.
-public enum ResolvedAffinity: Sendable {
+/// kernel's own fields: `source` says which) or a prediction. Encoded as
+/// the answer it holds.
+public enum ResolvedAffinity: Sendable, Encodable {
   case observed(SocketAffinity)
   case predicted(PredictedAffinity)
+
+  public func encode(to encoder: any Encoder) throws {
+    switch self {
+    case .observed(let answer): try answer.encode(to: encoder)
+    case .predicted(let prediction): try prediction.encode(to: encoder)
+    }
+  }
 
   /// The CPU either answer names (a prediction may name only candidates).
   public var cpu: Int? {

@@ -34,6 +34,8 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     /// in the other mode, a foreground trace running, the --listen address
     /// in use.
     case conflict = "conflict"
+    /// `--port` (with its filters) matched no socket of any process.
+    case noSuchSocket = "no_such_socket"
     case other = "other"
 
     /// The exit status, distinct per kind and stable: the one table that
@@ -58,6 +60,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
       case .refused: 16
       case .unsafeDirectory: 17
       case .conflict: 18
+      case .noSuchSocket: 19
       }
     }
 
@@ -81,6 +84,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
       case .refused: "refused by the kernel"
       case .unsafeDirectory: "unsafe directory"
       case .conflict: "conflict with another sockaff"
+      case .noSuchSocket: "no socket matches --port"
       }
     }
   }

@@ -47,11 +47,14 @@ class KernelTestCase: XCTestCase {
   }
 
   /// `sockaff list --json [arguments]`, decoded.
-  func listJSON(_ arguments: String...) throws -> [[String: Any]] {
-    let result = try Command.run([Command.sockaffPath, "list", "--json"] + arguments)
+  func listJSON(_ arguments: String...) throws -> [[String: Any]] { try jsonArray(["list", "--json"] + arguments) }
+
+  /// `sockaff ARGUMENTS` that must print a JSON array, decoded.
+  func jsonArray(_ arguments: [String]) throws -> [[String: Any]] {
+    let result = try Command.run([Command.sockaffPath] + arguments)
     guard result.status == 0,
       let list = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
-    else { throw HarnessError("list \(arguments) failed (\(result.status)): \(result.stderr)") }
+    else { throw HarnessError("sockaff \(arguments) failed (\(result.status)): \(result.stderr)") }
     return list
   }
 

@@ -1,0 +1,75 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// Sockets by port, as an operator knows them: `query --port` finds a
+/// server's socket under each of its holders and answers each as `query
+/// --pid --fd` does; the filters narrow it; `list --port` holds exactly
+/// those rows. Holders are checked against the peers' own pids and fds.
+final class PortTests: KernelTestCase {
+  func queryArray(_ arguments: String...) throws -> [[String: Any]] { try jsonArray(["query", "--json"] + arguments) }
+
+  func testQueryByPortAnswersEachHolderAsByPidAndFd() throws {
+    try attach()
+    let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1", connectOnFirst: true)
+    try pair.exchange(12)
+    settle()
+    let port = "\(pair.server.hello["port"] as! Int)"
+    let byPort = try queryArray("--port", port)
+    XCTAssertEqual(byPort.count, 1, "the server's socket, not the client's: \(byPort)")
+    let direct = try queryJSON(pid: pair.server.pid, fd: pair.serverFD)
+    for key in ["pid", "fd", "cookie", "packets", "cpu", "local", "remote", "source"] {
+      XCTAssertEqual("\(byPort.first?[key] ?? "none")", "\(direct[key] ?? "none")", key)
+    }
+    XCTAssertEqual(byPort.first?["packets"] as? Int, 12)
+
+    // The filters: the protocol, the remote end (the client, as connected).
+    let client = try XCTUnwrap(direct["remote"] as? String)
+    XCTAssertEqual(try queryArray("--port", port, "--proto", "udp", "--remote", client).count, 1)
+    XCTAssertEqual(try queryArray("--port", port, "--local", "127.0.0.1").count, 1)
+    for filter in [["--proto", "tcp"], ["--remote", "127.0.0.2"], ["--local", "127.0.0.1:1"]] {
+      let none = try Command.run([Command.sockaffPath, "query", "--port", port] + filter)
+      XCTAssertEqual(none.status, 19, "\(filter): \(none.stderr)")
+      XCTAssertEqual(none.stderr.split(separator: "\n").count, 1, none.stderr)
+      XCTAssertTrue(none.stderr.contains("local port \(port)"), none.stderr)
+      XCTAssertEqual(none.stdout, "")
+    }
+
+    // list --port: exactly that socket's row.
+    let rows = try listJSON("--port", port)
+    XCTAssertEqual(rows.map { "\($0["pid"] ?? "")/\($0["fd"] ?? "")" }, ["\(pair.server.pid)/\(pair.serverFD)"])
+  }
+
+  /// A socket that two processes hold is found under each, with one record.
+  func testASharedSocketIsFoundUnderEachHolder() throws {
+    try attach()
+    let server = try Peer(["fork-share", "127.0.0.1"])
+    let port = server.hello["port"] as! Int
+    let client = try Peer(["udp-client", "127.0.0.1", "\(port)"])
+    defer {
+      try? client.finish()
+      try? server.finish()
+    }
+    client.startExchanges(20)
+    server.startExchanges(20)
+    try client.waitDone()
+    try server.waitDone()
+    let answers = try queryArray("--port", "\(port)")
+    XCTAssertEqual(
+      Set(answers.compactMap { $0["pid"] as? Int }), [Int(server.pid), server.hello["child_pid"] as! Int], "\(answers)")
+    XCTAssertEqual(Set(answers.compactMap { $0["cookie"] as? Int }).count, 1, "one socket")
+    XCTAssertEqual(answers.compactMap { $0["packets"] as? Int }, [20, 20], "its datagrams, under each holder")
+  }
+
+  func testBadSelectionsAreUsageErrors() throws {
+    for arguments in [
+      ["query", "--port", "0"], ["query", "--port", "70000"], ["query", "--port", "80", "--pid", "1", "--fd", "0"],
+      ["query", "--port", "80", "--local", "nowhere"], ["query", "--proto", "tcp", "--pid", "1", "--fd", "0"],
+      ["query", "--pid", "1"], ["list", "--remote", "10.0.0.1"],
+    ] {
+      let result = try Command.run([Command.sockaffPath] + arguments)
+      XCTAssertEqual(result.status, 64, "\(arguments): \(result.stderr)")
+      XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(arguments): \(result.stderr)")
+    }
+  }
+}
