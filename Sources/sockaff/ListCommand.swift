@@ -30,6 +30,12 @@ struct ListCommand: ParsableCommand {
 
   @OptionGroup var selection: SocketSelection
 
+  @Option(
+    help: ArgumentHelp(
+      "Only sockets held by processes in this cgroup (v2) or below it: its path under the cgroup2 mount, or that mount's full path.",
+      valueName: "path"))
+  var cgroup: String?
+
   @OptionGroup var topologyOptions: TopologyOptions
 
   func validate() throws {
@@ -38,6 +44,8 @@ struct ListCommand: ParsableCommand {
 
   func run() throws {
     try reporting(json: json) {
+      // A cgroup that does not exist is said before anything is listed.
+      let within = try cgroup.map { (path) throws(SockaffError) in try Self.cgroupPath(path) }
       let progress = ProgressLine()
       let result = try SocketListing(topology: try topologyOptions.topology())
         .listReportingSkipped(pid: pid, progress: progress.update)
@@ -49,6 +57,14 @@ struct ListCommand: ParsableCommand {
         )
       }
       var sockets = result.sockets.filter(selection.selects)
+      if let within {
+        var cgroups: [Int32: String?] = [:]
+        sockets = sockets.filter { socket in
+          let of = cgroups[socket.pid] ?? ProcFS.cgroup(pid: socket.pid)
+          cgroups[socket.pid] = of
+          return of.map { ProcFS.cgroup($0, isWithin: within) } ?? false
+        }
+      }
       if mismatch { sockets = sockets.filter { $0.crossNUMA == true } }
       let summaries = ProcessMismatch.summarize(sockets)
       if json {
@@ -58,6 +74,21 @@ struct ListCommand: ParsableCommand {
       print(SocketTable.render(sockets, columns: wide ? SocketTable.wide : SocketTable.narrow))
       for summary in summaries where mismatch { print(summary.summary) }
     }
+  }
+
+  /// `--cgroup`'s path relative to the cgroup2 root, which must exist
+  /// there: "/system.slice/x.service" or "/sys/fs/cgroup/system.slice/x.service".
+  static func cgroupPath(_ text: String) throws(SockaffError) -> String {
+    let root = try Mounts.requireCgroup2Root()
+    var path = text.hasPrefix(root + "/") ? String(text.dropFirst(root.count)) : text
+    if path == root { path = "/" }
+    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+    var info = stat()
+    guard path.hasPrefix("/"), stat(root + path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+      throw SockaffError(
+        .noSuchCgroup, operation: "list --cgroup \(text)", hint: "no such cgroup under the cgroup2 mount \(root)")
+    }
+    return path
   }
 
   struct MismatchDocument: Encodable {

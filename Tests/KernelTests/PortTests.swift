@@ -2,10 +2,12 @@ import Foundation
 import Glibc
 import XCTest
 
-/// Sockets by port, as an operator knows them: `query --port` finds a
+/// Sockets by what an operator knows of them: `query --port` finds a
 /// server's socket under each of its holders and answers each as `query
-/// --pid --fd` does; the filters narrow it; `list --port` holds exactly
-/// those rows. Holders are checked against the peers' own pids and fds.
+/// --pid --fd` does; the filters narrow it; `list --port` and `list
+/// --cgroup` hold exactly those rows. Holders are checked against the
+/// peers' own pids and fds, and the cgroup against the kernel's
+/// /proc/P/cgroup after the test moved the process there.
 final class PortTests: KernelTestCase {
   func queryArray(_ arguments: String...) throws -> [[String: Any]] { try jsonArray(["query", "--json"] + arguments) }
 
@@ -71,5 +73,38 @@ final class PortTests: KernelTestCase {
       XCTAssertEqual(result.status, 64, "\(arguments): \(result.stderr)")
       XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(arguments): \(result.stderr)")
     }
+  }
+
+  /// A cgroup of the test's own, with the server moved into it: `list
+  /// --cgroup` holds the server's socket and nothing of the client's, by the
+  /// path under the cgroup2 mount or by its full path.
+  func testListByCgroupHoldsExactlyItsProcessesSockets() throws {
+    try attach()
+    let root = try KernelListing.cgroupRoot()
+    let name = "/sockaff-test-\(getpid())"
+    try Command.must(["mkdir", root + name])
+    let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1", connectOnFirst: true)
+    defer {
+      // Out of it again (the root takes any process), then removed.
+      try? "\(pair.server.pid)\n".write(toFile: root + "/cgroup.procs", atomically: false, encoding: .utf8)
+      rmdir(root + name)
+    }
+    try "\(pair.server.pid)\n".write(toFile: root + name + "/cgroup.procs", atomically: false, encoding: .utf8)
+    XCTAssertTrue(
+      try String(contentsOfFile: "/proc/\(pair.server.pid)/cgroup", encoding: .utf8).contains("0::\(name)\n"),
+      "the kernel has the server in the cgroup")
+    try pair.exchange(6)
+    settle()
+    for path in [name, root + name, root + name + "/"] {
+      let rows = try listJSON("--cgroup", path)
+      XCTAssertEqual(Set(rows.compactMap { $0["pid"] as? Int }), [Int(pair.server.pid)], "\(path): \(rows)")
+      XCTAssertEqual(rows.compactMap { $0["packets"] as? Int }, [6])
+    }
+    XCTAssertTrue(
+      try listJSON("--cgroup", "/").contains { $0["pid"] as? Int == Int(pair.client.pid) }, "the root holds all")
+    let missing = try Command.sockaff("list", "--cgroup", name + "-absent")
+    XCTAssertEqual(missing.status, 20, missing.stderr)
+    XCTAssertEqual(missing.stderr.split(separator: "\n").count, 1, missing.stderr)
+    XCTAssertTrue(missing.stderr.contains("no such cgroup"), missing.stderr)
   }
 }

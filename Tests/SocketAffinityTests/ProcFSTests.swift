@@ -28,4 +28,12 @@ final class ProcFSTests: XCTestCase {
     XCTAssertNil(ProcFS.inode(inLink: "net:[x]", kind: "net"))
     XCTAssertNotNil(ProcFS.networkNamespace(pid: getpid()))
   }
+
+  func testACgroupIsWithinItselfAndItsAncestorsOnly() {
+    XCTAssertTrue(ProcFS.cgroup("/system.slice/nginx.service", isWithin: "/system.slice"))
+    XCTAssertTrue(ProcFS.cgroup("/system.slice", isWithin: "/system.slice"))
+    XCTAssertTrue(ProcFS.cgroup("/a/b", isWithin: "/"))
+    XCTAssertFalse(ProcFS.cgroup("/system.slice-2/x", isWithin: "/system.slice"), "a sibling with the same prefix")
+    XCTAssertFalse(ProcFS.cgroup("/user.slice", isWithin: "/system.slice"))
+  }
 }

@@ -71,7 +71,7 @@ public enum Mounts {
     }
   }
 
-  static func requireCgroup2Root() throws(SockaffError) -> String {
+  public static func requireCgroup2Root() throws(SockaffError) -> String {
     guard let root = cgroup2Root(in: try current()) else {
       throw SockaffError(
         .environment, operation: "find cgroup v2",

@@ -16,6 +16,19 @@ public enum ProcFS {
 
   public static func processIDs() -> [Int32] { numericEntries("/proc") }
 
+  /// The process's cgroup in the v2 hierarchy ("/system.slice/nginx.service",
+  /// from /proc/P/cgroup's "0::" line), relative to the cgroup2 root; nil
+  /// for a process gone, or on a host with no v2 hierarchy.
+  public static func cgroup(pid: Int32) -> String? {
+    guard let text = try? readTextFile("/proc/\(pid)/cgroup") else { return nil }
+    return text.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
+  }
+
+  /// Whether `cgroup` is `ancestor` or below it (both relative to the root).
+  public static func cgroup(_ cgroup: String, isWithin ancestor: String) -> Bool {
+    ancestor == "/" || cgroup == ancestor || cgroup.hasPrefix(ancestor.hasSuffix("/") ? ancestor : ancestor + "/")
+  }
+
   static func link(_ path: String) -> String? {
     var buffer = [CChar](repeating: 0, count: 256)
     let count = readlink(path, &buffer, buffer.count - 1)

@@ -36,6 +36,8 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     case conflict = "conflict"
     /// `--port` (with its filters) matched no socket of any process.
     case noSuchSocket = "no_such_socket"
+    /// `--cgroup PATH` names no cgroup of the v2 hierarchy.
+    case noSuchCgroup = "no_such_cgroup"
     case other = "other"
 
     /// The exit status, distinct per kind and stable: the one table that
@@ -61,6 +63,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
       case .unsafeDirectory: 17
       case .conflict: 18
       case .noSuchSocket: 19
+      case .noSuchCgroup: 20
       }
     }
 
@@ -85,6 +88,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
       case .unsafeDirectory: "unsafe directory"
       case .conflict: "conflict with another sockaff"
       case .noSuchSocket: "no socket matches --port"
+      case .noSuchCgroup: "no such cgroup"
       }
     }
   }
