@@ -158,7 +158,21 @@ public enum PrometheusExposition {
   /// samples in text order: the registry keeps them in dictionaries, whose
   /// order changes from run to run, and textfiles should diff cleanly.
   public static func sorted(_ exposition: String) -> String {
-    var families: [(name: String, header: [Substring], samples: [Substring])] = []
+    joined(families(of: exposition).map { ($0.name, $0.header + $0.samples.sorted()) })
+  }
+
+  /// `families` (an exposition of their own, such as `serve`'s self
+  /// series) placed among those of `exposition`, already `sorted`, in name
+  /// order; no family's samples are sorted again.
+  public static func merging(_ families: String, into exposition: String) -> String {
+    joined((Self.families(of: exposition) + Self.families(of: families)).map { ($0.name, $0.header + $0.samples) })
+  }
+
+  private typealias Family = (name: String, header: [Substring], samples: [Substring])
+
+  /// The families of an exposition, in its order.
+  private static func families(of exposition: String) -> [Family] {
+    var families: [Family] = []
     for line in exposition.split(separator: "\n", omittingEmptySubsequences: true) {
       let words = line.split(separator: " ", maxSplits: 3)
       if line.hasPrefix("# "), words.count >= 3 {
@@ -174,9 +188,12 @@ public enum PrometheusExposition {
         families.append(("", [], [line]))
       }
     }
-    return families.sorted { $0.name < $1.name }.map { family in
-      (family.header + family.samples.sorted()).joined(separator: "\n") + "\n"
-    }.joined()
+    return families
+  }
+
+  /// Families in name order, as text.
+  private static func joined(_ families: [(name: String, lines: [Substring])]) -> String {
+    families.sorted { $0.name < $1.name }.map { $0.lines.joined(separator: "\n") + "\n" }.joined()
   }
 
   static func label(_ node: Int?) -> String { node.map(String.init) ?? "unknown" }

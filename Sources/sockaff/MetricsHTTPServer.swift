@@ -152,20 +152,19 @@ final class ScrapeCoalescer: @unchecked Sendable {
 
   /// The reading's own cost and this server's counts, in name order with the rest.
   private func withSelfMetrics(_ text: String, seconds: Double, readings: Int) -> String {
-    PrometheusExposition.sorted(
-      text
-        + """
-        # HELP sockaff_scrape_duration_seconds How long this reading of the tracer and the host took
-        # TYPE sockaff_scrape_duration_seconds gauge
-        sockaff_scrape_duration_seconds \(seconds)
-        # HELP sockaff_scrape_readings_total Readings this server made (concurrent scrapes share one)
-        # TYPE sockaff_scrape_readings_total counter
-        sockaff_scrape_readings_total \(readings)
-        # HELP sockaff_scrape_errors_total Readings this server failed to make (answered with status 500)
-        # TYPE sockaff_scrape_errors_total counter
-        sockaff_scrape_errors_total \(failures)
+    PrometheusExposition.merging(
+      """
+      # HELP sockaff_scrape_duration_seconds How long this reading of the tracer and the host took
+      # TYPE sockaff_scrape_duration_seconds gauge
+      sockaff_scrape_duration_seconds \(seconds)
+      # HELP sockaff_scrape_readings_total Readings this server made (concurrent scrapes share one)
+      # TYPE sockaff_scrape_readings_total counter
+      sockaff_scrape_readings_total \(readings)
+      # HELP sockaff_scrape_errors_total Readings this server failed to make (answered with status 500)
+      # TYPE sockaff_scrape_errors_total counter
+      sockaff_scrape_errors_total \(failures)
 
-        """)
+      """, into: text)
   }
 }
 

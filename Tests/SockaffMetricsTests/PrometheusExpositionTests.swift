@@ -75,4 +75,11 @@ final class PrometheusExpositionTests: XCTestCase {
       "# HELP a one\n# TYPE a gauge\na 1.0\n# HELP b_total two\n# TYPE b_total counter\nb_total{x=\"1\"} 1.0\nb_total{x=\"2\"} 2.0\n"
     )
   }
+
+  func testMergingPlacesFamiliesByNameWithoutResortingSamples() {
+    let exposition = "# TYPE a gauge\na{x=\"2\"} 2.0\na{x=\"1\"} 1.0\n# TYPE c gauge\nc 3.0\n"
+    XCTAssertEqual(
+      PrometheusExposition.merging("# TYPE b gauge\nb 1.0\n", into: exposition),
+      "# TYPE a gauge\na{x=\"2\"} 2.0\na{x=\"1\"} 1.0\n# TYPE b gauge\nb 1.0\n# TYPE c gauge\nc 3.0\n")
+  }
 }

@@ -166,34 +166,40 @@ public enum KernelFeatures {
   public static let readTracepoint = "tp_btf/sock_recv_length"
   public static let stateTracepoint = "tp_btf/inet_sock_set_state"
 
-  /// What sockaff works without, answering less. Each is probed on its own
-  /// (a reader's iterator by loading that program alone), and each honours
-  /// the `SOCKAFF_REFUSE` test switch.
-  private static let optional: [KernelFeature] = [
-    KernelFeature(
-      name: "pidfd_getfd", state: probePidfdGetfd() ? .yes : .no, neededFor: "query by pid and fd"),
-    switched(
-      KernelFeature(
-        name: readTracepoint, state: sockRecvLengthTracepoint ? .yes : .no,
-        neededFor: "exact locality (where sockets are read); else sampled from thread CPUs")),
-    switched(
-      KernelFeature(
-        name: stateTracepoint, state: hasTracepoint("inet_sock_set_state") ? .yes : .no,
-        neededFor:
-          "pool slots given back by TCP sockets freed without close (a listener's unaccepted connections); else they keep theirs until detach"
-      )),
-    switched(
-      probeReader(
-        LoadedBPFObject.liveRecordsProgramName, name: liveRecordsIterator,
-        neededFor: "live record count (the records map's exact fill)")),
-    switched(
-      probeReader(
-        LoadedBPFObject.heldSocketsProgramName, name: heldSocketsIterator,
-        neededFor: "one-pass scrape (serve and export walk every process's fds instead)")),
-  ]
+  /// What sockaff works without, answering less. Each is probed on its
+  /// own, when first asked for (a `trace` asks for the tracepoints only and
+  /// loads no reader's program; `status` asks for all), and each honours the
+  /// `SOCKAFF_REFUSE` test switch before anything is probed.
+  private static let pidfdGetfd = KernelFeature(
+    name: "pidfd_getfd", state: probePidfdGetfd() ? .yes : .no, neededFor: "query by pid and fd")
+  private static let reads = optionalFeature(
+    readTracepoint, neededFor: "exact locality (where sockets are read); else sampled from thread CPUs"
+  ) { (tracepoints.contains("sock_recv_length") ? .yes : .no, nil) }
+  private static let closes = optionalFeature(
+    stateTracepoint,
+    neededFor:
+      "pool slots given back by TCP sockets freed without close (a listener's unaccepted connections); else they keep theirs until detach"
+  ) { (tracepoints.contains("inet_sock_set_state") ? .yes : .no, nil) }
+  private static let liveRecords = optionalFeature(
+    liveRecordsIterator, neededFor: "live record count (the records map's exact fill)"
+  ) { probeReader(LoadedBPFObject.liveRecordsProgramName) }
+  private static let heldSockets = optionalFeature(
+    heldSocketsIterator, neededFor: "one-pass scrape (serve and export walk every process's fds instead)"
+  ) { probeReader(LoadedBPFObject.heldSocketsProgramName) }
 
-  /// The named optional feature, as probed.
-  public static func feature(_ name: String) -> KernelFeature? { optional.first { $0.name == name } }
+  private static var optional: [KernelFeature] { [pidfdGetfd, reads, closes, liveRecords, heldSockets] }
+
+  /// The named optional feature, as probed (only that one is).
+  public static func feature(_ name: String) -> KernelFeature? {
+    switch name {
+    case pidfdGetfd.name: pidfdGetfd
+    case readTracepoint: reads
+    case stateTracepoint: closes
+    case liveRecordsIterator: liveRecords
+    case heldSocketsIterator: heldSockets
+    default: nil
+    }
+  }
 
   /// Whether the named optional feature can be used.
   public static func has(_ name: String) -> Bool { feature(name)?.state == .yes }
@@ -215,33 +221,30 @@ public enum KernelFeatures {
     return Set(String(cString: value).split(separator: ",").map { $0.trimmingWhitespace() })
   }()
 
-  private static func switched(_ feature: KernelFeature) -> KernelFeature {
-    guard refusedBySwitch.contains(feature.name) else { return feature }
-    return KernelFeature(
-      name: feature.name, state: .refused, neededFor: feature.neededFor, required: feature.required,
-      detail: "SOCKAFF_REFUSE")
+  /// An optional feature: "refused" when the switch names it, without
+  /// probing; else what `probe` answers (a state and its detail).
+  private static func optionalFeature(
+    _ name: String, neededFor: String, probe: () -> (KernelFeature.State, String?)
+  ) -> KernelFeature {
+    let (state, detail) = refusedBySwitch.contains(name) ? (.refused, "SOCKAFF_REFUSE") : probe()
+    return KernelFeature(name: name, state: state, neededFor: neededFor, detail: detail)
   }
 
   /// A reader's iterator program, loaded alone from the readers' object
   /// with maps of its own: yes, no (the kernel lacks the program type or
   /// its verifier rejects the program, with its reason), refused (EPERM to
   /// a privileged process), or not permitted.
-  private static func probeReader(_ program: String, name: String, neededFor: String) -> KernelFeature {
-    guard Privileges.canLoad(.readers) else {
-      return KernelFeature(name: name, state: .notPermitted, neededFor: neededFor)
-    }
+  private static func probeReader(_ program: String) -> (KernelFeature.State, String?) {
+    guard Privileges.canLoad(.readers) else { return (.notPermitted, nil) }
     do {
       _ = try LoadedBPFObject(.readers, programs: [program])
-      return KernelFeature(name: name, state: .yes, neededFor: neededFor)
+      return (.yes, nil)
     } catch {
-      let state: KernelFeature.State =
-        switch error.kind {
-        case .refused: .refused
-        case .notPermitted: .notPermitted
-        default: .no
-        }
-      let detail = error.kind == .refused ? "EPERM as root" : error.hint
-      return KernelFeature(name: name, state: state, neededFor: neededFor, detail: detail)
+      switch error.kind {
+      case .refused: return (.refused, "EPERM as root")
+      case .notPermitted: return (.notPermitted, nil)
+      default: return (.no, error.hint)
+      }
     }
   }
 
@@ -255,23 +258,18 @@ public enum KernelFeatures {
       hint: "the kernel (\(release())) lacks \(missing.name), needed for \(missing.neededFor)")
   }
 
-  /// The sock:sock_recv_length tracepoint (6.3+) as a BTF-enabled raw
-  /// tracepoint: present when vmlinux BTF has its btf_trace_ typedef.
-  /// Parsing vmlinux BTF takes milliseconds: `trace` asks twice (to say what
-  /// it degrades, and to choose its object), so it is asked once.
-  public static func hasSockRecvLengthTracepoint() -> Bool { has(readTracepoint) }
-
-  private static let sockRecvLengthTracepoint = hasTracepoint("sock_recv_length")
-
-  /// A tracepoint usable as a BTF-enabled raw tracepoint: vmlinux BTF has
-  /// its btf_trace_ typedef.
-  private static func hasTracepoint(_ name: String) -> Bool {
-    guard let btf = vmlinuxBTF else { return false }
-    return btf__find_by_name_kind(btf, "btf_trace_\(name)", UInt32(BTF_KIND_TYPEDEF)) > 0
-  }
-
-  /// vmlinux BTF, parsed once (milliseconds) and kept for the process.
-  nonisolated(unsafe) private static let vmlinuxBTF: OpaquePointer? = btf__load_vmlinux_btf()
+  /// The tracepoints sockaff attaches to as BTF-enabled raw tracepoints
+  /// (sock:sock_recv_length, 6.3+; sock:inet_sock_set_state) that this
+  /// kernel has: vmlinux BTF has their btf_trace_ typedefs. Parsing vmlinux
+  /// BTF takes milliseconds and megabytes: done once, and freed.
+  private static let tracepoints: Set<String> = {
+    guard let btf = btf__load_vmlinux_btf() else { return [] }
+    defer { btf__free(btf) }
+    return Set(
+      ["sock_recv_length", "inet_sock_set_state"].filter {
+        btf__find_by_name_kind(btf, "btf_trace_\($0)", UInt32(BTF_KIND_TYPEDEF)) > 0
+      })
+  }()
 
   /// pidfd_getfd on our own stdin: ENOSYS means the kernel lacks it (< 5.6).
   static func probePidfdGetfd() -> Bool {

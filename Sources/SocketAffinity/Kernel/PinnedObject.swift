@@ -15,10 +15,6 @@ class PinnedObject {
     self.descriptor = descriptor
   }
 
-  fileprivate static func openDescriptor(_ path: String) throws(SockaffError) -> FileDescriptor? {
-    try BPF.openPinned(path)
-  }
-
   /// The raw descriptor, for libbpf calls; valid until `close()`.
   var fd: Int32 { descriptor.rawValue }
 
@@ -42,7 +38,7 @@ class PinnedObject {
 /// A pinned map (records, counts, clock, pool).
 final class PinnedMap: PinnedObject {
   static func open(_ path: String) throws(SockaffError) -> PinnedMap? {
-    try openDescriptor(path).map { PinnedMap(path: path, descriptor: $0) }
+    try BPF.openPinned(path).map { PinnedMap(path: path, descriptor: $0) }
   }
 
   func info() throws(SockaffError) -> bpf_map_info { try BPF.mapInfo(descriptor) }
@@ -52,7 +48,7 @@ final class PinnedMap: PinnedObject {
 /// itself, which lives while its pin does.
 final class PinnedLink: PinnedObject {
   static func open(_ path: String) throws(SockaffError) -> PinnedLink? {
-    try openDescriptor(path).map { PinnedLink(path: path, descriptor: $0) }
+    try BPF.openPinned(path).map { PinnedLink(path: path, descriptor: $0) }
   }
 
   /// Whether the link still holds its program on a cgroup: a cgroup link

@@ -36,7 +36,7 @@ public final class TracingSession: @unchecked Sendable {
     try KernelFeatures.requireTracing()
     self.pins = pins
     self.cgroup = cgroup
-    tracesReads = locality && KernelFeatures.hasSockRecvLengthTracepoint()
+    tracesReads = locality && KernelFeatures.has(KernelFeatures.readTracepoint)
     var programs: Set = [
       LoadedBPFObject.ingressProgramName, LoadedBPFObject.probeProgramName, LoadedBPFObject.releaseProgramName,
     ]
