@@ -184,13 +184,39 @@ static __always_inline void record_elsewhere(struct sockaff_record *r,
 	note_latest(r, cpu, now, &share->rx.latest_mark);
 }
 
-/* Records skb in r. */
+/*
+ * The hash a connected socket's packets carry (skb->hash: the NIC's RSS
+ * hash where it gives one), kept so that a prediction can be checked
+ * against it. One flow, one hash: the cold line is written only when it
+ * changes, not per packet. An unconnected socket (no peer port) receives
+ * many flows, whose hashes would write the shared line per packet: never
+ * kept for those.
+ */
+static __always_inline void note_hash(struct sockaff_record *r,
+				      struct bpf_sock *sk,
+				      struct __sk_buff *skb)
+{
+	__u32 hash;
+
+	if (sk->dst_port == 0)
+		return;
+	hash = skb->hash;
+	if (r->rx_hash == hash && r->rx_hash_changes != 0)
+		return;
+	r->rx_hash = hash;
+	__sync_fetch_and_add(&r->rx_hash_changes, 1);
+}
+
+/* Records skb, a packet of sk, in r. */
 static __always_inline void record_packet(struct sockaff_record *r,
+					  struct bpf_sock *sk,
 					  struct __sk_buff *skb)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	__u64 now = bpf_jiffies64();
 	__u32 owner = r->owner_cpu;
+
+	note_hash(r, sk, skb);
 
 	if (owner == 0) {
 		/* The first packet: whichever CPU claims the record owns it. */
@@ -238,7 +264,7 @@ int sockaff_ingress(struct __sk_buff *skb)
 			return 1;
 		}
 	}
-	record_packet(r, skb);
+	record_packet(r, sk, skb);
 	return 1;
 }
 

@@ -175,6 +175,7 @@ int sockaff_held_sockets(struct bpf_iter__task_file *ctx)
 	held.owner_packets = record->owner.packets;
 	held.unpooled_packets = record->unpooled_packets;
 	held.owner_ifindex = record->owner.ifindex;
+	held.rx_hash = record->rx_hash;
 #ifndef SOCKAFF_RECORDS_ONLY
 	held.reads = record->reads_and_cpu;
 	held.reads_same_node = record->reads_same_node;

@@ -92,8 +92,8 @@ static int ethtool(int sockfd, const char *ifname, void *data)
 	return ioctl(sockfd, SIOCETHTOOL, &ifr);
 }
 
-int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_function, unsigned char *key,
-			unsigned int *key_size, unsigned int *table, unsigned int *table_size)
+int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_function, unsigned char *input_xfrm,
+			unsigned char *key, unsigned int *key_size, unsigned int *table, unsigned int *table_size)
 {
 	struct ethtool_rxfh sizes = { .cmd = ETHTOOL_GRSSH };
 	struct ethtool_rxfh *rxfh;
@@ -102,6 +102,8 @@ int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_func
 	if (ethtool(sockfd, ifname, &sizes) < 0)
 		return -1;
 	*hash_function = sizes.hfunc;
+	/* input_xfrm since 6.8: the first of the bytes older headers reserve. */
+	*input_xfrm = sizes.rsvd8[0];
 	if (*key_size < sizes.key_size || *table_size < sizes.indir_size) {
 		/* Too small to hold them: the sizes only. */
 		*key_size = sizes.key_size;
@@ -117,6 +119,7 @@ int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_func
 	result = ethtool(sockfd, ifname, rxfh);
 	if (result == 0) {
 		*hash_function = rxfh->hfunc;
+		*input_xfrm = rxfh->rsvd8[0];
 		memcpy(table, rxfh->rss_config, rxfh->indir_size * sizeof(__u32));
 		memcpy(key, (unsigned char *)(rxfh->rss_config + rxfh->indir_size), rxfh->key_size);
 		*key_size = rxfh->key_size;

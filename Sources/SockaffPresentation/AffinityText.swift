@@ -41,6 +41,7 @@ public enum AffinityText {
       lines.append(text)
     }
     if let path = a.path { lines.append("  path: " + Self.path(path)) }
+    if let check = a.hashCheck { lines.append("  hash: " + Self.hashCheck(check)) }
     lines.append("  source: bpf (kernel SO_INCOMING_CPU: \(a.kernelIncomingCPU))")
     return lines.joined(separator: "\n")
   }
@@ -58,18 +59,48 @@ public enum AffinityText {
       let nodes = irq.nodes.isEmpty ? "" : " [node \(cpus(irq.nodes))]"
       hops.append("irq \(irq.number) \(irq.name) -> cpu \(cpus(irq.cpus))\(nodes)")
     }
+    if let thread = p.napiThread {
+      let on = thread.pinnedCPU.map { "on cpu \($0)" } ?? "on cpus \(cpus(thread.allowedCPUs))"
+      let last = thread.lastCPU.map { ", last on cpu \($0)" } ?? ""
+      hops.append("napi thread \(thread.name) pid \(thread.pid) \(on)\(last)")
+    }
+    if let polling = p.busyPolling { hops.append("busy-polled by the reader (\(polling.description))") }
     if !p.rpsCPUs.isEmpty { hops.append("rps cpus \(cpus(p.rpsCPUs))") }
     if p.rfs { hops.append("rfs") }
     if let cpu = p.receiveCPU { hops.append("received on cpu \(cpu)\(node(p.receiveNode))") }
-    if let cpu = p.readerCPU { hops.append("read on cpu \(cpu)\(node(p.readerNode))") }
+    if let cpu = p.readerCPU {
+      let threads = p.readerSource == "threads" ? " (its threads' last cpu)" : ""
+      hops.append("read on cpu \(cpu)\(node(p.readerNode))\(threads)")
+    }
     var text = hops.joined(separator: " -> ")
     var costs: [String] = []
-    if p.movedOffInterruptCPU == true { costs.append("moved off the irq's cpu") }
+    if p.movedOffInterruptCPU == true {
+      let cause =
+        switch p.movedOffInterruptCause {
+        case "napi_thread": "by its napi thread"
+        case "busy_poll": "by busy polling"
+        case "rfs": "by RFS, to its reader"
+        case "rps": "by RPS"
+        default: "by something sockaff cannot name"
+        }
+      costs.append("moved off the irq's cpu \(cause)")
+    }
     if p.interruptOffDeviceNode == true { costs.append("irq off the nic's node") }
     if p.readerOffReceiveNode == true { costs.append("read on another node") }
     if !costs.isEmpty { text += "  (" + costs.joined(separator: "; ") + ")" }
     if let unresolved = p.unresolved { text += "  (unresolved: \(unresolved))" }
     return text
+  }
+
+  /// `0x5c2b394a from the NIC = predicted: verified (the NIC's hash is ...)`.
+  public static func hashCheck(_ c: HashCheck) -> String {
+    func hex(_ hash: UInt32) -> String { "0x" + String(hash, radix: 16) }
+    var text = c.observedHash.map { hex($0) + (c.fromNIC ? " from the NIC" : " (the kernel's)") } ?? "none kept"
+    if let predicted = c.predictedHash {
+      text += (c.observedHash == predicted ? " = " : ", ") + "predicted \(hex(predicted))"
+    }
+    let verdict = c.verdict == .contradicted ? "CONTRADICTED" : c.verdict.rawValue
+    return text + ": \(verdict) (\(c.reason))"
   }
 
   /// `query --predict`'s text answer.

@@ -85,7 +85,7 @@ final class JSONFieldsTests: XCTestCase {
     XCTAssertEqual(lines.count, values.count + 3, "[, one per record, ], and the final newline")
     XCTAssertEqual(lines.first, "[")
     XCTAssertEqual(lines[lines.count - 2], "]")
-    XCTAssertTrue(lines[1].hasSuffix("\"unresolved\":null},\"limits\":null},"), String(lines[1]))
+    XCTAssertTrue(lines[1].hasSuffix("\"unresolved\":null},\"hash_check\":null,\"limits\":null},"), String(lines[1]))
     XCTAssertTrue(lines[1].contains("\"interface\":\"lo\",\"irq\":29,\"packets\""), String(lines[1]))
     XCTAssertEqual(try document([]), "[]\n")
   }

@@ -35,6 +35,24 @@ final class NetdevNetlinkTests: XCTestCase {
     XCTAssertEqual(NetdevNetlink.decodeNAPI(attributes), NetdevNetlink.NAPI(ifindex: 2, irq: 29))
   }
 
+  /// Threaded NAPI: napi-get names the polling thread (6.8+), and newer
+  /// kernels its own defer-hard-irqs and gro-flush-timeout (a "uint": 8
+  /// bytes here).
+  func testNAPIReplyNamesItsThread() throws {
+    let timeout: [UInt8] = withUnsafeBytes(of: UInt64(200_000).littleEndian) { Array($0) }
+    let bytes = Self.message(
+      command: NetdevNetlink.napiGet,
+      raw: [
+        (1, Self.le32(2)), (2, Self.le32(8195)), (3, Self.le32(29)), (4, Self.le32(312)), (5, Self.le32(2)),
+        (6, timeout),
+      ])
+    let attributes = try XCTUnwrap(GenericNetlink.parse(bytes: bytes, maxAttribute: NetdevNetlink.napiAttributes))
+    let napi = try XCTUnwrap(NetdevNetlink.decodeNAPI(attributes))
+    XCTAssertEqual(napi.threadPID, 312)
+    XCTAssertEqual(napi.deferHardIRQs, 2)
+    XCTAssertEqual(napi.groFlushTimeout, 200_000)
+  }
+
   func testNAPIWithoutIRQHasNone() throws {
     let bytes = Self.message(command: NetdevNetlink.napiGet, attributes: [(1, 5), (2, 8193)])
     let attributes = try XCTUnwrap(GenericNetlink.parse(bytes: bytes, maxAttribute: NetdevNetlink.napiAttributes))

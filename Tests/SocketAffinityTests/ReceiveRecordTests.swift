@@ -115,7 +115,7 @@ final class ReceiveRecordTests: XCTestCase {
   /// What every packet reads (owner, pool slot, latest CPU: cold), what the
   /// owner writes per packet, and what every read writes are on three lines.
   func testColdPerPacketAndReadFieldsAreOnTheirOwnCacheLines() {
-    let cold = [line(\.cookie), line(\.reserved_cold, last: true)]
+    let cold = [line(\.cookie), line(\.rx_hash_changes, last: true, size: 4)]
     let perPacket = [line(\.owner.packets), line(\.reserved_packet, last: true, size: 24)]
     let reads = [line(\.reads_and_cpu), line(\.reads_same_node, last: true)]
     XCTAssertEqual(Set(cold).count, 1, "cold fields: one line")

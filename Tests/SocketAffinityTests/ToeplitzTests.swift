@@ -68,9 +68,10 @@ final class ToeplitzTests: XCTestCase {
     let toeplitz = try XCTUnwrap(Toeplitz(key: Self.key))
     for vector in vectors {
       for ports in [false, true] {
-        let input = Toeplitz.input(
-          source: Self.bytes(vector.source), destination: Self.bytes(vector.destination),
-          sourcePort: vector.sourcePort, destinationPort: vector.destinationPort, ports: ports)
+        let input = try XCTUnwrap(
+          Toeplitz.input(
+            source: Self.bytes(vector.source), destination: Self.bytes(vector.destination),
+            sourcePort: vector.sourcePort, destinationPort: vector.destinationPort, ports: ports))
         XCTAssertEqual(
           toeplitz.hash(input), ports ? vector.withPorts : vector.addressesOnly,
           "\(vector.source) -> \(vector.destination), ports \(ports)", file: file, line: line)

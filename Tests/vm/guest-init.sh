@@ -134,7 +134,7 @@ bpf_checks() {
 		answer=$(sockaff query --pid "$server" --fd "$fd" --json | tr -d ' \n')
 		echo "$answer" | grep -q '"consumer_cpu":0,' && echo "$answer" | grep -q '"source":"recvmsg"'
 		check reads-traced-on-reader-cpu $? "$(echo "$answer" | grep -o '"consumer_cpu":[0-9]*,.*"locality":{[^}]*}' | cut -c1-200)"
-		echo "$answer" | grep -q '"reader_node":0,"reader_off_receive_node":true,"receive_cpu":3,"receive_node":1'
+		echo "$answer" | grep -q '"reader_node":0,"reader_off_receive_node":true,"reader_source":"recvmsg","receive_cpu":3,"receive_node":1'
 		check path-reader-off-receive-node $? "$(echo "$answer" | grep -o '"path":{.*}' | cut -c1-400)"
 	fi
 

@@ -48,7 +48,11 @@ observe_flow() { # observe_flow FLOW FD COUNT PREDICTED_QUEUE PREDICTED_CPU
 	counters_before=""
 	for q in 0 1 2 3; do counters_before="$counters_before $(rx_packets $q)"; done
 	irq_before=$(irq_count "$irq_name" "$cpu")
+	[ -n "$rx_trace" ] && : >"$rx_trace/trace"
 	receipt=$(flows_send "$1" "$3")
+	# The hashes the driver handed the kernel with this flow's packets
+	# (net:napi_gro_receive_entry): one flow, so one hash.
+	kernel_hashes=$([ -n "$rx_trace" ] && grep -o 'hash=0x[0-9a-f]* l4_hash=[01]' "$rx_trace/trace" | sort -u | tr '\n' ' ')
 	counters_after=""
 	for q in 0 1 2 3; do counters_after="$counters_after $(rx_packets $q)"; done
 	irq_after=$(irq_count "$irq_name" "$cpu")
@@ -78,6 +82,18 @@ observe_flow() { # observe_flow FLOW FD COUNT PREDICTED_QUEUE PREDICTED_CPU
 		[ "$seen_irq" = "$(irq_of_queue "$queue")" ] && [ "$seen_napi" = "$kernel_napi" ] &&
 		[ "$kernel_cpu" = "$cpu" ] && [ $((irq_after - irq_before)) -gt 0 ] && ok=0
 	detail="predicted rx-$queue cpu $cpu; queue counters grew: rx-$grown; $irq_name on cpu $cpu +$((irq_after - irq_before)); traced rx-$seen_queue irq $seen_irq cpu $seen_cpu napi $seen_napi; kernel napi $kernel_napi cpu $kernel_cpu; receipt '$receipt'"
+}
+
+# The flow's hash check (from $hash_check, an answer's compact
+# "hash_check" object) against the kernel's trace of its packets
+# ($kernel_hashes): the hash sockaff kept is the one the driver handed
+# over, from the NIC, and it is the Toeplitz hash sockaff predicts.
+hash_verified() { # hash_verified KIND PORT
+	observed=$(echo "$hash_check" | sed -n 's/.*"observed_hash":\([0-9]*\).*/\1/p')
+	observed_hex=$([ -n "$observed" ] && printf '0x%08x' "$observed")
+	[ "$kernel_hashes" = "hash=$observed_hex l4_hash=1 " ] && echo "$hash_check" | grep -q '"verdict":"verified"' &&
+		echo "$hash_check" | grep -q '"from_nic":true' && echo "$hash_check" | grep -q "\"predicted_hash\":$observed,"
+	check "rss-hash-verified-$1-$2" $? "kernel: $kernel_hashes; sockaff: $hash_check"
 }
 
 predict() { # predict FD: sets p_queue p_irq p_cpu p_json
@@ -138,8 +154,85 @@ no_rss_checks() {
 		$(grep '^flow' /tmp/flows.out)
 	FLOWS
 	check rss-observed-without-rss "$all" "each flow's cpu and napi id as the socket's SO_INCOMING_CPU/NAPI_ID:$answers"
+	# No RSS reported, so nothing to check a hash against: said.
+	hash_check=$(echo "$answer" | compact | grep -o '"hash_check":{[^}]*}')
+	echo "$hash_check" | grep -q '"verdict":"unverifiable"' &&
+		echo "$hash_check" | grep -Eq 'eth0reportsnoRSS|thekernelkeepsasocket.shash'
+	check rss-hash-unverifiable-without-rss $? "$hash_check"
 	echo quit >&4
 	exec 4>&-
+}
+
+# The pid of the kernel thread named NAME.
+thread_pid() { for dir in /proc/[0-9]*; do [ "$(cat "$dir/comm" 2>/dev/null)" = "$1" ] && echo "${dir#/proc/}"; done; }
+
+# Threaded NAPI (5.12): each queue is polled by a kernel thread, pinned here
+# to a CPU on the next node from its queue's IRQ's. The packets are
+# processed where the thread runs (every receiving socket's SO_INCOMING_CPU
+# says so), the path names the thread and the prediction predicts its CPU
+# (its NAPI: the one netdev queue-get names for the queue, else the one the
+# socket's SO_INCOMING_NAPI_ID names).
+threaded_napi_checks() {
+	echo 1 >/sys/class/net/eth0/threaded
+	check rss-threaded-napi-on $? "threaded=$(cat /sys/class/net/eth0/threaded)"
+	sort -u /tmp/queue-napi >/tmp/queue-napi.sorted
+	pinned=""
+	while read -r queue napi; do
+		irq=$(irq_of_queue "$queue")
+		irq_cpu=$(cat /proc/irq/"$irq"/effective_affinity_list)
+		target=$(((irq_cpu + 2) % 8))
+		pid=$(thread_pid "napi/eth0-$napi")
+		[ -n "$pid" ] && taskset -p "$(printf '%x' $((1 << target)))" "$pid" >/dev/null
+		echo "$queue $napi $pid $target $irq_cpu" >>/tmp/threads
+		pinned="$pinned rx-$queue:napi/eth0-$napi(pid $pid) irq cpu $irq_cpu -> cpu $target"
+	done </tmp/queue-napi.sorted
+	check rss-napi-threads-pinned "$([ "$(wc -l </tmp/threads)" = 4 ] && ! grep -q '^[0-9]* [0-9]*  ' /tmp/threads; echo $?)" "$pinned"
+	while read -r index kind fd port queue _; do
+		set -- $(grep "^$queue " /tmp/threads)
+		napi=$2 pid=$3 target=$4 irq_cpu=$5
+		flows_send "$index" 4 >/dev/null # the thread moves to its CPU on its next wake-up
+		predicted=$(sockaff query --pid "$flows_pid" --fd "$fd" --predict --json 2>/tmp/predict.err)
+		predicted_status=$?
+		receipt=$(flows_send "$index" 16)
+		kernel_cpu=$(echo "$receipt" | cut -d' ' -f5)
+		raw=$(sockaff query --pid "$flows_pid" --fd "$fd" --json)
+		path=$(echo "$raw" | compact | grep -o '"path":{.*}')
+		[ "$kernel_cpu" = "$target" ] && [ "$(echo "$raw" | field cpu)" = "$target" ] &&
+			echo "$path" | grep -q "\"napi_thread\":{\"allowed_cpus\":\[$target\],[^}]*\"pid\":$pid," &&
+			echo "$path" | grep -q '"moved_off_irq_cpu_cause":"napi_thread"'
+		check "rss-threaded-napi-path-$kind-$port" $? "thread pid $pid pinned to cpu $target (irq cpu $irq_cpu): kernel cpu $kernel_cpu; path $(echo "$path" | cut -c1-500)"
+		[ "$predicted_status" = 0 ] && [ "$(echo "$predicted" | field cpu)" = "$target" ] &&
+			echo "$predicted" | compact | grep -q "threadedNAPI:napi/eth0-$napi"
+		check "rss-threaded-napi-predicted-$kind-$port" $? "exit $predicted_status, cpu $(echo "$predicted" | field cpu), expected $target; $(echo "$predicted" | grep '"note"'; cat /tmp/predict.err)"
+	done </tmp/predictions
+	echo 0 >/sys/class/net/eth0/threaded
+}
+
+# RFS: with a flow table on every queue and the flows' process pinned to
+# one CPU, each flow is processed on its reader's CPU after its first
+# reads: the path says RFS moved it, and the prediction names that CPU.
+rfs_checks() {
+	reader_cpu=7
+	# taskset takes a hex mask; every thread of the process, each by its tid.
+	pin_flows() { for task in /proc/"$flows_pid"/task/*; do taskset -p "$1" "${task##*/}" >/dev/null; done; }
+	pin_flows "$(printf '%x' $((1 << reader_cpu)))"
+	echo 4096 >/proc/sys/net/core/rps_sock_flow_entries
+	for q in 0 1 2 3; do echo 256 >/sys/class/net/eth0/queues/rx-$q/rps_flow_cnt; done
+	while read -r index kind fd port queue _ irq_cpu; do
+		[ "$irq_cpu" = "$reader_cpu" ] && continue
+		flows_send "$index" 4 >/dev/null # RFS learns the reader's CPU from its reads
+		predicted=$(sockaff query --pid "$flows_pid" --fd "$fd" --predict --json 2>/tmp/predict.err)
+		receipt=$(flows_send "$index" 16)
+		kernel_cpu=$(echo "$receipt" | cut -d' ' -f5)
+		answer=$(sockaff query --pid "$flows_pid" --fd "$fd" --json | compact)
+		path=$(echo "$answer" | grep -o '"path":{.*}')
+		[ "$kernel_cpu" = "$reader_cpu" ] && echo "$path" | grep -q '"moved_off_irq_cpu_cause":"rfs"' &&
+			[ "$(echo "$predicted" | field cpu)" = "$reader_cpu" ] && echo "$predicted" | compact | grep -q 'RFSonrx-'
+		check "rss-rfs-$kind-$port" $? "reader pinned to cpu $reader_cpu, irq cpu $irq_cpu: kernel cpu $kernel_cpu; predicted cpu $(echo "$predicted" | field cpu) $(cat /tmp/predict.err); path $(echo "$path" | cut -c1-400)"
+	done </tmp/predictions
+	for q in 0 1 2 3; do echo 0 >/sys/class/net/eth0/queues/rx-$q/rps_flow_cnt; done
+	echo 0 >/proc/sys/net/core/rps_sock_flow_entries
+	pin_flows ff
 }
 
 rss_checks() {
@@ -173,6 +266,20 @@ rss_checks() {
 		echo "$status" | grep -q '"table_size":128' && [ "$queues_ok" = 0 ]
 	check rss-status-interface $? "kernel:$truth; status: $(echo "$status" | grep -o '"interfaces":.*' | cut -c1-500)"
 
+	# The kernel's own record of each packet the NIC's driver delivers:
+	# net:napi_gro_receive_entry shows the hash it handed over, and whether
+	# it covered the ports (l4_hash).
+	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+	rx_trace=/sys/kernel/tracing/instances/sockaff-lab
+	mkdir -p "$rx_trace" &&
+		echo 'name == "eth0"' >"$rx_trace/events/net/napi_gro_receive_entry/filter" &&
+		echo 1 >"$rx_trace/events/net/napi_gro_receive_entry/enable"
+	check rss-kernel-packet-trace $? "tracefs instance with net:napi_gro_receive_entry on eth0"
+	# virtio-net offers the NIC's hash (qemu's hash=on, VIRTIO_NET_F_HASH_REPORT)
+	# as receive-hashing, off until asked for.
+	ethtool -K eth0 rxhash on && ethtool -k eth0 | grep -q '^receive-hashing: on'
+	check rss-receive-hashing-on $? "$(ethtool -k eth0 | grep '^receive-hashing')"
+
 	start_flows
 
 	# Predictions first, before any data: no flow has received anything yet
@@ -205,7 +312,26 @@ rss_checks() {
 	while read -r index kind fd port queue irq cpu; do
 		observe_flow "$index" "$fd" "$count" "$queue" "$cpu"
 		check "rss-$kind-flow-$port" "$ok" "$detail"
+		hash_check=$(echo "$answer" | compact | grep -o '"hash_check":{[^}]*}')
+		hash_verified "$kind" "$port"
+		echo "$queue $kernel_napi" >>/tmp/queue-napi
 	done </tmp/predictions
+
+	# The key changed behind the kept hashes: sockaff now predicts with a
+	# key the packets were not hashed with, and says so. New packets carry
+	# the new key's hash, and the check is verified again.
+	set -- $(head -n 1 /tmp/predictions)
+	index=$1 kind=$2 fd=$3 port=$4
+	ethtool -X eth0 hkey "$(echo "$SOCKAFF_RSS_KEY" | sed 's/^6d/6e/')"
+	hash_check=$(sockaff query --pid "$flows_pid" --fd "$fd" --json | compact | grep -o '"hash_check":{[^}]*}')
+	echo "$hash_check" | grep -q '"verdict":"contradicted"' && echo "$hash_check" | grep -q '"from_nic":true' &&
+		echo "$hash_check" | grep -q "orchangedafterthepacket"
+	check rss-hash-contradicted-after-key-change $? "$hash_check"
+	observe_flow "$index" "$fd" 8 "$(sockaff query --pid "$flows_pid" --fd "$fd" --predict --json | field rx_queue)" 0
+	hash_check=$(echo "$answer" | compact | grep -o '"hash_check":{[^}]*}')
+	hash_verified "$kind" "$port-new-key"
+	ethtool -X eth0 hkey "$SOCKAFF_RSS_KEY"
+
 
 	# The metrics' per-queue view: each queue's IRQ and CPU as /proc/irq
 	# says, and the flows whose latest packet came from each queue (3 each).
@@ -263,6 +389,21 @@ rss_checks() {
 	check rss-rps-shows-in-path $? "rps_cpus 5 on rx-$queue (irq on cpu $irq_cpu): received on cpu $seen_cpu; predicted candidates $(echo "$p_json" | compact | grep -o '"candidate_cpus":\[[0-9,]*\]'); path $(echo "$path" | cut -c1-300)"
 	echo 0 >/sys/class/net/eth0/queues/rx-"$queue"/rps_cpus
 
+	threaded_napi_checks
+	rfs_checks
+
+	# Receive-hashing off: the packets carry no hash, and there is nothing
+	# to verify. (virtio-net also sets its RSS hash types to none then, so
+	# every flow lands on one queue: last, after every check of the queues.)
+	set -- $(head -n 1 /tmp/predictions)
+	index=$1 fd=$3
+	ethtool -K eth0 rxhash off
+	flows_send "$index" 4 >/dev/null
+	hash_check=$(sockaff query --pid "$flows_pid" --fd "$fd" --json | compact | grep -o '"hash_check":{[^}]*}')
+	echo "$hash_check" | grep -q '"verdict":"unverifiable"' && echo "$hash_check" | grep -q 'receive-hashingoff'
+	check rss-hash-unverifiable-without-receive-hashing $? "$hash_check"
+	ethtool -K eth0 rxhash on
+
 	# For the record (the console log): what an operator sees.
 	set -- $(awk '$2 == "udp" { print; exit }' /tmp/predictions)
 	echo "SOCKAFF-SHOW sockaff status (interfaces)"
@@ -274,6 +415,7 @@ rss_checks() {
 	echo "SOCKAFF-SHOW sockaff list --pid $flows_pid"
 	sockaff list --pid "$flows_pid"
 	echo "SOCKAFF-SHOW end"
+	echo 0 >"$rx_trace/events/net/napi_gro_receive_entry/enable" && rmdir "$rx_trace"
 
 	echo quit >&4
 	exec 4>&-

@@ -10,7 +10,7 @@
 #include <linux/types.h>
 
 /* Bumped whenever a map value changes shape. */
-#define SOCKAFF_ABI_VERSION 6
+#define SOCKAFF_ABI_VERSION 7
 
 /*
  * How one socket's packets are counted when many CPUs receive it (RSS
@@ -35,9 +35,11 @@
  * Value of the socket-local-storage map sockaff_records, one per receiving
  * socket. Three groups of fields, each on a cache line of its own:
  *
- *   - cold: written when the record starts and, at most once per jiffy per
- *     receiving CPU, when the latest CPU changes; read per packet (owner,
- *     pool_slot, latest_cpu) and per read (cookie, latest_cpu);
+ *   - cold: written when the record starts, at most once per jiffy per
+ *     receiving CPU when the latest CPU changes, and when a connected
+ *     socket's packet hash changes (its first packet, a new RSS key, a TCP
+ *     sender re-pathing); read per packet (owner, pool_slot, latest_cpu,
+ *     rx_hash) and per read (cookie, latest_cpu);
  *   - per packet: written for every packet the owner CPU processes, by that
  *     CPU only;
  *   - reads: written by sockaff_consume (tp_btf/sock_recv_length, kernel
@@ -93,7 +95,12 @@ struct sockaff_record {
 	__u64 unpooled_packets;  /* packets on CPUs other than the owner while the
 				    socket had no pool slot (atomic) */
 	__u64 unpooled_bytes;
-	__u64 reserved_cold;
+	/* Cold: written when the packets' hash changes, connected sockets only
+	   (an unconnected socket's packets are many flows: 0 stays). */
+	__u32 rx_hash;           /* skb->hash of the latest packet: the NIC's RSS
+				    hash where the NIC gives one, else the
+				    kernel's own or the sender's (loopback); 0: none */
+	__u32 rx_hash_changes;   /* times rx_hash was changed, the first included (atomic) */
 	/* Per packet, by the owner CPU only. */
 	struct sockaff_rx owner;
 	__u64 reserved_packet[3];
@@ -160,7 +167,7 @@ struct sockaff_held_socket {
 	__u64 owner_packets;
 	__u64 unpooled_packets;
 	__u32 owner_ifindex;
-	__u32 reserved2;
+	__u32 rx_hash;          /* the record's */
 	__u64 reads;            /* reads_and_cpu (0 in records without read counters) */
 	__u64 reads_same_node;
 };

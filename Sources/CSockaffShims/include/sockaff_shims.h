@@ -50,11 +50,13 @@ int sockaff_pin_thread_to_cpu(int cpu);
  * function bits (ETH_RSS_HASH_TOP = 1: Toeplitz), the key and the
  * indirection table of RSS context 0; key and table are filled up to their
  * capacity, and their real sizes are returned in *key_size and
- * *table_size (call with capacities of 0 to learn them). The struct has a
- * flexible array, which Swift cannot import.
+ * *table_size (call with capacities of 0 to learn them). *input_xfrm gets
+ * the input transform (RXH_XFRM_SYM_XOR 1, RXH_XFRM_SYM_OR_XOR 2; 6.8+,
+ * the byte older kernels reserve and leave 0). The struct has a flexible
+ * array, which Swift cannot import.
  */
-int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_function, unsigned char *key,
-			unsigned int *key_size, unsigned int *table, unsigned int *table_size);
+int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_function, unsigned char *input_xfrm,
+			unsigned char *key, unsigned int *key_size, unsigned int *table, unsigned int *table_size);
 
 /*
  * ETHTOOL_GRXFH: the fields (RXH_* bits) the NIC hashes for flow_type

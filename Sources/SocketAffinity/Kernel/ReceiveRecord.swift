@@ -16,6 +16,12 @@ public struct ReceiveRecord: Sendable {
   public let rxQueue: UInt32?
   public let napiID: UInt32
   public let ifindex: UInt32
+  /// The hash a connected socket's latest packet carried (skb->hash),
+  /// nil when none was kept: an unconnected socket, or no hash (0) in its
+  /// packets. `HashCheck` says whether it is the NIC's and what RSS predicts.
+  public let rxHash: UInt32?
+  /// Times the kept hash changed, its first value included.
+  public let rxHashChanges: UInt32
   public let firstJiffies: UInt64
   public let lastJiffies: UInt64
   /// Packets per CPU, highest first: every CPU that received the socket,
@@ -60,6 +66,8 @@ public struct ReceiveRecord: Sendable {
     rxQueue = latest.rx_queue > 0 ? latest.rx_queue - 1 : nil
     napiID = latest.napi_id
     ifindex = latest.ifindex
+    rxHash = raw.rx_hash_changes > 0 && raw.rx_hash != 0 ? raw.rx_hash : nil
+    rxHashChanges = raw.rx_hash_changes
     firstJiffies = raw.first_jiffies
     lastJiffies = latest.last_jiffies
     packetsByCPU = byCPU.map { (cpu: $0.key, packets: $0.value) }

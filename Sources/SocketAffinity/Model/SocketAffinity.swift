@@ -106,6 +106,15 @@ public struct SocketAffinity: Sendable, JSONFields {
   /// The path behind one reference: a listing moves and sorts 100k answers,
   /// and the path inline would make each ~200 bytes larger.
   var pathBox: PathBox? = nil
+  /// The packets' hash against RSS's prediction for the flow: verified,
+  /// contradicted or unverifiable, with both hashes. nil when no interface
+  /// is known to check against.
+  public var hashCheck: HashCheck? {
+    get { hashCheckBox?.check }
+    set { hashCheckBox = newValue.map(HashCheckBox.init) }
+  }
+  /// Behind one reference, as the path is.
+  var hashCheckBox: HashCheckBox? = nil
   /// What this answer cannot tell, and why (the tracer is not attached), or nil.
   public var limits: String? = nil
 
@@ -151,6 +160,7 @@ public struct SocketAffinity: Sendable, JSONFields {
     try visitor.field("locality", locality)
     try visitor.field("cross_numa", crossNUMA)
     try visitor.field("path", path)
+    try visitor.field("hash_check", hashCheck)
     try visitor.field("limits", limits)
   }
 }
@@ -169,4 +179,10 @@ extension JSONLines {
 final class PathBox: Sendable {
   let path: SteeringPath
   init(_ path: SteeringPath) { self.path = path }
+}
+
+/// `SocketAffinity.hashCheck`'s storage.
+final class HashCheckBox: Sendable {
+  let check: HashCheck
+  init(_ check: HashCheck) { self.check = check }
 }

@@ -38,12 +38,25 @@ public struct SteeringPath: Sendable, Equatable, JSONFields {
   /// RPS's CPUs on this queue (empty: off) and whether RFS steers it.
   public let rpsCPUs: [Int]
   public let rfs: Bool
+  /// Under threaded NAPI, the kernel thread that polls the queue's NAPI:
+  /// it, not the IRQ's CPU, processes the packets.
+  public let napiThread: NAPIThread?
+  /// Busy polling, when it applies to the socket: its reader processes
+  /// the packets while it polls.
+  public let busyPolling: BusyPolling?
   public let receiveCPU: Int?
   public let receiveNode: Int?
   public let readerCPU: Int?
   public let readerNode: Int?
+  /// Where the reader's CPU came from: "recvmsg" (the read tracepoint,
+  /// each read) or "threads" (every thread of the holder last ran there:
+  /// kernels without the read tracepoint); nil with no reader known.
+  public let readerSource: String?
+  /// Why the packets were processed off the IRQ's CPUs: "napi_thread",
+  /// "busy_poll", "rfs", "rps", or "unknown"; nil when they were not.
+  public let movedOffInterruptCause: String?
   /// The hops that cost locality: the packets were processed on a CPU the
-  /// IRQ does not go to (RPS/RFS moved them); the IRQ's CPUs are on another
+  /// IRQ does not go to (`movedOffInterruptCause` says what moved them); the IRQ's CPUs are on another
   /// node than the NIC; the reader is on another node than the receiver.
   /// nil: not known.
   public let movedOffInterruptCPU: Bool?
@@ -52,10 +65,13 @@ public struct SteeringPath: Sendable, Equatable, JSONFields {
   /// What could not be resolved, and why (nil: everything was).
   public let unresolved: String?
 
+  /// `readerCPUs`: where the socket's readers run (the traced reader, or
+  /// the holder's threads), to tell busy polling and RFS apart from the rest.
   public init(
     interface: String, softwareInterface: Bool = false, deviceNode: Int?, rxQueue: Int?, napiID: UInt32?,
     interrupt: Interrupt?, rpsCPUs: [Int],
-    rfs: Bool, receiveCPU: Int?, receiveNode: Int?, readerCPU: Int?, readerNode: Int?, unresolved: String?
+    rfs: Bool, napiThread: NAPIThread? = nil, busyPolling: BusyPolling? = nil, receiveCPU: Int?, receiveNode: Int?,
+    readerCPU: Int?, readerNode: Int?, readerSource: String? = nil, readerCPUs: [Int] = [], unresolved: String?
   ) {
     self.interface = interface
     self.softwareInterface = softwareInterface
@@ -70,9 +86,23 @@ public struct SteeringPath: Sendable, Equatable, JSONFields {
     self.readerCPU = readerCPU
     self.readerNode = readerNode
     self.unresolved = unresolved
-    movedOffInterruptCPU = interrupt.flatMap { irq in
+    self.napiThread = napiThread
+    self.busyPolling = busyPolling
+    self.readerSource = readerSource
+    let moved = interrupt.flatMap { irq in
       receiveCPU.flatMap { irq.cpus.isEmpty ? nil : !irq.cpus.contains($0) }
     }
+    movedOffInterruptCPU = moved
+    let readers = Set(readerCPUs + (readerCPU.map { [$0] } ?? []))
+    movedOffInterruptCause =
+      moved == true
+      ? receiveCPU.map { cpu in
+        if let thread = napiThread, thread.lastCPU == cpu || thread.allowedCPUs.contains(cpu) { return "napi_thread" }
+        if busyPolling?.active == true && readers.contains(cpu) { return "busy_poll" }
+        if rfs && readers.contains(cpu) { return "rfs" }
+        if rpsCPUs.contains(cpu) { return "rps" }
+        return "unknown"
+      } : nil
     interruptOffDeviceNode = interrupt.flatMap { irq in
       deviceNode.flatMap { irq.nodes.isEmpty ? nil : !irq.nodes.contains($0) }
     }
@@ -88,11 +118,15 @@ public struct SteeringPath: Sendable, Equatable, JSONFields {
     try visitor.field("irq", interrupt)
     try visitor.field("rps_cpus", rpsCPUs)
     try visitor.field("rfs", rfs)
+    try visitor.field("napi_thread", napiThread)
+    try visitor.field("busy_polling", busyPolling)
     try visitor.field("receive_cpu", receiveCPU)
     try visitor.field("receive_node", receiveNode)
     try visitor.field("reader_cpu", readerCPU)
     try visitor.field("reader_node", readerNode)
+    try visitor.field("reader_source", readerSource)
     try visitor.field("moved_off_irq_cpu", movedOffInterruptCPU)
+    try visitor.field("moved_off_irq_cpu_cause", movedOffInterruptCause)
     try visitor.field("irq_off_device_node", interruptOffDeviceNode)
     try visitor.field("reader_off_receive_node", readerOffReceiveNode)
     try visitor.field("unresolved", unresolved)

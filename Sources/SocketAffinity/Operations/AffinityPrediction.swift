@@ -46,31 +46,82 @@ extension AffinityQuery {
     } catch {
       throw impossible("\(interface): \(error.description)")
     }
-    let queues = InterfaceQueues(interface: interface)
-    let line = queues.irqByQueue[prediction.rxQueue]
+    let queues = inspection.steering.queues(of: interface)
+    let queue = prediction.rxQueue
+    let line = queues.irqByQueue[queue]
     let irqCPUs = line.flatMap { queues.irqCPUs[$0.irq] } ?? []
-    let rps = queues.rpsCPUs[prediction.rxQueue] ?? []
-    let candidates = rps.isEmpty ? irqCPUs : rps
+    let rps = queues.rpsCPUs[queue] ?? []
+    let rfs = queues.rfs(queue: queue)
+    if rfs && configuration.ntupleEnabled {
+      throw impossible(
+        "\(interface) has n-tuple filtering and RFS on rx-\(queue): accelerated RFS steers a flow to "
+          + "its reader's queue, not RSS's")
+    }
+    var notes: [String] = []
+    // Where the queue's packets are polled: the IRQ's CPU, or under
+    // threaded NAPI wherever its kernel thread runs.
+    var polled = irqCPUs
+    // The queue's NAPI as netdev queue-get names it (6.8+, drivers that
+    // link them), else as the socket's latest packet did (SO_INCOMING_NAPI_ID).
+    let incomingNAPI = (try? socket.intOption(SOL_SOCKET, SO_INCOMING_NAPI_ID)).flatMap { $0 > 0 ? UInt32($0) : nil }
+    let napiThread =
+      queues.threaded ? queues.napiThread(queue: queue) ?? incomingNAPI.flatMap { queues.napiThreads[$0] } : nil
+    if queues.threaded {
+      guard let thread = napiThread else {
+        throw impossible(
+          "threaded NAPI on \(interface): which kernel thread polls rx-\(queue) is not known (the kernel names no "
+            + "NAPI for the queue, and the socket received none yet), and the IRQ's cpu only wakes it")
+      }
+      guard let pinned = thread.pinnedCPU else {
+        throw impossible(
+          "threaded NAPI on \(interface): \(thread.name) (pid \(thread.pid)) polls rx-\(queue) wherever the "
+            + "scheduler runs it (cpus \(Self.cpuList(thread.allowedCPUs))), not on the IRQ's cpu")
+      }
+      polled = [pinned]
+      notes.append(
+        "threaded NAPI: \(thread.name) (pid \(thread.pid)), pinned to cpu \(pinned), polls rx-\(queue); "
+          + "the IRQ only wakes it")
+    }
+    // The readers' CPU, where every thread of the holder is pinned to one.
+    let affinities = ProcFS.threadAffinities(pid: pid)
+    let readerCPU = Set(affinities.flatMap { $0 }).count == 1 ? affinities.first?.first : nil
+    let busyPolling = inspection.busyPolling(
+      socket: socket, interface: interface, namespace: process.networkNamespace)
+    if let busyPolling {
+      guard let readerCPU, polled == [readerCPU] else {
+        let readers = readerCPU.map { "cpu \($0)" } ?? "the reading thread's cpu"
+        throw impossible(
+          "busy polling (\(busyPolling.description)): \(readers) processes the packets while it polls, "
+            + "cpu \(Self.cpuList(polled)) otherwise")
+      }
+      notes.append("busy polling (\(busyPolling.description)) by the reader, on the same cpu \(readerCPU)")
+    }
+    var candidates = polled
+    if rfs {
+      guard let readerCPU else {
+        throw impossible(
+          "RFS on rx-\(queue) moves the flow to the cpu that last read it, and pid \(pid)'s threads may run on "
+            + "cpus \(Self.cpuList(Array(Set(affinities.flatMap { $0 })).sorted()))")
+      }
+      candidates = [readerCPU]
+      notes.append("RFS on rx-\(queue) moves the flow to its reader's cpu \(readerCPU), where pid \(pid) is pinned")
+    } else if !rps.isEmpty {
+      candidates = rps
+      notes.append("RPS on rx-\(queue) spreads its packets over cpus \(Self.cpuList(rps))")
+    }
     let cpu = candidates.count == 1 ? candidates[0] : nil
     let interrupt = line.map {
       SteeringPath.Interrupt(
         number: $0.irq, name: $0.name, cpus: irqCPUs, nodes: Set(irqCPUs.compactMap(topology.node(ofCPU:))).sorted(),
         source: queues.irqSource[prediction.rxQueue] ?? "sysfs")
     }
-    let rfs = queues.rfs(queue: prediction.rxQueue)
-    if rfs && configuration.ntupleEnabled {
-      throw impossible(
-        "\(interface) has n-tuple filtering and RFS on rx-\(prediction.rxQueue): accelerated RFS steers a flow to "
-          + "its reader's queue, not RSS's")
-    }
-    var notes: [String] = []
-    if !rps.isEmpty { notes.append("RPS on rx-\(prediction.rxQueue) spreads its packets over cpus \(rps)") }
-    if rfs { notes.append("RFS on rx-\(prediction.rxQueue) moves a flow to the CPU that last read it") }
     let path = SteeringPath(
       interface: interface, deviceNode: queues.deviceNode, rxQueue: prediction.rxQueue,
       napiID: queues.napiByQueue[prediction.rxQueue],
-      interrupt: interrupt, rpsCPUs: rps, rfs: rfs, receiveCPU: cpu, receiveNode: cpu.flatMap(topology.node(ofCPU:)),
-      readerCPU: nil, readerNode: nil,
+      interrupt: interrupt, rpsCPUs: rps, rfs: rfs, napiThread: napiThread, busyPolling: busyPolling, receiveCPU: cpu,
+      receiveNode: cpu.flatMap(topology.node(ofCPU:)), readerCPU: readerCPU,
+      readerNode: readerCPU.flatMap(topology.node(ofCPU:)), readerSource: readerCPU == nil ? nil : "affinity",
+      readerCPUs: readerCPU.map { [$0] } ?? [],
       unresolved: line == nil ? "no interrupt of \(interface)'s device names RX queue \(prediction.rxQueue)" : nil)
     try handle.requireSameProcess()
     return PredictedAffinity(
@@ -82,4 +133,6 @@ extension AffinityQuery {
       hashedPorts: prediction.hashedPorts, tableIndex: prediction.tableIndex, tableSize: configuration.table.count,
       keyBytes: configuration.key.count, path: path, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
   }
+
+  static func cpuList(_ cpus: [Int]) -> String { cpus.map(String.init).joined(separator: ",") }
 }

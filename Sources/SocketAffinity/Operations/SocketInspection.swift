@@ -2,6 +2,12 @@ import FoundationEssentials
 import Glibc
 import Synchronization
 
+/// Socket options newer than some distributions' headers.
+enum SockaffSocketOption {
+  static let busyPoll: Int32 = 46  // SO_BUSY_POLL
+  static let preferBusyPoll: Int32 = 69  // SO_PREFER_BUSY_POLL (5.11)
+}
+
 /// Turns one opened socket, its record and the host topology into the
 /// answer. Shared by `query` (one socket, errors for the operator) and `list`
 /// (many sockets, skipping those that are not traced).
@@ -35,13 +41,31 @@ struct SocketInspection {
   struct ProcessFacts {
     let command: String?
     let networkNamespace: UInt64?
+    /// The CPU each thread last ran on, and their nodes.
+    let threadCPUs: [Int]
     let threadNodes: [Int]
   }
 
   func facts(pid: Int32) -> ProcessFacts {
-    ProcessFacts(
-      command: ProcFS.command(pid: pid), networkNamespace: ProcFS.networkNamespace(pid: pid),
-      threadNodes: Set(ProcFS.threadCPUs(pid: pid).compactMap(topology.node(ofCPU:))).sorted())
+    let cpus = ProcFS.threadCPUs(pid: pid)
+    return ProcessFacts(
+      command: ProcFS.command(pid: pid), networkNamespace: ProcFS.networkNamespace(pid: pid), threadCPUs: cpus,
+      threadNodes: Set(cpus.compactMap(topology.node(ofCPU:))).sorted())
+  }
+
+  /// The socket's busy polling, read through the socket itself, where it
+  /// can apply: a NIC's NAPI (loopback and veth have none to poll). nil
+  /// when it is off.
+  func busyPolling(socket: borrowing TargetSocket, interface: String?, namespace: UInt64?) -> BusyPolling? {
+    guard let interface, namespace == nil || namespace == ProcFS.ownNetworkNamespace,
+      steering.queues(of: interface).hasDevice
+    else { return nil }
+    let sysctls = BusyPolling.sysctls()
+    let polling = BusyPolling(
+      socketMicroseconds: (try? socket.intOption(SOL_SOCKET, SockaffSocketOption.busyPoll)).map(Int.init),
+      prefer: (try? socket.intOption(SOL_SOCKET, SockaffSocketOption.preferBusyPoll)).map { $0 != 0 },
+      busyRead: sysctls.busyRead, busyPoll: sysctls.busyPoll)
+    return polling.active ? polling : nil
   }
 
   /// The socket's kind, or EOPNOTSUPP naming what it is instead. TCP and
@@ -122,8 +146,48 @@ struct SocketInspection {
       cpus: cpus, otherCPUsPackets: record?.otherPackets, firstSeen: firstSeen, lastSeen: lastSeen,
       kernelIncomingCPU: incomingCPU, source: source, consumerCPU: record?.readerCPU, reads: record?.reads,
       threadNodes: threadNodes, locality: locality, crossNUMA: crossNUMA)
-    answer.path = steering.path(for: answer)
+    answer.path = steering.path(
+      for: answer,
+      busyPolling: busyPolling(socket: socket, interface: interface, namespace: process.networkNamespace),
+      threadCPUs: process.threadCPUs)
+    answer.hashCheck = hashCheck(socket: socket, kind: kind, record: record, interface: interface, process: process)
     return answer
+  }
+
+  /// The packets' hash against RSS's for the socket's flow (`HashCheck`).
+  func hashCheck(
+    socket: borrowing TargetSocket, kind: SocketKind, record: ReceiveRecord?, interface: String?,
+    process: ProcessFacts
+  ) -> HashCheck? {
+    guard let interface else { return nil }
+    guard let record else {
+      return HashCheck(
+        observedHash: nil, fromNIC: false, predictedHash: nil, verdict: .unverifiable,
+        reason: "the kernel keeps a socket's hash (sk_rxhash) where no socket option reads it: 'sockaff trace' keeps it"
+      )
+    }
+    // The addresses again, as bytes, only where there is a hash to check
+    // (two syscalls per socket a listing need not make for the others).
+    let remote = record.rxHash == nil ? nil : socket.endpoint(peer: true)
+    let local = remote == nil ? nil : socket.endpoint(peer: false)
+    let flow = remote.flatMap { remote in
+      local.map { local in
+        ReceivedFlow(
+          source: remote.address, sourcePort: remote.port, destination: local.address, destinationPort: local.port,
+          tcp: kind.transport == .tcp)
+      }
+    }
+    let family: FlowType =
+      switch (kind.family, kind.transport == .tcp) {
+      case (.inet6, true): .tcp6
+      case (.inet6, false): .udp6
+      case (_, true): .tcp4
+      case (_, false): .udp4
+      }
+    let rss = steering.hashInterface(
+      interface, namespace: process.networkNamespace, flowType: flow?.flowType ?? family, socket: socket)
+    return HashCheck.check(
+      observed: record.rxHash, connected: socket.address(peer: true) != nil, flow: flow, interface: rss)
   }
 
   /// Exact locality from traced reads when there are any; otherwise the share

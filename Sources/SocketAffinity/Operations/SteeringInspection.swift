@@ -9,6 +9,9 @@ import Synchronization
 public final class SteeringInspection: Sendable {
   let topology: Topology
   private let queues = Mutex<[String: InterfaceQueues]>([:])
+  /// Per network namespace, interface and flow type: what a hash check
+  /// compares with, read once.
+  private let rss = Mutex<[String: HashCheck.Interface]>([:])
 
   public init(topology: Topology) { self.topology = topology }
 
@@ -20,20 +23,27 @@ public final class SteeringInspection: Sendable {
   }
 
   /// nil when nothing was traced (no interface to start from).
-  func path(for answer: SocketAffinity) -> SteeringPath? {
+  /// `busyPolling`: the socket's, where it applies; `threadCPUs`: where the
+  /// holder's threads last ran (the reader, when reads are not traced).
+  func path(for answer: SocketAffinity, busyPolling: BusyPolling? = nil, threadCPUs: [Int] = []) -> SteeringPath? {
     guard let interface = answer.interface else { return nil }
     let rxQueue = answer.rxQueue.map(Int.init)
     // A kernel answer's CPU is the latest packet's (SO_INCOMING_CPU).
     let receiveCPU: Int? = answer.cpu
-    let readerCPU = answer.consumerCPU
+    // The traced reader; else, where every thread of the holder last ran.
+    let threadCPU = Set(threadCPUs).count == 1 ? threadCPUs.first : nil
+    let readerCPU = answer.consumerCPU ?? threadCPU
+    let readerSource = answer.consumerCPU != nil ? "recvmsg" : (threadCPU != nil ? "threads" : nil)
     func path(_ queues: InterfaceQueues?, interrupt: SteeringPath.Interrupt?, unresolved: String?) -> SteeringPath {
       SteeringPath(
         interface: interface, softwareInterface: queues.map { !$0.hasDevice } ?? false, deviceNode: queues?.deviceNode,
         rxQueue: rxQueue, napiID: answer.napiID,
         interrupt: interrupt, rpsCPUs: rxQueue.flatMap { queues?.rpsCPUs[$0] } ?? [],
-        rfs: rxQueue.map { queues?.rfs(queue: $0) ?? false } ?? false, receiveCPU: receiveCPU,
-        receiveNode: receiveCPU.flatMap(topology.node(ofCPU:)), readerCPU: readerCPU,
-        readerNode: readerCPU.flatMap(topology.node(ofCPU:)), unresolved: unresolved)
+        rfs: rxQueue.map { queues?.rfs(queue: $0) ?? false } ?? false,
+        napiThread: answer.napiID.flatMap { queues?.napiThreads[$0] }, busyPolling: busyPolling,
+        receiveCPU: receiveCPU, receiveNode: receiveCPU.flatMap(topology.node(ofCPU:)), readerCPU: readerCPU,
+        readerNode: readerCPU.flatMap(topology.node(ofCPU:)), readerSource: readerSource, readerCPUs: threadCPUs,
+        unresolved: unresolved)
     }
     // sysfs shows the interfaces of the network namespace sockaff runs in.
     if let namespace = answer.networkNamespace, let own = ProcFS.ownNetworkNamespace, namespace != own {
@@ -60,5 +70,30 @@ public final class SteeringInspection: Sendable {
       number: line.irq, name: line.name, cpus: cpus, nodes: Set(cpus.compactMap(topology.node(ofCPU:))).sorted(),
       source: queues.irqSource[rxQueue] ?? "sysfs")
     return path(queues, interrupt: interrupt, unresolved: nil)
+  }
+
+  /// The RSS that hashed a socket's packets on `interface`, through the
+  /// socket itself (its ioctl asks the socket's own network namespace).
+  func hashInterface(
+    _ interface: String, namespace: UInt64?, flowType: FlowType, socket: borrowing TargetSocket
+  ) -> HashCheck.Interface {
+    let key = "\(namespace ?? 0)/\(interface)/\(flowType.rawValue)"
+    if let known = rss.withLock({ $0[key] }) { return known }
+    let ownNamespace = namespace == nil || namespace == ProcFS.ownNetworkNamespace
+    let read: HashCheck.Interface
+    if ownNamespace && !queues(of: interface).hasDevice {
+      read = .software(interface)
+    } else {
+      do {
+        let configuration = try RSSConfiguration.read(interface: interface, through: socket.descriptor)
+        read = .rss(
+          configuration,
+          fields: RSSConfiguration.hashFields(interface: interface, flow: flowType, through: socket.descriptor))
+      } catch {
+        read = .noRSS(interface, why: error.errno?.description ?? error.description)
+      }
+    }
+    rss.withLock { $0[key] = read }
+    return read
   }
 }

@@ -109,6 +109,20 @@ public enum ProcFS {
     }
   }
 
+  /// The CPUs each thread of `pid` may run on (Cpus_allowed_list of
+  /// /proc/P/task/T/status).
+  public static func threadAffinities(pid: Int32) -> [[Int]] {
+    numericEntries("/proc/\(pid)/task").compactMap { tid in
+      (try? readTextFile("/proc/\(pid)/task/\(tid)/status")).flatMap(allowedCPUs(statusText:))
+    }
+  }
+
+  /// The Cpus_allowed_list line of a status file.
+  static func allowedCPUs(statusText: String) -> [Int]? {
+    statusText.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
+      .flatMap { try? CPUList.parse(String($0.dropFirst("Cpus_allowed_list:".count))) }
+  }
+
   /// Whether `pid` is a kernel thread (PF_KTHREAD in field 9 of its stat line).
   static func isKernelThread(pid: Int32) -> Bool {
     guard let line = try? readTextFile("/proc/\(pid)/stat") else { return false }

@@ -13,12 +13,15 @@ public enum EthtoolNetlink {
   static let rssFunction: Int32 = 3  // ETHTOOL_A_RSS_HFUNC (u32)
   static let rssTable: Int32 = 4  // ETHTOOL_A_RSS_INDIR (u32 array)
   static let rssKey: Int32 = 5  // ETHTOOL_A_RSS_HKEY (bytes)
+  static let rssInputTransform: Int32 = 6  // ETHTOOL_A_RSS_INPUT_XFRM (u32, 6.8+)
   static let rssAttributes: Int32 = 16
 
   public struct RSS: Equatable, Sendable {
     public let hashFunction: UInt8
     public let key: [UInt8]
     public let table: [UInt32]
+    /// RXH_XFRM_* bits; 0 where the kernel has no such attribute.
+    public var inputTransform: UInt32 = 0
   }
 
   public static func rss(interface: String) -> RSS? {
@@ -34,6 +37,8 @@ public enum EthtoolNetlink {
   static func decodeRSS(_ attributes: GenericNetlink.Attributes) -> RSS? {
     guard let function = GenericNetlink.u32(attributes[rssFunction]) else { return nil }
     guard let table = attributes[rssTable].map(GenericNetlink.u32s) ?? [] else { return nil }
-    return RSS(hashFunction: UInt8(truncatingIfNeeded: function), key: attributes[rssKey] ?? [], table: table)
+    var rss = RSS(hashFunction: UInt8(truncatingIfNeeded: function), key: attributes[rssKey] ?? [], table: table)
+    rss.inputTransform = GenericNetlink.u32(attributes[rssInputTransform]) ?? 0
+    return rss
   }
 }

@@ -95,6 +95,16 @@ final class GenericNetlink {
     return payload.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
   }
 
+  /// A "uint" attribute: 4 or 8 bytes, as the kernel chose for the value.
+  static func uint(_ payload: [UInt8]?) -> UInt64? {
+    guard let payload else { return nil }
+    switch payload.count {
+    case 4: return payload.withUnsafeBytes { UInt64($0.loadUnaligned(as: UInt32.self)) }
+    case 8: return payload.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    default: return nil
+    }
+  }
+
   /// A binary attribute of u32s (an indirection table).
   static func u32s(_ payload: [UInt8]?) -> [UInt32]? {
     guard let payload, payload.count % 4 == 0 else { return nil }

@@ -66,6 +66,17 @@ public struct InterfaceQueues: Sendable {
   /// /proc/sys/net/core/rps_sock_flow_entries: RFS is on only when this
   /// and the queue's rps_flow_cnt are both non-zero.
   public let rfsSocketEntries: Int
+  /// Threaded NAPI (`/sys/class/net/DEV/threaded`, 5.12+): each NAPI is
+  /// polled by a kernel thread of its own, wherever the scheduler runs it.
+  public let threaded: Bool
+  /// The polling threads by NAPI id: napi-get's pid where the kernel has
+  /// it, else found by name (`napi/<dev>-<id>`). Empty unless threaded.
+  public let napiThreads: [UInt32: NAPIThread]
+  /// The device's napi_defer_hard_irqs and gro_flush_timeout (ns): with
+  /// both set, the IRQ stays masked while the stack or a busy-polling
+  /// reader keeps polling.
+  public let deferHardIRQs: Int
+  public let groFlushTimeout: Int
 
   /// `netlink`: ask the kernel's netdev family first (false: sysfs and
   /// procfs only, as for a fixture tree). Only an interface with a device
@@ -100,14 +111,20 @@ public struct InterfaceQueues: Sendable {
     var source = byQueue.mapValues { _ in "sysfs" }
     // The kernel's own mapping where it has one: queue -> NAPI -> IRQ.
     var napis: [Int: UInt32] = [:]
+    let threaded = hasDevice && (readInteger("\(net)/threaded") ?? 0) > 0
+    var threads: [UInt32: NAPIThread] = [:]
     if hasDevice, netlink, let netlink = NetdevNetlink.Connection(),
       let ifindex = readInteger("\(net)/ifindex").map(UInt32.init)
     {
       for queue in queues {
         guard let napi = netlink.rxQueueNAPI(ifindex: ifindex, queue: UInt32(queue)) else { continue }
         napis[queue] = napi
+        let facts = netlink.napi(id: napi)
+        if threaded, let pid = facts?.threadPID {
+          threads[napi] = NAPIThread.read(pid: pid, napiID: napi, source: "netlink", proc: proc)
+        }
         // Not every driver links its IRQ to the NAPI: then the names decide.
-        guard let irq = netlink.napi(id: napi)?.irq else { continue }
+        guard let irq = facts?.irq else { continue }
         byQueue[queue] = interrupts[irq] ?? InterruptLine(irq: irq, name: "", counts: [])
         source[queue] = "netlink"
       }
@@ -135,7 +152,20 @@ public struct InterfaceQueues: Sendable {
     rpsCPUs = rps
     rfsFlows = rfs
     rfsSocketEntries = readInteger("\(proc)/sys/net/core/rps_sock_flow_entries") ?? 0
+    self.threaded = threaded
+    // Before napi-get's pid (6.8), or a driver whose queues netlink does
+    // not list: the threads' names.
+    if threaded && threads.isEmpty { threads = NAPIThread.byName(interface: interface, proc: proc) }
+    napiThreads = threads
+    deferHardIRQs = readInteger("\(net)/napi_defer_hard_irqs") ?? 0
+    groFlushTimeout = readInteger("\(net)/gro_flush_timeout") ?? 0
   }
+
+  /// The thread polling RX queue `queue`'s NAPI (threaded NAPI), where
+  /// the queue's NAPI is known (netdev queue-get, 6.8+). Before that only
+  /// a packet's NAPI id (traced) names the thread: a driver's transmit
+  /// NAPIs have threads too, so no count of threads tells.
+  public func napiThread(queue: Int) -> NAPIThread? { napiByQueue[queue].flatMap { napiThreads[$0] } }
 
   /// The RX (or combined) queue interrupts among `lines`, by the queue
   /// number their names end in: `virtio0-input.2`, `eth0-TxRx-2`,

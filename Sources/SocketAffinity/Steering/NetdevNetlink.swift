@@ -11,6 +11,9 @@ public enum NetdevNetlink {
   static let napiIfindex: Int32 = 1  // NETDEV_A_NAPI_IFINDEX
   static let napiID: Int32 = 2  // NETDEV_A_NAPI_ID
   static let napiIRQ: Int32 = 3  // NETDEV_A_NAPI_IRQ
+  static let napiPID: Int32 = 4  // NETDEV_A_NAPI_PID: the NAPI thread's, under threaded NAPI
+  static let napiDeferHardIRQs: Int32 = 5  // NETDEV_A_NAPI_DEFER_HARD_IRQS (u32, ~6.13)
+  static let napiGROFlushTimeout: Int32 = 6  // NETDEV_A_NAPI_GRO_FLUSH_TIMEOUT (uint, ns)
   static let napiAttributes: Int32 = 16  // above NETDEV_A_NAPI_MAX of any kernel so far
   static let queueID: Int32 = 1  // NETDEV_A_QUEUE_ID
   static let queueIfindex: Int32 = 2  // NETDEV_A_QUEUE_IFINDEX
@@ -23,6 +26,12 @@ public enum NetdevNetlink {
   public struct NAPI: Equatable, Sendable {
     public let ifindex: UInt32
     public let irq: Int?
+    /// The kernel thread polling it (threaded NAPI), else nil.
+    public var threadPID: Int32? = nil
+    /// Its own defer-hard-irqs and gro-flush-timeout (ns), where the kernel
+    /// keeps them per NAPI.
+    public var deferHardIRQs: UInt32? = nil
+    public var groFlushTimeout: UInt64? = nil
   }
 
   public static func napi(id: UInt32) -> NAPI? { Connection()?.napi(id: id) }
@@ -35,7 +44,12 @@ public enum NetdevNetlink {
   /// napi-get's reply attributes as a NAPI: ifindex is required.
   static func decodeNAPI(_ attributes: GenericNetlink.Attributes) -> NAPI? {
     guard let ifindex = GenericNetlink.u32(attributes[napiIfindex]) else { return nil }
-    return NAPI(ifindex: ifindex, irq: GenericNetlink.u32(attributes[napiIRQ]).map(Int.init))
+    var napi = NAPI(ifindex: ifindex, irq: GenericNetlink.u32(attributes[napiIRQ]).map(Int.init))
+    // Sent only for a NAPI with a thread; a pid of 0 is no thread.
+    napi.threadPID = GenericNetlink.u32(attributes[napiPID]).flatMap { $0 > 0 ? Int32(bitPattern: $0) : nil }
+    napi.deferHardIRQs = GenericNetlink.u32(attributes[napiDeferHardIRQs])
+    napi.groFlushTimeout = GenericNetlink.uint(attributes[napiGROFlushTimeout])
+    return napi
   }
 
   /// One netdev netlink socket, for many requests in a row (every queue of

@@ -47,8 +47,42 @@ public struct RSSConfiguration: Sendable, Equatable {
     }
   }
 
+  /// How the flow's fields are combined before hashing (ethtool's
+  /// `input_xfrm`, 6.8+). The symmetric transforms give both directions of
+  /// a flow one hash, as the kernel's uapi header defines them: each
+  /// source and destination field of one type XORed, and both copies of
+  /// the XOR hashed (symmetric-xor), or the first copy replaced by the two
+  /// fields ORed (symmetric-or-xor, 6.15).
+  public enum InputTransform: Sendable, Equatable, CustomStringConvertible {
+    case none, symmetricXor, symmetricOrXor
+    case other(UInt32)
+
+    public init(bits: UInt32) {
+      switch bits {
+      case 0: self = .none
+      case 1 << 0: self = .symmetricXor
+      case 1 << 1: self = .symmetricOrXor
+      default: self = .other(bits)
+      }
+    }
+
+    public var description: String {
+      switch self {
+      case .none: "none"
+      case .symmetricXor: "symmetric-xor"
+      case .symmetricOrXor: "symmetric-or-xor"
+      case .other(let bits): "unknown (0x\(String(bits, radix: 16)))"
+      }
+    }
+  }
+
   public let interface: String
   public let hashFunction: HashFunction
+  public let inputTransform: InputTransform
+  /// The NIC hands its RSS hash to the kernel with each packet (the
+  /// interface's receive-hashing feature, NETIF_F_RXHASH): then skb->hash
+  /// is the NIC's own. Without it a packet's hash is the kernel's.
+  public let deliversHash: Bool
   public let key: [UInt8]
   /// Hash modulo the table's size picks an entry; the entry is the queue.
   public let table: [UInt32]
@@ -64,8 +98,11 @@ public struct RSSConfiguration: Sendable, Equatable {
 
   public init(
     interface: String, hashFunction: HashFunction, key: [UInt8], table: [UInt32], rxRings: Int?,
-    ntupleRules: Int, ntupleEnabled: Bool = false, source: String = "ioctl"
+    ntupleRules: Int, ntupleEnabled: Bool = false, source: String = "ioctl", inputTransform: InputTransform = .none,
+    deliversHash: Bool = false
   ) {
+    self.inputTransform = inputTransform
+    self.deliversHash = deliversHash
     self.ntupleEnabled = ntupleEnabled
     self.source = source
     self.interface = interface
@@ -89,15 +126,18 @@ public struct RSSConfiguration: Sendable, Equatable {
     let fromNetlink =
       netlink && sockaff_socket_in_own_netns(socket.rawValue) == 1 ? EthtoolNetlink.rss(interface: interface) : nil
     var function: UInt8 = 0
+    var transform: UInt8 = 0
     var keySize: UInt32 = 0
     var tableSize: UInt32 = 0
     var key: [UInt8]
     var table: [UInt32]
     if let fromNetlink {
       (function, key, table) = (fromNetlink.hashFunction, fromNetlink.key, fromNetlink.table)
+      transform = UInt8(truncatingIfNeeded: fromNetlink.inputTransform)
     } else {
       let operation = "SIOCETHTOOL ETHTOOL_GRSSH(\(interface))"
-      guard sockaff_ethtool_rss(socket.rawValue, interface, &function, nil, &keySize, nil, &tableSize) == 0 else {
+      guard sockaff_ethtool_rss(socket.rawValue, interface, &function, &transform, nil, &keySize, nil, &tableSize) == 0
+      else {
         throw .lastErrno(operation: operation, hint: "no RSS configuration on this interface")
       }
       key = [UInt8](repeating: 0, count: Int(keySize))
@@ -105,7 +145,8 @@ public struct RSSConfiguration: Sendable, Equatable {
       let result = key.withUnsafeMutableBufferPointer { keyBuffer in
         table.withUnsafeMutableBufferPointer { tableBuffer in
           sockaff_ethtool_rss(
-            socket.rawValue, interface, &function, keyBuffer.baseAddress, &keySize, tableBuffer.baseAddress, &tableSize)
+            socket.rawValue, interface, &function, &transform, keyBuffer.baseAddress, &keySize, tableBuffer.baseAddress,
+            &tableSize)
         }
       }
       guard result == 0 else { throw .lastErrno(operation: operation) }
@@ -118,11 +159,12 @@ public struct RSSConfiguration: Sendable, Equatable {
     var rules: UInt32 = 0
     let ntupleRules = sockaff_ethtool_rule_count(socket.rawValue, interface, &rules) == 0 ? Int(rules) : 0
     var flags: UInt32 = 0
-    let ntupleEnabled =
-      sockaff_ethtool_flags(socket.rawValue, interface, &flags) == 0 && flags & UInt32(ETH_FLAG_NTUPLE.rawValue) != 0
+    let haveFlags = sockaff_ethtool_flags(socket.rawValue, interface, &flags) == 0
     return RSSConfiguration(
       interface: interface, hashFunction: HashFunction(bits: function), key: key, table: table, rxRings: rxRings,
-      ntupleRules: ntupleRules, ntupleEnabled: ntupleEnabled, source: fromNetlink == nil ? "ioctl" : "netlink")
+      ntupleRules: ntupleRules, ntupleEnabled: haveFlags && flags & UInt32(ETH_FLAG_NTUPLE.rawValue) != 0,
+      source: fromNetlink == nil ? "ioctl" : "netlink", inputTransform: InputTransform(bits: UInt32(transform)),
+      deliversHash: haveFlags && flags & UInt32(ETH_FLAG_RXHASH.rawValue) != 0)
   }
 
   /// The fields the NIC hashes for `flow` (RXH_* bits); nil when the driver

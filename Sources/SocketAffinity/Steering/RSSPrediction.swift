@@ -42,6 +42,7 @@ public struct RSSPrediction: Sendable, Equatable {
     case emptyTable
     case keyTooShort(bytes: Int, needed: Int)
     case unknownHashFields
+    case unknownInputTransform(RSSConfiguration.InputTransform)
 
     public var description: String {
       switch self {
@@ -49,6 +50,7 @@ public struct RSSPrediction: Sendable, Equatable {
       case .emptyTable: "the indirection table is empty"
       case .keyTooShort(let bytes, let needed): "the RSS key has \(bytes) bytes, the flow needs \(needed)"
       case .unknownHashFields: "the driver does not say which fields it hashes"
+      case .unknownInputTransform(let transform): "the input transform is \(transform), not one sockaff knows"
       }
     }
   }
@@ -64,16 +66,27 @@ public struct RSSPrediction: Sendable, Equatable {
     guard !configuration.table.isEmpty else { throw .emptyTable }
     guard let fields, fields == .addresses || fields == .addressesAndPorts else { throw .unknownHashFields }
     let ports = fields == .addressesAndPorts
-    let input = Toeplitz.input(
-      source: flow.source, destination: flow.destination, sourcePort: flow.sourcePort,
-      destinationPort: flow.destinationPort, ports: ports)
-    guard let toeplitz = Toeplitz(key: configuration.key), let hash = toeplitz.hash(input) else {
-      throw .keyTooShort(bytes: configuration.key.count, needed: input.count + 4)
-    }
+    let hash = try toeplitzHash(flow: flow, configuration: configuration, ports: ports)
     // Drivers take the hash's low bits: the table sizes are powers of two
     // (the kernel's ethtool_rxfh_indir_default is `index % queues`).
     let index = Int(hash % UInt32(configuration.table.count))
     return RSSPrediction(
       hash: hash, tableIndex: index, rxQueue: Int(configuration.table[index]), hashedPorts: ports)
+  }
+
+  /// The Toeplitz hash of `flow` under `configuration`'s key and input
+  /// transform, over the addresses and, when `ports`, the ports.
+  static func toeplitzHash(flow: ReceivedFlow, configuration: RSSConfiguration, ports: Bool) throws(Impossible)
+    -> UInt32
+  {
+    guard
+      let input = Toeplitz.input(
+        source: flow.source, destination: flow.destination, sourcePort: flow.sourcePort,
+        destinationPort: flow.destinationPort, ports: ports, transform: configuration.inputTransform)
+    else { throw .unknownInputTransform(configuration.inputTransform) }
+    guard let toeplitz = Toeplitz(key: configuration.key), let hash = toeplitz.hash(input) else {
+      throw .keyTooShort(bytes: configuration.key.count, needed: input.count + 4)
+    }
+    return hash
   }
 }

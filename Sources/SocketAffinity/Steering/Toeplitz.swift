@@ -34,15 +34,30 @@ public struct Toeplitz: Sendable {
   }
 
   /// The input for a flow: addresses (4 or 16 bytes each, network order),
-  /// then the ports when `ports` is true.
+  /// then the ports when `ports` is true, combined by `transform` first
+  /// (`RSSConfiguration.InputTransform`); nil for a transform not known here.
   public static func input(
-    source: [UInt8], destination: [UInt8], sourcePort: UInt16, destinationPort: UInt16, ports: Bool
-  ) -> [UInt8] {
-    var bytes = source + destination
-    if ports {
-      bytes += [UInt8(sourcePort >> 8), UInt8(sourcePort & 0xff)]
-      bytes += [UInt8(destinationPort >> 8), UInt8(destinationPort & 0xff)]
+    source: [UInt8], destination: [UInt8], sourcePort: UInt16, destinationPort: UInt16, ports: Bool,
+    transform: RSSConfiguration.InputTransform = .none
+  ) -> [UInt8]? {
+    func bytes(_ port: UInt16) -> [UInt8] { [UInt8(port >> 8), UInt8(port & 0xff)] }
+    let first: [UInt8]
+    let second: [UInt8]
+    let firstPort: UInt16
+    let secondPort: UInt16
+    switch transform {
+    case .none:
+      (first, second, firstPort, secondPort) = (source, destination, sourcePort, destinationPort)
+    case .symmetricXor:
+      let xor = zip(source, destination).map { $0 ^ $1 }
+      (first, second) = (xor, xor)
+      (firstPort, secondPort) = (sourcePort ^ destinationPort, sourcePort ^ destinationPort)
+    case .symmetricOrXor:
+      (first, second) = (zip(source, destination).map { $0 | $1 }, zip(source, destination).map { $0 ^ $1 })
+      (firstPort, secondPort) = (sourcePort | destinationPort, sourcePort ^ destinationPort)
+    case .other:
+      return nil
     }
-    return bytes
+    return first + second + (ports ? bytes(firstPort) + bytes(secondPort) : [])
   }
 }
