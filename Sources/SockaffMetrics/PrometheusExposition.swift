@@ -129,6 +129,14 @@ public enum PrometheusExposition {
         [("interface", queue.interface), ("queue", "\(queue.queue)"), ("irq", queue.irq.map(String.init) ?? "")]
       ).set(Int64(queue.sockets))
     }
+    for count in summary.hashChecks {
+      gauge(
+        "rss_hash_checks",
+        "Traced sockets answered in full (every one from a listing, the busiest from the kernel's pass) by the "
+          + "verdict of their NIC hash against RSS's prediction",
+        [("interface", count.interface), ("verdict", count.verdict.rawValue)]
+      ).set(Int64(count.sockets))
+    }
     for process in summary.crossNUMAProcesses.prefix(top) {
       gauge(
         "process_cross_numa_sockets", "Cross-NUMA sockets per process (processes with at least one)",

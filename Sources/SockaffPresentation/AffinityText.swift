@@ -121,6 +121,7 @@ public enum AffinityText {
       "  rss: \(p.hashFunction) hash 0x\(String(p.hash, radix: 16)) of the \(hashed), table entry \(p.tableIndex) of \(p.tableSize)"
     )
     lines.append("  path: " + path(p.path))
+    if let check = p.hashCheck, check.observedHash != nil { lines.append("  hash: " + hashCheck(check)) }
     if let note = p.note { lines.append("  note: \(note)") }
     lines.append("  source: predicted (no packet observed)")
     return lines.joined(separator: "\n")

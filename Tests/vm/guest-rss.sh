@@ -173,6 +173,9 @@ thread_pid() { for dir in /proc/[0-9]*; do [ "$(cat "$dir/comm" 2>/dev/null)" = 
 # (its NAPI: the one netdev queue-get names for the queue, else the one the
 # socket's SO_INCOMING_NAPI_ID names).
 threaded_napi_checks() {
+	# A queue's IRQ moved back by an earlier check takes its effective
+	# affinity with its next interrupt: traffic on every flow first.
+	while read -r index _; do flows_send "$index" 2 >/dev/null; done </tmp/predictions
 	echo 1 >/sys/class/net/eth0/threaded
 	check rss-threaded-napi-on $? "threaded=$(cat /sys/class/net/eth0/threaded)"
 	sort -u /tmp/queue-napi >/tmp/queue-napi.sorted
@@ -327,10 +330,22 @@ rss_checks() {
 	echo "$hash_check" | grep -q '"verdict":"contradicted"' && echo "$hash_check" | grep -q '"from_nic":true' &&
 		echo "$hash_check" | grep -q "orchangedafterthepacket"
 	check rss-hash-contradicted-after-key-change $? "$hash_check"
+	# The prediction (with the new key) says so too: every prediction on the NIC is suspect.
+	predicted=$(sockaff query --pid "$flows_pid" --fd "$fd" --predict --json | compact)
+	echo "$predicted" | grep -q '"verdict":"contradicted"' && echo "$predicted" | grep -q 'everypredictiononeth0issuspect'
+	check rss-prediction-says-the-nic-contradicts-it $? "$(echo "$predicted" | grep -o '"hash_check":{[^}]*}.*"note":"[^"]*"')"
 	observe_flow "$index" "$fd" 8 "$(sockaff query --pid "$flows_pid" --fd "$fd" --predict --json | field rx_queue)" 0
 	hash_check=$(echo "$answer" | compact | grep -o '"hash_check":{[^}]*}')
 	hash_verified "$kind" "$port-new-key"
 	ethtool -X eth0 hkey "$SOCKAFF_RSS_KEY"
+	flows_send "$index" 4 >/dev/null # the old key's hash again
+
+	# The metrics count each NIC's flows by verdict: every flow verified.
+	flows=$(wc -l </tmp/predictions)
+	sockaff export >/tmp/export.hash
+	grep -q "^sockaff_rss_hash_checks{interface=\"eth0\",verdict=\"verified\"} $flows" /tmp/export.hash &&
+		! grep -q '^sockaff_rss_hash_checks{interface="eth0",verdict="contradicted"}' /tmp/export.hash
+	check rss-metrics-count-hash-verdicts $? "$(grep '^sockaff_rss_hash_checks' /tmp/export.hash | tr '\n' ' ') ($flows flows)"
 
 
 	# The metrics' per-queue view: each queue's IRQ and CPU as /proc/irq
@@ -403,6 +418,7 @@ rss_checks() {
 	echo "$hash_check" | grep -q '"verdict":"unverifiable"' && echo "$hash_check" | grep -q 'receive-hashingoff'
 	check rss-hash-unverifiable-without-receive-hashing $? "$hash_check"
 	ethtool -K eth0 rxhash on
+	flows_send "$index" 4 >/dev/null
 
 	# For the record (the console log): what an operator sees.
 	set -- $(awk '$2 == "udp" { print; exit }' /tmp/predictions)

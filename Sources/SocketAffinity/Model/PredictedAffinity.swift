@@ -31,7 +31,10 @@ public struct PredictedAffinity: Sendable, JSONFields {
   public let tableSize: Int
   public let keyBytes: Int
   public let path: SteeringPath
-  /// What may still make the packets land elsewhere (RFS), or nil.
+  /// The prediction's hash against the NIC's, where the tracer kept the
+  /// socket's (`HashCheck`); unverifiable before any packet.
+  public let hashCheck: HashCheck?
+  /// What decides beyond the IRQ and how the prediction took it, or nil.
   public let note: String?
 
   public init(
@@ -39,8 +42,9 @@ public struct PredictedAffinity: Sendable, JSONFields {
     remote: String?, interface: String, rxQueue: Int, irq: Int?, cpu: Int?, processor: ProcessorNumber?,
     numaNode: Int?, candidateCPUs: [Int], hashFunction: String, rssSource: String, hash: UInt32, hashedPorts: Bool,
     tableIndex: Int,
-    tableSize: Int, keyBytes: Int, path: SteeringPath, note: String?
+    tableSize: Int, keyBytes: Int, path: SteeringPath, hashCheck: HashCheck? = nil, note: String?
   ) {
+    self.hashCheck = hashCheck
     self.pid = pid
     self.fd = fd
     self.command = command
@@ -89,6 +93,7 @@ public struct PredictedAffinity: Sendable, JSONFields {
     try visitor.field("table_size", tableSize)
     try visitor.field("key_bytes", keyBytes)
     try visitor.field("path", path)
+    try visitor.field("hash_check", hashCheck)
     try visitor.field("note", note)
   }
 }

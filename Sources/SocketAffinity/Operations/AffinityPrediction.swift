@@ -123,6 +123,21 @@ extension AffinityQuery {
       readerNode: readerCPU.flatMap(topology.node(ofCPU:)), readerSource: readerCPU == nil ? nil : "affinity",
       readerCPUs: readerCPU.map { [$0] } ?? [],
       unresolved: line == nil ? "no interrupt of \(interface)'s device names RX queue \(prediction.rxQueue)" : nil)
+    // The NIC's own hash of the flow, where the tracer kept one: the
+    // prediction checked against it.
+    let record = (try? PinnedMaps(pins: pins)).flatMap { maps in
+      (try? maps.requireAttached()) == nil ? nil : (try? maps.record(socketFD: socket.descriptor.rawValue)) ?? nil
+    }
+    var hashCheck = HashCheck.check(
+      observed: record?.rxHash, connected: true, flow: flow, interface: .rss(configuration, fields: fields))
+    if record == nil {
+      hashCheck = HashCheck(
+        observedHash: nil, fromNIC: configuration.deliversHash, predictedHash: prediction.hash, verdict: .unverifiable,
+        reason: "no packet of the socket traced yet: nothing to check the prediction against")
+    }
+    if hashCheck.verdict == .contradicted {
+      notes.append("the NIC's hash contradicts this prediction: every prediction on \(interface) is suspect")
+    }
     try handle.requireSameProcess()
     return PredictedAffinity(
       pid: pid, fd: fd, command: process.command, transport: kind.transport, local: socket.address(peer: false),
@@ -131,7 +146,8 @@ extension AffinityQuery {
       candidateCPUs: candidates, hashFunction: configuration.hashFunction.description,
       rssSource: configuration.source, hash: prediction.hash,
       hashedPorts: prediction.hashedPorts, tableIndex: prediction.tableIndex, tableSize: configuration.table.count,
-      keyBytes: configuration.key.count, path: path, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
+      keyBytes: configuration.key.count, path: path, hashCheck: hashCheck,
+      note: notes.isEmpty ? nil : notes.joined(separator: "; "))
   }
 
   static func cpuList(_ cpus: [Int]) -> String { cpus.map(String.init).joined(separator: ",") }

@@ -48,6 +48,33 @@ public struct HostReceiveSummary: Sendable {
   public var busiest: [SocketAffinity] = []
   /// Processes whose sockets could not be opened (no CAP_SYS_PTRACE).
   public var skippedProcesses = 0
+  /// Hash checks (`HashCheck`) of the sockets answered in full, each once,
+  /// on interfaces with a device: by interface and verdict. A listing
+  /// answers every socket; the kernel's pass only the busiest.
+  public var hashChecks: [HashCheckCount] = []
+
+  public struct HashCheckCount: Sendable, Equatable {
+    public let interface: String
+    public let verdict: HashCheck.Verdict
+    public var sockets: Int
+  }
+
+  /// The verdicts of `answers` (each socket once) on interfaces with a
+  /// device, by interface and verdict, in that order.
+  static func hashChecks(_ answers: [SocketAffinity]) -> [HashCheckCount] {
+    var counts: [String: HashCheckCount] = [:]
+    var seen = Set<UInt64>()
+    for answer in answers where seen.insert(answer.cookie).inserted {
+      guard let check = answer.hashCheck, let interface = answer.interface, answer.path?.softwareInterface == false
+      else { continue }
+      counts[
+        "\(interface)/\(check.verdict.rawValue)",
+        default: HashCheckCount(interface: interface, verdict: check.verdict, sockets: 0)
+      ]
+      .sockets += 1
+    }
+    return counts.values.sorted { ($0.interface, $0.verdict.rawValue) < ($1.interface, $1.verdict.rawValue) }
+  }
 
   /// Nothing yet: the tracer is not attached.
   public init() {}
@@ -75,6 +102,7 @@ public struct HostReceiveSummary: Sendable {
       CrossNUMAProcess(pid: $0.pid, command: $0.command, sockets: $0.crossNUMASockets)
     }
     busiest = Self.busiest(sockets.sorted(by: Self.busier), top: top, cookie: \.cookie) { $0 }
+    hashChecks = Self.hashChecks(distinct)
     skippedProcesses = listing.notPermitted.count
   }
 
@@ -298,6 +326,7 @@ public struct HostReceiveSummary: Sendable {
     }
     summary.busiest = busiest(counted, top: top, cookie: { entries[$0.index].cookie }, answer: answer)
     summary.busiest.sort(by: busier)
+    summary.hashChecks = hashChecks(summary.busiest)
     summary.skippedProcesses = skipped.count
     return summary
   }
