@@ -10,7 +10,9 @@ import SockaffCAPI
 /// `got I BYTES NAPI CPU`: what was read, and the kernel's own
 /// SO_INCOMING_NAPI_ID and SO_INCOMING_CPU for the socket. `capi I` asks
 /// libsockaff's two calls about flow I, as a C program would on its own
-/// socket: `capi I STATUS GROUP NUMBER NODE RSS_ENABLED`. `quit` ends it.
+/// socket: `capi I STATUS GROUP NUMBER NODE RSS_ENABLED`. `busy-poll I US`
+/// sets flow I's SO_BUSY_POLL, as an application would, and answers
+/// `busy-poll I RESULT`. `quit` ends it.
 /// On start it prints `flow I udp|tcp FD PORT` per flow, then `ready PID`.
 enum RSSFlows {
   static func run(local: String, peer: String, udpPort: UInt16, tcpPort: UInt16, udp: [UInt16], tcp: [UInt16])
@@ -52,6 +54,15 @@ enum RSSFlows {
         }
         print(
           "capi \(index) \(status) \(answer.group) \(answer.number) \(answer.numa_node_id) \(scalability.rss_enabled)")
+        fflush(nil)
+        continue
+      }
+      if words.count == 3, words[0] == "busy-poll", let index = Int(words[1]), flows.indices.contains(index),
+        var microseconds = Int32(words[2])
+      {
+        let result = setsockopt(
+          flows[index].fd, SOL_SOCKET, 46 /* SO_BUSY_POLL */, &microseconds, socklen_t(MemoryLayout<Int32>.size))
+        print("busy-poll \(index) \(result == 0 ? 0 : errno)")
         fflush(nil)
         continue
       }

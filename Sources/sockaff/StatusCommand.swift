@@ -57,7 +57,10 @@ struct StatusCommand: ParsableCommand {
         if nic.rss, let function = nic.hashFunction {
           rss = "RSS \(function), \(nic.keyBytes ?? 0)-byte key, \(nic.tableSize ?? 0)-entry table"
           if let rules = nic.ntupleRules, rules > 0 { rss += ", \(rules) ntuple rules" }
+          if let transform = nic.inputTransform, transform != "none" { rss += ", \(transform)" }
+          if nic.rxhash == true { rss += ", hash handed over" }
         }
+        if nic.threadedNAPI { rss += ", threaded NAPI" }
         print(
           "interface \(nic.interface):\(String(repeating: " ", count: max(1, 6 - nic.interface.count)))\(nic.queues) rx queues\(node), \(rss)"
         )

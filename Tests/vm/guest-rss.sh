@@ -163,6 +163,9 @@ no_rss_checks() {
 	exec 4>&-
 }
 
+# Pins every thread of the flows' process (each by its tid) to MASK (hex, as taskset takes it).
+pin_flows() { for task in /proc/"$flows_pid"/task/*; do taskset -p "$1" "${task##*/}" >/dev/null; done; }
+
 # The pid of the kernel thread named NAME.
 thread_pid() { for dir in /proc/[0-9]*; do [ "$(cat "$dir/comm" 2>/dev/null)" = "$1" ] && echo "${dir#/proc/}"; done; }
 
@@ -176,8 +179,8 @@ threaded_napi_checks() {
 	# A queue's IRQ moved back by an earlier check takes its effective
 	# affinity with its next interrupt: traffic on every flow first.
 	while read -r index _; do flows_send "$index" 2 >/dev/null; done </tmp/predictions
-	echo 1 >/sys/class/net/eth0/threaded
-	check rss-threaded-napi-on $? "threaded=$(cat /sys/class/net/eth0/threaded)"
+	echo 1 >/sys/class/net/eth0/threaded && sockaff status --json | compact | grep -q '"threaded_napi":true'
+	check rss-threaded-napi-on $? "threaded=$(cat /sys/class/net/eth0/threaded); status: $(sockaff status | grep '^interface eth0')"
 	sort -u /tmp/queue-napi >/tmp/queue-napi.sorted
 	pinned=""
 	while read -r queue napi; do
@@ -216,8 +219,6 @@ threaded_napi_checks() {
 # reads: the path says RFS moved it, and the prediction names that CPU.
 rfs_checks() {
 	reader_cpu=7
-	# taskset takes a hex mask; every thread of the process, each by its tid.
-	pin_flows() { for task in /proc/"$flows_pid"/task/*; do taskset -p "$1" "${task##*/}" >/dev/null; done; }
 	pin_flows "$(printf '%x' $((1 << reader_cpu)))"
 	echo 4096 >/proc/sys/net/core/rps_sock_flow_entries
 	for q in 0 1 2 3; do echo 256 >/sys/class/net/eth0/queues/rx-$q/rps_flow_cnt; done
@@ -235,6 +236,36 @@ rfs_checks() {
 	done </tmp/predictions
 	for q in 0 1 2 3; do echo 0 >/sys/class/net/eth0/queues/rx-$q/rps_flow_cnt; done
 	echo 0 >/proc/sys/net/core/rps_sock_flow_entries
+	pin_flows ff
+}
+
+# Busy polling: a UDP flow's owner sets SO_BUSY_POLL, its reader pinned to
+# a CPU of another node than the flow's IRQ. The packets are processed by
+# the reader while it polls (or by the IRQ's CPU when it did not): the path
+# names busy polling, gives the cause of a move, and the prediction exits
+# 15 naming it, since the share each CPU takes cannot be predicted.
+busy_poll_checks() {
+	set -- $(awk '$2 == "udp" { print; exit }' /tmp/predictions)
+	index=$1 fd=$3 port=$4 irq_cpu=$7
+	reader_cpu=$(((irq_cpu + 4) % 8))
+	pin_flows "$(printf '%x' $((1 << reader_cpu)))"
+	echo "busy-poll $index 200" >&4
+	tries=0
+	while ! grep -q "^busy-poll $index " /tmp/flows.out && [ $tries -lt 100 ]; do sleep 0.05; tries=$((tries + 1)); done
+	set_result=$(grep "^busy-poll $index " /tmp/flows.out | tail -n 1)
+	sockaff query --pid "$flows_pid" --fd "$fd" --predict >/dev/null 2>/tmp/predict.err
+	predicted_status=$?
+	receipt=$(flows_send "$index" 16)
+	kernel_cpu=$(echo "$receipt" | cut -d' ' -f5)
+	raw=$(sockaff query --pid "$flows_pid" --fd "$fd" --json)
+	path=$(echo "$raw" | compact | grep -o '"path":{.*}')
+	echo "$path" | grep -q '"busy_polling":{[^}]*"socket_us":200}' && [ "$(echo "$raw" | field cpu)" = "$kernel_cpu" ] &&
+		{ { [ "$kernel_cpu" = "$reader_cpu" ] && echo "$path" | grep -q '"moved_off_irq_cpu_cause":"busy_poll"'; } ||
+			{ [ "$kernel_cpu" = "$irq_cpu" ] && echo "$path" | grep -q '"moved_off_irq_cpu":false'; }; }
+	check "rss-busy-poll-in-path-udp-$port" $? "$set_result; reader on cpu $reader_cpu, irq cpu $irq_cpu: kernel cpu $kernel_cpu; path $(echo "$path" | cut -c1-400)"
+	[ "$predicted_status" = 15 ] && grep -q "busy polling (SO_BUSY_POLL 200 us)" /tmp/predict.err
+	check "rss-busy-poll-not-predictable-udp-$port" $? "exit $predicted_status: $(cat /tmp/predict.err)"
+	echo "busy-poll $index 0" >&4
 	pin_flows ff
 }
 
@@ -265,7 +296,7 @@ rss_checks() {
 	done
 	# ethtool's netlink RSS_GET from 6.3, the ioctl before.
 	rss_source=$([ "$kver" -lt 603 ] && echo ioctl || echo netlink)
-	echo "$status" | grep -q "\"hash_function\":\"toeplitz\",\"interface\":\"eth0\",\"key_bytes\":40,\"ntuple_rules\":0,\"queues\":4,\"rss\":true,\"rss_source\":\"$rss_source\"" &&
+	echo "$status" | grep -q "\"hash_function\":\"toeplitz\",\"input_transform\":\"none\",\"interface\":\"eth0\",\"key_bytes\":40,\"ntuple_rules\":0,\"queues\":4,\"rss\":true,\"rss_source\":\"$rss_source\"" &&
 		echo "$status" | grep -q '"table_size":128' && [ "$queues_ok" = 0 ]
 	check rss-status-interface $? "kernel:$truth; status: $(echo "$status" | grep -o '"interfaces":.*' | cut -c1-500)"
 
@@ -280,8 +311,9 @@ rss_checks() {
 	check rss-kernel-packet-trace $? "tracefs instance with net:napi_gro_receive_entry on eth0"
 	# virtio-net offers the NIC's hash (qemu's hash=on, VIRTIO_NET_F_HASH_REPORT)
 	# as receive-hashing, off until asked for.
-	ethtool -K eth0 rxhash on && ethtool -k eth0 | grep -q '^receive-hashing: on'
-	check rss-receive-hashing-on $? "$(ethtool -k eth0 | grep '^receive-hashing')"
+	ethtool -K eth0 rxhash on && ethtool -k eth0 | grep -q '^receive-hashing: on' &&
+		sockaff status --json | compact | grep -q '"rxhash":true'
+	check rss-receive-hashing-on $? "$(ethtool -k eth0 | grep '^receive-hashing'); status: $(sockaff status --json | compact | grep -o '"rxhash":[a-z]*')"
 
 	start_flows
 
@@ -406,6 +438,7 @@ rss_checks() {
 
 	threaded_napi_checks
 	rfs_checks
+	busy_poll_checks
 
 	# Receive-hashing off: the packets carry no hash, and there is nothing
 	# to verify. (virtio-net also sets its RSS hash types to none then, so

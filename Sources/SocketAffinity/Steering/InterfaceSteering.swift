@@ -38,6 +38,13 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
   public let keyBytes: Int?
   public let tableSize: Int?
   public let ntupleRules: Int?
+  /// ethtool's input transform (`none`, `symmetric-xor`, ...), with RSS.
+  public let inputTransform: String?
+  /// The NIC hands the kernel its RSS hash with each packet (receive-hashing
+  /// on): what `hash_check` verifies predictions against.
+  public let rxhash: Bool?
+  /// Threaded NAPI: kernel threads, not the IRQs' CPUs, poll the queues.
+  public let threadedNAPI: Bool
   public let rxQueues: [Queue]
 
   enum CodingKeys: String, CodingKey {
@@ -49,6 +56,9 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
     case keyBytes = "key_bytes"
     case tableSize = "table_size"
     case ntupleRules = "ntuple_rules"
+    case inputTransform = "input_transform"
+    case rxhash
+    case threadedNAPI = "threaded_napi"
     case rxQueues = "rx_queues"
   }
 
@@ -89,7 +99,9 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
         rss: configuration.map { !$0.table.isEmpty } ?? false, rssError: failure,
         hashFunction: configuration.map { $0.hashFunction.description }, rssSource: configuration?.source,
         keyBytes: configuration?.key.count,
-        tableSize: configuration?.table.count, ntupleRules: configuration?.ntupleRules, rxQueues: rxQueues)
+        tableSize: configuration?.table.count, ntupleRules: configuration?.ntupleRules,
+        inputTransform: configuration.map { $0.inputTransform.description }, rxhash: configuration?.deliversHash,
+        threadedNAPI: queues.threaded, rxQueues: rxQueues)
     }
   }
 }
