@@ -80,6 +80,29 @@ public enum PrometheusExposition {
         "node_cpus", "CPUs of each NUMA node of the host (its topology, tracer or not)", [("node", "\(node)")]
       ).set(Int64(snapshot.topology.cpusByNode[node]?.count ?? 0))
     }
+    // What changed in the NICs' steering since the tracer attached: by
+    // interface and kind, so at most NICs x 7 series.
+    if let changes = status.steeringChanges {
+      var counts: [String: (interface: String, what: String, count: Int)] = [:]
+      for change in changes {
+        counts["\(change.interface)/\(change.what)", default: (change.interface, change.what, 0)].count += 1
+      }
+      for key in counts.keys.sorted() {
+        let count = counts[key]!
+        gauge(
+          "steering_changes",
+          "Changes to a NIC's steering since the tracer attached, by kind (rss_key, rss_table, hash_function, "
+            + "input_transform, rx_queues, irq_cpus: queues whose IRQ moved, interface)",
+          [("interface", count.interface), ("what", count.what)]
+        ).set(Int64(count.count))
+      }
+      if let since = status.steeringSince {
+        gauge(
+          "steering_snapshot_timestamp_seconds",
+          "When the NICs' steering that sockaff_steering_changes compares with was read: the tracer's attach"
+        ).set(since)
+      }
+    }
     // Each NIC's receive steering as `status` reads it: sysfs and one
     // ioctl per interface, no BPF.
     for nic in status.interfaces {

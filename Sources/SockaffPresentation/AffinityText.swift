@@ -123,7 +123,8 @@ public enum AffinityText {
     lines.append("  path: " + path(p.path))
     if let check = p.hashCheck, check.observedHash != nil { lines.append("  hash: " + hashCheck(check)) }
     if let note = p.note { lines.append("  note: \(note)") }
-    lines.append("  source: predicted (no packet observed)")
+    let checked = p.hashCheck?.observedHash != nil
+    lines.append("  source: predicted (\(checked ? "checked against the traced packets' hash" : "no packet observed"))")
     return lines.joined(separator: "\n")
   }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FoundationEssentials
 import SocketAffinity
 
 struct StatusCommand: ParsableCommand {
@@ -73,6 +74,17 @@ struct StatusCommand: ParsableCommand {
           if !queue.rpsCPUs.isEmpty { line += ", rps cpus \(queue.rpsCPUs.map(String.init).joined(separator: ","))" }
           if queue.rfs { line += ", rfs" }
           print(line)
+        }
+      }
+      if let changes = status.steeringChanges {
+        let since = status.steeringSince.map { " (\(RFC3339.timestamp(Date(timeIntervalSince1970: $0))))" } ?? ""
+        print(
+          changes.isEmpty
+            ? "steering:        unchanged since the tracer attached\(since)"
+            : "steering:        \(changes.count) changes since the tracer attached\(since):")
+        for change in changes {
+          let queue = change.queue.map { " rx-\($0)" } ?? ""
+          print("  \(change.interface)\(queue) \(change.what): \(change.before) -> \(change.after)")
         }
       }
     }

@@ -30,6 +30,26 @@ final class LifecycleTests: KernelTestCase {
     XCTAssertTrue(again.stdout.contains("was not attached"), again.stdout)
   }
 
+  /// `trace` keeps the NICs' steering as it found them, beside the pins,
+  /// for `status` to compare with (nothing changed here in between); the
+  /// one teardown removes it with the pins.
+  func testTheSteeringSnapshotLivesAsLongAsTheAttachment() throws {
+    let snapshot = "/run/sockaff/sys_fs_bpf_sockaff.steering.json"
+    try attach()
+    XCTAssertTrue(FileManager.default.fileExists(atPath: snapshot))
+    let status = try Command.sockaff("status", "--json")
+    let object = try XCTUnwrap(
+      try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any], status.stdout)
+    let changes = try XCTUnwrap(object["steering_changes"] as? [Any], "attached with a snapshot: the changes since")
+    let interfaces = (object["interfaces"] as? [[String: Any]] ?? []).compactMap { $0["interface"] as? String }
+    XCTAssertTrue(changes.isEmpty, "nothing of \(interfaces) changed since the attach a moment ago: \(changes)")
+    XCTAssertNotNil(object["steering_since"] as? Double)
+    XCTAssertEqual(try Command.sockaff("detach").status, 0)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: snapshot), "removed with the pins")
+    let detached = try Command.sockaff("status", "--json")
+    XCTAssertFalse(detached.stdout.contains("steering_changes"), "not attached: nothing to compare")
+  }
+
   /// Builds before ABI 5 pinned the read counters as a map of their own,
   /// "reads": detach after an upgrade removes it with the rest.
   func testDetachRemovesThePinOfOlderBuildsReadCounters() throws {

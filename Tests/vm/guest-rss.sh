@@ -280,6 +280,10 @@ rss_checks() {
 	fi
 	ethtool -X eth0 hfunc toeplitz hkey "$SOCKAFF_RSS_KEY" equal 4
 	check rss-configured $? "ethtool -X eth0 hkey (Microsoft's key) equal 4: $(ethtool -x eth0 | grep -c '^ *[0-9]*:') table rows"
+	# The tracer attached before this key was set: status says the key changed since.
+	changes=$(sockaff status --json | compact | grep -o '"steering_changes":\[[^]]*\]')
+	echo "$changes" | grep -q '"interface":"eth0","what":"rss_key"}'
+	check rss-drift-key-since-attach $? "$changes"
 	status=$(sockaff status --json | compact)
 	# Keys are sorted in sockaff's JSON. Each queue's IRQ and its CPU as the
 	# kernel says right now (x86 delivers to one CPU of the mask). Before 6.8
@@ -439,6 +443,15 @@ rss_checks() {
 	threaded_napi_checks
 	rfs_checks
 	busy_poll_checks
+
+	# ethtool -L: the channel count changes under the traced flows, and
+	# status and the metrics say so; then it is put back.
+	ethtool -L eth0 combined 2
+	changes=$(sockaff status --json | compact | grep -o '"steering_changes":\[[^]]*\]')
+	echo "$changes" | grep -q '{"after":"2","before":"4","interface":"eth0","what":"rx_queues"}' &&
+		sockaff export | grep -q '^sockaff_steering_changes{interface="eth0",what="rx_queues"} 1'
+	check rss-drift-channels $? "ethtool -L eth0 combined 2: $changes"
+	ethtool -L eth0 combined 4 && ethtool -X eth0 equal 4
 
 	# Receive-hashing off: the packets carry no hash, and there is nothing
 	# to verify. (virtio-net also sets its RSS hash types to none then, so

@@ -25,6 +25,12 @@ public struct PinLayout: Sendable, Equatable {
   public var clock: String { directory + "/clock" }
   /// Per-CPU shares of sockets received on more than one CPU (ABI 6).
   public var pool: String { directory + "/pool" }
+  /// The NICs' steering when the tracer attached (`SteeringSnapshot`): a
+  /// file, so in /run, named after the pin directory (bpffs holds only
+  /// kernel objects).
+  public var steeringSnapshot: String {
+    "/run/sockaff/" + directory.split(separator: "/").joined(separator: "_") + ".steering.json"
+  }
 
   /// The maps `trace` pins, by their name in the tracer's object, in the
   /// order it pins them (and `removeAll` unlinks them in reverse).
@@ -84,6 +90,7 @@ public struct PinLayout: Sendable, Equatable {
       if try PinnedObject.unpin(path) { removed += 1 }
     }
     rmdir(directory)
+    unlink(steeringSnapshot)
     return Removal(detachedLink: detached, removedPins: removed)
   }
 

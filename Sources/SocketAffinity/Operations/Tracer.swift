@@ -58,6 +58,7 @@ public struct Tracer: Sendable {
       try session.pinLinks()
       // The pins keep the link and maps alive once the session closes its fds.
       session.release()
+      saveSteeringSnapshot()
       return .attached
     }
   }
@@ -75,7 +76,9 @@ public struct Tracer: Sendable {
           hint: "already attached in pinned mode; run 'sockaff detach' first")
       }
       try removeStaleMapPins(cgroup: cgroup)
-      return try session(cgroup: cgroup)
+      let session = try session(cgroup: cgroup)
+      saveSteeringSnapshot()
+      return session
     }
   }
 
@@ -125,6 +128,13 @@ public struct Tracer: Sendable {
   }
 
   /// The kernel objects of one attachment, as this tracer configures them.
+  /// What the NICs' steering is as the tracer attaches, for `status` and
+  /// the metrics to compare with later. Without it (no writable /run)
+  /// tracing works the same, and no change can be reported.
+  private func saveSteeringSnapshot() {
+    try? SteeringSnapshot.now(InterfaceSteering.all(topology: topology)).save(pins.steeringSnapshot)
+  }
+
   private func session(cgroup: String) throws(SockaffError) -> TracingSession {
     let topology = topology
     return try TracingSession(

@@ -48,6 +48,11 @@ public struct TracerStatus: Sendable, Codable {
   public let features: [KernelFeature]
   /// Each NIC's queues, RSS and IRQs (`InterfaceSteering`).
   public let interfaces: [InterfaceSteering]
+  /// While attached: what changed in the NICs' steering since the tracer
+  /// attached (`SteeringSnapshot`), and when that was (Unix seconds); nil
+  /// when no snapshot was kept.
+  public var steeringChanges: [SteeringSnapshot.Change]? = nil
+  public var steeringSince: Double? = nil
 
   enum CodingKeys: String, CodingKey {
     case attached, mode, cgroup, programs, kernel, features, interfaces, unreadable
@@ -65,6 +70,8 @@ public struct TracerStatus: Sendable, Codable {
     case kernelHZ = "kernel_hz"
     case bpfStatsEnabled = "bpf_stats_enabled"
     case nanosecondsPerPacket = "nanoseconds_per_packet"
+    case steeringChanges = "steering_changes"
+    case steeringSince = "steering_since"
   }
 }
 
@@ -144,7 +151,9 @@ extension Tracer {
     }
     let runs = programs.reduce(0) { $0 + $1.runCount }
     let time = programs.reduce(0) { $0 + $1.runTimeNanoseconds }
-    return TracerStatus(
+    let interfaces = InterfaceSteering.all(
+      topology: .live(), queues: steering.map { cache in { cache.queues(of: $0) } })
+    var status = TracerStatus(
       attached: !programs.isEmpty, unreadable: unreadable,
       mode: programs.isEmpty ? nil : (linkPinned ? "pinned" : bpffs ? "foreground" : "unknown"),
       cgroup: cgroup, pinDirectory: pins.directory, bpffsMounted: bpffs, programs: programs,
@@ -154,7 +163,11 @@ extension Tracer {
       poolExhaustedSockets: exhausted, kernelHZ: hz,
       bpfStatsEnabled: KernelFeatures.bpfStatsEnabled(),
       nanosecondsPerPacket: runs > 0 ? Double(time) / Double(runs) : nil,
-      kernel: KernelFeatures.release(), features: KernelFeatures.probe(),
-      interfaces: InterfaceSteering.all(topology: .live(), queues: steering.map { cache in { cache.queues(of: $0) } }))
+      kernel: KernelFeatures.release(), features: KernelFeatures.probe(), interfaces: interfaces)
+    if status.attached, let snapshot = SteeringSnapshot.load(pins.steeringSnapshot) {
+      status.steeringChanges = snapshot.changes(to: .now(interfaces))
+      status.steeringSince = snapshot.takenAt
+    }
+    return status
   }
 }

@@ -46,6 +46,9 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
   /// Threaded NAPI: kernel threads, not the IRQs' CPUs, poll the queues.
   public let threadedNAPI: Bool
   public let rxQueues: [Queue]
+  /// What `SteeringSnapshot` keeps of it (key and table whole): not in
+  /// the JSON.
+  public var snapshot: SteeringSnapshot.NIC? = nil
 
   enum CodingKeys: String, CodingKey {
     case interface, queues, rss
@@ -94,7 +97,7 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
           nodes: Set(cpus.compactMap(topology.node(ofCPU:))).sorted(), rpsCPUs: queues.rpsCPUs[queue] ?? [],
           rfs: queues.rfs(queue: queue), irqSource: queues.irqSource[queue])
       }
-      return InterfaceSteering(
+      var nic = InterfaceSteering(
         interface: name, deviceNode: queues.deviceNode, queues: queues.rxQueues,
         rss: configuration.map { !$0.table.isEmpty } ?? false, rssError: failure,
         hashFunction: configuration.map { $0.hashFunction.description }, rssSource: configuration?.source,
@@ -102,6 +105,8 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
         tableSize: configuration?.table.count, ntupleRules: configuration?.ntupleRules,
         inputTransform: configuration.map { $0.inputTransform.description }, rxhash: configuration?.deliversHash,
         threadedNAPI: queues.threaded, rxQueues: rxQueues)
+      nic.snapshot = SteeringSnapshot.NIC(queues: queues, configuration: configuration)
+      return nic
     }
   }
 }
