@@ -444,13 +444,17 @@ rss_checks() {
 	rfs_checks
 	busy_poll_checks
 
-	# ethtool -L: the channel count changes under the traced flows, and
-	# status and the metrics say so; then it is put back.
-	ethtool -L eth0 combined 2
-	changes=$(sockaff status --json | compact | grep -o '"steering_changes":\[[^]]*\]')
-	echo "$changes" | grep -q '{"after":"2","before":"4","interface":"eth0","what":"rx_queues"}' &&
+	# ethtool -L: the channel count changes under the traced flows (the
+	# table first: the kernel refuses fewer channels than a table set by
+	# hand uses), and status and the metrics say so; then it is put back.
+	ethtool -X eth0 equal 2 && ethtool -L eth0 combined 2 &&
+		changes=$(sockaff status --json | compact | grep -o '"steering_changes":\[[^]]*\]') &&
+		echo "$changes" | grep -q '{"after":"2","before":"4","interface":"eth0","what":"rx_queues"}' &&
+		echo "$changes" | grep -q '"interface":"eth0","what":"rss_table"}' &&
 		sockaff export | grep -q '^sockaff_steering_changes{interface="eth0",what="rx_queues"} 1'
 	check rss-drift-channels $? "ethtool -L eth0 combined 2: $changes"
+	echo "SOCKAFF-SHOW sockaff status (steering)"
+	sockaff status | sed -n '/^steering/,$p'
 	ethtool -L eth0 combined 4 && ethtool -X eth0 equal 4
 
 	# Receive-hashing off: the packets carry no hash, and there is nothing
