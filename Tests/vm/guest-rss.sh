@@ -269,6 +269,31 @@ busy_poll_checks() {
 	pin_flows ff
 }
 
+# sockaff check on a host made bad on purpose: RPS on an RSS queue, a table
+# that leaves two queues out. Each finding is there with the evidence the
+# kernel's own files give (rps_cpus, the IRQ's CPU, ethtool -X), exit 21;
+# once undone, those findings are gone.
+check_checks() {
+	irq=$(irq_of_queue 1)
+	irq_cpu=$(cat /proc/irq/"$irq"/effective_affinity_list)
+	echo 20 >/sys/class/net/eth0/queues/rx-1/rps_cpus # CPU 5
+	ethtool -X eth0 weight 1 1 0 0
+	report=$(sockaff check --json)
+	status=$?
+	report_compact=$(echo "$report" | compact)
+	[ "$status" = 21 ] &&
+		echo "$report_compact" | grep -q "\"evidence\":\[\"rx-1:rpscpus5,irqoncpus$irq_cpu\"\],\"id\":\"rps_on_rss_nic\"" &&
+		echo "$report_compact" | grep -q '"evidence":\["128entriesoverqueues0,1;unused:rx-2,rx-3"\],"id":"table_leaves_queues_out"'
+	check rss-check-finds-a-bad-layout $? "exit $status: $(echo "$report_compact" | grep -o '"id":"[a-z_]*"' | tr '\n' ' ')"
+	echo 0 >/sys/class/net/eth0/queues/rx-1/rps_cpus
+	ethtool -X eth0 equal 4
+	report_compact=$(sockaff check --json | compact)
+	! echo "$report_compact" | grep -Eq '"id":"(rps_on_rss_nic|table_leaves_queues_out|rps_inconsistent)"'
+	check rss-check-clean-once-undone $? "$(echo "$report_compact" | grep -o '"id":"[a-z_]*"' | tr '\n' ' ')"
+	echo "SOCKAFF-SHOW sockaff check"
+	sockaff check
+}
+
 rss_checks() {
 	$IP link set eth0 up
 	$IP addr add 10.77.0.2/24 dev eth0
@@ -443,6 +468,7 @@ rss_checks() {
 	threaded_napi_checks
 	rfs_checks
 	busy_poll_checks
+	check_checks
 
 	# ethtool -L: the channel count changes under the traced flows (the
 	# table first: the kernel refuses fewer channels than a table set by

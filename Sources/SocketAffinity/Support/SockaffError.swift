@@ -38,6 +38,9 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     case noSuchSocket = "no_such_socket"
     /// `--cgroup PATH` names no cgroup of the v2 hierarchy.
     case noSuchCgroup = "no_such_cgroup"
+    /// `check` found something in the host's receive layout (its findings
+    /// are the output, not an error line).
+    case findings = "findings"
     case other = "other"
 
     /// The exit status, distinct per kind and stable: the one table that
@@ -64,6 +67,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
       case .conflict: 18
       case .noSuchSocket: 19
       case .noSuchCgroup: 20
+      case .findings: 21
       }
     }
 
@@ -89,6 +93,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
       case .conflict: "conflict with another sockaff"
       case .noSuchSocket: "no socket matches --port"
       case .noSuchCgroup: "no such cgroup"
+      case .findings: "check found something"
       }
     }
   }

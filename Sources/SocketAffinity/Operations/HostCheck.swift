@@ -1,0 +1,239 @@
+import Glibc
+import SystemPackage
+
+/// `sockaff check`: the host's receive layout in one pass, as findings an
+/// operator can act on, each with its evidence (numbers, the queues and
+/// sockets it concerns) and a severity. The rules take what sockaff already
+/// reads (`InterfaceQueues`, `RSSConfiguration`, the traced sockets, the
+/// steering snapshot) and judge nothing they cannot show.
+public struct HostCheck: Sendable {
+  public struct Finding: Sendable, Equatable, Encodable {
+    public enum Severity: String, Sendable, Equatable, Encodable {
+      /// Costs locality or work now.
+      case warning
+      /// Worth knowing; may be intended.
+      case notice
+    }
+
+    /// A stable name (docs/USAGE.md lists them).
+    public let id: String
+    public let severity: Severity
+    public let interface: String?
+    public let message: String
+    /// The numbers behind it, one line each.
+    public let evidence: [String]
+  }
+
+  /// One NIC as the rules see it.
+  public struct NIC: Sendable {
+    public let queues: InterfaceQueues
+    public let rss: RSSConfiguration?
+
+    public init(queues: InterfaceQueues, rss: RSSConfiguration?) {
+      self.queues = queues
+      self.rss = rss
+    }
+  }
+
+  public let topology: Topology
+
+  public init(topology: Topology) { self.topology = topology }
+
+  static func cpus(_ list: [Int]) -> String { list.map(String.init).joined(separator: ",") }
+
+  func nodes(_ cpus: [Int]) -> [Int] { Set(cpus.compactMap(topology.node(ofCPU:))).sorted() }
+
+  /// The rules over the NICs alone.
+  public func findings(nics: [NIC], irqbalanceRunning: Bool) -> [Finding] {
+    var found: [Finding] = []
+    var queuesOfIRQ: [Int: [String]] = [:]
+    for nic in nics {
+      let q = nic.queues
+      let name = q.interface
+      let queueNumbers = Array(0..<q.rxQueues)
+      func irqCPUs(_ queue: Int) -> [Int] { q.irqByQueue[queue].flatMap { q.irqCPUs[$0.irq] } ?? [] }
+      for queue in queueNumbers {
+        if let line = q.irqByQueue[queue] { queuesOfIRQ[line.irq, default: []].append("\(name) rx-\(queue)") }
+      }
+
+      // IRQs on another node than the NIC's own.
+      if let node = q.deviceNode {
+        let off = queueNumbers.filter { !irqCPUs($0).isEmpty && !nodes(irqCPUs($0)).contains(node) }
+        if !off.isEmpty {
+          found.append(
+            Finding(
+              id: "irq_off_nic_node", severity: .warning, interface: name,
+              message:
+                "\(off.count) of \(q.rxQueues) RX queue interrupts run on another node than the NIC (node \(node))",
+              evidence: off.map {
+                "rx-\($0): irq \(q.irqByQueue[$0]?.irq ?? -1) on cpus \(Self.cpus(irqCPUs($0))) (node \(Self.cpus(nodes(irqCPUs($0)))))"
+              }))
+        }
+      }
+
+      // RPS where RSS already spreads, and RPS masks over several nodes.
+      let rpsQueues = queueNumbers.filter { !(q.rpsCPUs[$0] ?? []).isEmpty }
+      let spreadQueues = Set(nic.rss?.table ?? []).count
+      if !rpsQueues.isEmpty && spreadQueues > 1 {
+        found.append(
+          Finding(
+            id: "rps_on_rss_nic", severity: .warning, interface: name,
+            message:
+              "RPS moves packets that RSS already spreads over \(spreadQueues) queues: work moved for nothing, and off the IRQ's cache",
+            evidence: rpsQueues.map {
+              "rx-\($0): rps cpus \(Self.cpus(q.rpsCPUs[$0] ?? [])), irq on cpus \(Self.cpus(irqCPUs($0)))"
+            }))
+      }
+      let spanning = rpsQueues.filter { nodes(q.rpsCPUs[$0] ?? []).count > 1 }
+      if !spanning.isEmpty {
+        found.append(
+          Finding(
+            id: "rps_spans_nodes", severity: .warning, interface: name,
+            message: "RPS masks span NUMA nodes: packets are processed on a node other than their IRQ's",
+            evidence: spanning.map {
+              "rx-\($0): rps cpus \(Self.cpus(q.rpsCPUs[$0] ?? [])) (nodes \(Self.cpus(nodes(q.rpsCPUs[$0] ?? []))))"
+            }))
+      }
+      // Receive modes set on some queues and not the others.
+      if !rpsQueues.isEmpty && rpsQueues.count < q.rxQueues {
+        found.append(
+          Finding(
+            id: "rps_inconsistent", severity: .notice, interface: name,
+            message:
+              "RPS is on for \(rpsQueues.count) of \(q.rxQueues) RX queues: flows are processed differently by queue",
+            evidence: ["rps on rx-" + rpsQueues.map(String.init).joined(separator: ",rx-")]))
+      }
+      let rfsQueues = queueNumbers.filter { q.rfs(queue: $0) }
+      if !rfsQueues.isEmpty && rfsQueues.count < q.rxQueues {
+        found.append(
+          Finding(
+            id: "rfs_inconsistent", severity: .notice, interface: name,
+            message:
+              "RFS is on for \(rfsQueues.count) of \(q.rxQueues) RX queues: only those flows follow their readers",
+            evidence: ["rfs on rx-" + rfsQueues.map(String.init).joined(separator: ",rx-")]))
+      }
+
+      // An indirection table that leaves queues out.
+      if let table = nic.rss?.table, !table.isEmpty {
+        let used = Set(table.map(Int.init))
+        let unused = queueNumbers.filter { !used.contains($0) }
+        if !unused.isEmpty {
+          found.append(
+            Finding(
+              id: "table_leaves_queues_out", severity: .warning, interface: name,
+              message: "the RSS indirection table sends no flow to \(unused.count) of \(q.rxQueues) RX queues",
+              evidence: [
+                "\(table.count) entries over queues \(Self.cpus(used.sorted())); unused: rx-\(unused.map(String.init).joined(separator: ",rx-"))"
+              ]))
+        }
+      }
+
+      // One queue taking most of the interrupts (its IRQ's counts since boot).
+      let counts = queueNumbers.compactMap { queue in q.irqByQueue[queue].map { (queue, $0.counts.reduce(0, +)) } }
+      let total = counts.reduce(0) { $0 + $1.1 }
+      if counts.count > 1, total >= 1_000, let busiest = counts.max(by: { $0.1 < $1.1 }),
+        Double(busiest.1) > 2 * Double(total) / Double(counts.count)
+      {
+        found.append(
+          Finding(
+            id: "queue_imbalance", severity: .notice, interface: name,
+            message:
+              "rx-\(busiest.0) took \(Int((Double(busiest.1) / Double(total) * 100).rounded()))% of the queues' interrupts, more than twice its share",
+            evidence: counts.map { "rx-\($0.0): \($0.1) interrupts since boot" }))
+      }
+
+      // irqbalance moves IRQs every ~10 s: an affinity pinned to one CPU by
+      // hand does not stay.
+      let pinned = queueNumbers.filter { irqCPUs($0).count == 1 }
+      if irqbalanceRunning && !pinned.isEmpty {
+        found.append(
+          Finding(
+            id: "irqbalance_running", severity: .notice, interface: name,
+            message:
+              "irqbalance is running: it moves IRQs (every ~10 s by default) unless they are banned from it, so a queue's CPU may not stay",
+            evidence: pinned.map { "rx-\($0): irq \(q.irqByQueue[$0]?.irq ?? -1) on cpu \(Self.cpus(irqCPUs($0)))" }))
+      }
+    }
+    for (irq, queues) in queuesOfIRQ.sorted(by: { $0.key < $1.key }) {
+      let interfaces = Set(queues.map { $0.split(separator: " ")[0] })
+      guard interfaces.count > 1 else { continue }
+      found.append(
+        Finding(
+          id: "irq_shared", severity: .warning, interface: nil,
+          message:
+            "irq \(irq) serves RX queues of \(interfaces.count) interfaces: their packets share one CPU's interrupt",
+          evidence: queues))
+    }
+    return found
+  }
+
+  /// The rules over the traced sockets: cross-NUMA sockets, busiest first,
+  /// and hash checks that contradict RSS.
+  public func findings(sockets: [SocketAffinity]) -> [Finding] {
+    var found: [Finding] = []
+    var seen = Set<UInt64>()
+    let distinct = sockets.filter { seen.insert($0.cookie).inserted }
+    let crossing = distinct.filter { $0.crossNUMA == true }.sorted { ($0.packets ?? 0) > ($1.packets ?? 0) }
+    if !crossing.isEmpty {
+      found.append(
+        Finding(
+          id: "cross_numa_sockets", severity: .warning, interface: nil,
+          message: "\(crossing.count) traced sockets are received on one NUMA node and read on another (busiest first)",
+          evidence: crossing.prefix(10).map { socket in
+            let read = socket.path?.readerNode ?? socket.threadNodes.first
+            return
+              "pid \(socket.pid) fd \(socket.fd) (\(socket.command ?? "?")) \(socket.local ?? "-"): received on node \(socket.numaNode.map(String.init) ?? "?"), read on node \(read.map(String.init) ?? "?"), \(socket.packets ?? 0) packets"
+          }))
+    }
+    var contradicted: [String: [SocketAffinity]] = [:]
+    for socket in distinct where socket.hashCheck?.verdict == .contradicted {
+      contradicted[socket.interface ?? "?", default: []].append(socket)
+    }
+    for (interface, sockets) in contradicted.sorted(by: { $0.key < $1.key }) {
+      found.append(
+        Finding(
+          id: "hash_contradicted", severity: .warning, interface: interface,
+          message:
+            "the NIC's hash contradicts RSS's prediction for \(sockets.count) flows: its function, key or fields are not what the driver reports, and every prediction on \(interface) is suspect",
+          evidence: sockets.prefix(10).map {
+            "pid \($0.pid) fd \($0.fd) \($0.local ?? "-") -> \($0.remote ?? "-"): \($0.hashCheck?.reason ?? "")"
+          }))
+    }
+    return found
+  }
+
+  /// What changed in the NICs' steering since the tracer attached.
+  public func findings(changes: [SteeringSnapshot.Change], since: Double?) -> [Finding] {
+    var byInterface: [String: [SteeringSnapshot.Change]] = [:]
+    for change in changes { byInterface[change.interface, default: []].append(change) }
+    return byInterface.sorted(by: { $0.key < $1.key }).map { interface, changes in
+      Finding(
+        id: "steering_changed", severity: .notice, interface: interface,
+        message:
+          "\(changes.count) changes to the NIC's steering since the tracer attached: counts taken before belong to the old layout",
+        evidence: changes.map { change in
+          "\(change.what)\(change.queue.map { " rx-\($0)" } ?? ""): \(change.before) -> \(change.after)"
+        })
+    }
+  }
+
+  /// Whether an irqbalance daemon runs on the host (by command name).
+  public static func irqbalanceRunning(proc: String = "/proc") -> Bool {
+    ProcFS.numericEntries(proc).contains { pid in
+      (try? readTextFile("\(proc)/\(pid)/comm"))?.trimmingWhitespace() == "irqbalance"
+    }
+  }
+
+  /// Every NIC (an interface with a device) of sockaff's network namespace.
+  public static func nics(sys: String = "/sys", steering: SteeringInspection) -> [NIC] {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    defer { if socket >= 0 { close(socket) } }
+    return directoryEntries("\(sys)/class/net").sorted().compactMap { name in
+      let queues = steering.queues(of: name)
+      guard queues.hasDevice else { return nil }
+      let rss =
+        socket >= 0 ? try? RSSConfiguration.read(interface: name, through: FileDescriptor(rawValue: socket)) : nil
+      return NIC(queues: queues, rss: rss)
+    }
+  }
+}
