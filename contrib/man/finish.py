@@ -16,7 +16,7 @@ import re
 import subprocess
 import sys
 
-SUBCOMMANDS = ["trace", "detach", "status", "query", "list", "watch", "export", "serve", "demo"]
+SUBCOMMANDS = ["trace", "detach", "status", "query", "list", "watch", "export", "serve", "check", "demo"]
 
 FILES = """.Sh FILES
 .Bl -tag -width Ds
@@ -24,6 +24,8 @@ FILES = """.Sh FILES
 The pinned tracer: its links (ingress_link, release_link, closed_link, consumer_link) and maps (records, counts, clock, pool), root's, mode 0600.
 .It Pa /run/sockaff.lock
 Serializes trace and detach between sockaff processes.
+.It Pa /run/sockaff/sys_fs_bpf_sockaff.steering.json
+Each NIC's steering (RSS key, table, function, channels, IRQ CPUs) when the tracer attached, which status and the metrics compare with; removed by detach.
 .It Pa /lib/systemd/system/sockaff.service , Pa sockaff-metrics.service
 Attach at boot (pinned mode), detach on stop; serve the metrics.
 .El
