@@ -180,9 +180,17 @@ public struct HostCheck: Sendable {
           id: "cross_numa_sockets", severity: .warning, interface: nil,
           message: "\(crossing.count) traced sockets are received on one NUMA node and read on another (busiest first)",
           evidence: crossing.prefix(10).map { socket in
-            let read = socket.path?.readerNode ?? socket.threadNodes.first
-            return
-              "pid \(socket.pid) fd \(socket.fd) (\(socket.command ?? "?")) \(socket.local ?? "-"): received on node \(socket.numaNode.map(String.init) ?? "?"), read on node \(read.map(String.init) ?? "?"), \(socket.packets ?? 0) packets"
+            // The verdict's own numbers: the share on the receiving node
+            // over every read (or packet) since attach; then the latest hops.
+            let share =
+              socket.locality.map { locality in
+                let basis =
+                  locality.source == .recvmsg ? "of \(socket.reads ?? 0) reads" : "of its packets (thread sampling)"
+                return "\(Int((locality.sameNode * 100).rounded()))% \(basis) on the receiving node"
+              } ?? "locality unknown"
+            let read = socket.path?.readerNode.map { ", latest read on node \($0)" } ?? ""
+            return "pid \(socket.pid) fd \(socket.fd) (\(socket.command ?? "?")) \(socket.local ?? "-"): \(share); "
+              + "latest received on node \(socket.numaNode.map(String.init) ?? "?")\(read), \(socket.packets ?? 0) packets"
           }))
     }
     var contradicted: [String: [SocketAffinity]] = [:]
