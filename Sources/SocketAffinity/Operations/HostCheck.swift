@@ -95,22 +95,16 @@ public struct HostCheck: Sendable {
             }))
       }
       // Receive modes set on some queues and not the others.
-      if !rpsQueues.isEmpty && rpsQueues.count < q.rxQueues {
-        found.append(
-          Finding(
-            id: "rps_inconsistent", severity: .notice, interface: name,
-            message:
-              "RPS is on for \(rpsQueues.count) of \(q.rxQueues) RX queues: flows are processed differently by queue",
-            evidence: ["rps on rx-" + rpsQueues.map(String.init).joined(separator: ",rx-")]))
-      }
       let rfsQueues = queueNumbers.filter { q.rfs(queue: $0) }
-      if !rfsQueues.isEmpty && rfsQueues.count < q.rxQueues {
+      for (mode, on, effect) in [
+        ("rps", rpsQueues, "flows are processed differently by queue"),
+        ("rfs", rfsQueues, "only those flows follow their readers"),
+      ] where !on.isEmpty && on.count < q.rxQueues {
         found.append(
           Finding(
-            id: "rfs_inconsistent", severity: .notice, interface: name,
-            message:
-              "RFS is on for \(rfsQueues.count) of \(q.rxQueues) RX queues: only those flows follow their readers",
-            evidence: ["rfs on rx-" + rfsQueues.map(String.init).joined(separator: ",rx-")]))
+            id: "\(mode)_inconsistent", severity: .notice, interface: name,
+            message: "\(mode.uppercased()) is on for \(on.count) of \(q.rxQueues) RX queues: \(effect)",
+            evidence: ["\(mode) on rx-" + on.map(String.init).joined(separator: ",rx-")]))
       }
 
       // An indirection table that leaves queues out.
