@@ -129,8 +129,11 @@ public enum PrometheusExposition {
       .set(Int64(summary.sockets))
     gauge("cross_numa_sockets", "Traced sockets consumed mostly on a NUMA node other than where they are received")
       .set(Int64(summary.crossNUMASockets))
-    gauge("skipped_processes", "Processes not readable without CAP_SYS_PTRACE, left out")
-      .set(Int64(summary.skippedProcesses))
+    gauge(
+      "skipped_processes",
+      "Processes whose sockets could not be read (no CAP_SYS_PTRACE, or refused by the kernel), left out"
+    )
+    .set(Int64(summary.skippedProcesses))
 
     for (cpu, packets) in summary.packetsByCPU.sorted(by: { $0.key < $1.key }) {
       gauge(
@@ -159,6 +162,18 @@ public enum PrometheusExposition {
           + "verdict of their NIC hash against RSS's prediction",
         [("interface", count.interface), ("verdict", count.verdict.rawValue)]
       ).set(Int64(count.sockets))
+    }
+    // The busiest cgroups (by sockets), `top` at most: bounded however
+    // many containers the host runs.
+    for cgroup in summary.cgroups.prefix(top) {
+      gauge(
+        "cgroup_sockets", "Traced sockets per holder cgroup (one per holder), the cgroups with the most",
+        [("cgroup", cgroup.cgroup)]
+      ).set(Int64(cgroup.sockets))
+      gauge(
+        "cgroup_cross_numa_sockets", "Cross-NUMA traced sockets per holder cgroup, the cgroups with the most sockets",
+        [("cgroup", cgroup.cgroup)]
+      ).set(Int64(cgroup.crossNUMASockets))
     }
     for process in summary.crossNUMAProcesses.prefix(top) {
       gauge(

@@ -36,6 +36,17 @@ struct ListCommand: ParsableCommand {
       valueName: "path"))
   var cgroup: String?
 
+  /// What `--by` sums the sockets by.
+  enum Grouping: String, ExpressibleByArgument, CaseIterable {
+    case cgroup
+  }
+
+  @Option(
+    help: ArgumentHelp(
+      "Sum the sockets per holder cgroup instead of listing them: processes, sockets, cross-NUMA sockets, packets and their nodes.",
+      valueName: "cgroup"))
+  var by: Grouping?
+
   @OptionGroup var topologyOptions: TopologyOptions
 
   func validate() throws {
@@ -53,19 +64,17 @@ struct ListCommand: ParsableCommand {
       if !result.notPermitted.isEmpty {
         let pids = result.notPermitted.prefix(10).map(String.init).joined(separator: ", ")
         Output.standardError(
-          "sockaff: warning: skipped \(result.notPermitted.count) \(result.notPermitted.count == 1 ? "process" : "processes") not readable without CAP_SYS_PTRACE (pids \(pids)\(result.notPermitted.count > 10 ? ", ..." : ""))"
+          "sockaff: warning: skipped \(result.notPermitted.count) \(result.notPermitted.count == 1 ? "process" : "processes") not readable: \(Privileges.canReadOtherProcesses ? "refused by the kernel although sockaff has CAP_SYS_PTRACE" : "no CAP_SYS_PTRACE") (pids \(pids)\(result.notPermitted.count > 10 ? ", ..." : ""))"
         )
       }
       var sockets = result.sockets.filter(selection.selects)
-      if let within {
-        var cgroups: [Int32: String?] = [:]
-        sockets = sockets.filter { socket in
-          let of = cgroups[socket.pid] ?? ProcFS.cgroup(pid: socket.pid)
-          cgroups[socket.pid] = of
-          return of.map { ProcFS.cgroup($0, isWithin: within) } ?? false
-        }
-      }
+      if let within { sockets = sockets.filter { $0.cgroup.map { ProcFS.cgroup($0, isWithin: within) } ?? false } }
       if mismatch { sockets = sockets.filter { $0.crossNUMA == true } }
+      if by == .cgroup {
+        let summaries = CgroupSummary.summarize(sockets)
+        if json { return try Output.json(summaries) }
+        return print(Self.cgroupTable(summaries))
+      }
       let summaries = ProcessMismatch.summarize(sockets)
       if json {
         if mismatch { return try Output.json(MismatchDocument(sockets: sockets, processes: summaries)) }
@@ -89,6 +98,24 @@ struct ListCommand: ParsableCommand {
         .noSuchCgroup, operation: "list --cgroup \(text)", hint: "no such cgroup under the cgroup2 mount \(root)")
     }
     return path
+  }
+
+  /// `list --by cgroup`'s table, widest cgroup name first column.
+  static func cgroupTable(_ summaries: [CgroupSummary]) -> String {
+    let width = max(6, summaries.map(\.cgroup.count).max() ?? 0)
+    func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+      let padding = String(repeating: " ", count: max(0, width - text.count))
+      return left ? text + padding : padding + text
+    }
+    var lines = [
+      pad("CGROUP", width, left: true) + "  PROCS  SOCKETS  CROSS-NUMA     PACKETS  NODES"
+    ]
+    for row in summaries {
+      lines.append(
+        pad(row.cgroup, width, left: true) + "  " + pad("\(row.processes)", 5) + "  " + pad("\(row.sockets)", 7) + "  "
+          + pad("\(row.crossNUMASockets)", 10) + "  " + pad("\(row.packets)", 10) + "  " + row.nodeShares)
+    }
+    return lines.joined(separator: "\n")
   }
 
   struct MismatchDocument: Encodable {

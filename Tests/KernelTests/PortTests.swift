@@ -99,7 +99,30 @@ final class PortTests: KernelTestCase {
       let rows = try listJSON("--cgroup", path)
       XCTAssertEqual(Set(rows.compactMap { $0["pid"] as? Int }), [Int(pair.server.pid)], "\(path): \(rows)")
       XCTAssertEqual(rows.compactMap { $0["packets"] as? Int }, [6])
+      XCTAssertEqual(rows.compactMap { $0["cgroup"] as? String }, [name], "each answer names its holder's cgroup")
     }
+    // Summed per cgroup: the test's cgroup holds the server's one socket
+    // and its 6 packets; the client's cgroup is another row.
+    let summaries = try jsonArray(["list", "--by", "cgroup", "--json"])
+    let ours = try XCTUnwrap(summaries.first { $0["cgroup"] as? String == name }, "\(summaries)")
+    XCTAssertEqual(ours["processes"] as? Int, 1)
+    XCTAssertEqual(ours["sockets"] as? Int, 1)
+    XCTAssertEqual(ours["packets"] as? Int, 6)
+    let clientCgroup = try XCTUnwrap(
+      try String(contentsOfFile: "/proc/\(pair.client.pid)/cgroup", encoding: .utf8).split(separator: "\n")
+        .first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) })
+    XCTAssertTrue(
+      summaries.contains { $0["cgroup"] as? String == clientCgroup && ($0["sockets"] as? Int ?? 0) >= 1 },
+      "the client's cgroup (\(clientCgroup)) holds its socket")
+    let table = try Command.sockaff("list", "--by", "cgroup", "--cgroup", name)
+    XCTAssertEqual(table.status, 0, table.stderr)
+    XCTAssertEqual(table.stdout.split(separator: "\n").count, 2, "the header and the test's cgroup: \(table.stdout)")
+    XCTAssertTrue(table.stdout.contains(name), table.stdout)
+    // The metrics: the test's cgroup among the cgroups with sockets.
+    let exposition = try Command.sockaff("export")
+    XCTAssertTrue(
+      exposition.stdout.contains("sockaff_cgroup_sockets{cgroup=\"\(name)\"} 1"),
+      exposition.stdout.split(separator: "\n").filter { $0.contains("cgroup_") }.joined(separator: "\n"))
     XCTAssertTrue(
       try listJSON("--cgroup", "/").contains { $0["pid"] as? Int == Int(pair.client.pid) }, "the root holds all")
     let missing = try Command.sockaff("list", "--cgroup", name + "-absent")

@@ -115,6 +115,9 @@ public struct SocketAffinity: Sendable, JSONFields {
   }
   /// Behind one reference, as the path is.
   var hashCheckBox: HashCheckBox? = nil
+  /// The holder's cgroup (v2), relative to the cgroup2 root: which
+  /// container or service holds the socket. nil without one.
+  public var cgroup: String? = nil
   /// What this answer cannot tell, and why (the tracer is not attached), or nil.
   public var limits: String? = nil
 
@@ -129,6 +132,7 @@ public struct SocketAffinity: Sendable, JSONFields {
     try visitor.field("fd", fd)
     try visitor.field("command", command)
     try visitor.field("netns", networkNamespace)
+    try visitor.field("cgroup", cgroup)
     try visitor.field("cookie", cookie)
     try visitor.field("family", family.rawValue)
     try visitor.field("protocol", transport.rawValue)

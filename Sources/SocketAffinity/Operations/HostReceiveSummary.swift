@@ -48,6 +48,8 @@ public struct HostReceiveSummary: Sendable {
   public var busiest: [SocketAffinity] = []
   /// Processes whose sockets could not be opened (no CAP_SYS_PTRACE).
   public var skippedProcesses = 0
+  /// Sockets per holder cgroup, most first (`CgroupSummary`).
+  public var cgroups: [CgroupSummary] = []
   /// Hash checks (`HashCheck`) of the sockets answered in full, each once,
   /// on interfaces with a device: by interface and verdict. A listing
   /// answers every socket; the kernel's pass only the busiest.
@@ -103,6 +105,7 @@ public struct HostReceiveSummary: Sendable {
     }
     busiest = Self.busiest(sockets.sorted(by: Self.busier), top: top, cookie: \.cookie) { $0 }
     hashChecks = Self.hashChecks(distinct)
+    cgroups = CgroupSummary.summarize(sockets)
     skippedProcesses = listing.notPermitted.count
   }
 
@@ -256,6 +259,7 @@ public struct HostReceiveSummary: Sendable {
     // Cookies of the sockets counted so far: a socket's packets and queue
     // count once, from its first holder.
     var seen = Set<UInt64>(minimumCapacity: entries.count)
+    var cgroups = CgroupSummary.Tally()
     for (index, entry) in entries.enumerated() where entry.owner_cpu > 0 {
       let kind = SocketKind.classify(
         domain: Int32(entry.family), type: Int32(entry.type), protocol: Int32(entry.protocol))
@@ -267,17 +271,24 @@ public struct HostReceiveSummary: Sendable {
       if first { count.forEachCPU(add) }
 
       let pid = Int32(bitPattern: entry.tgid)
-      if isCrossNUMA(
+      let crossNUMA = isCrossNUMA(
         entry, packets: count.packets,
         byCPU: {
           var byCPU: [(cpu: Int, packets: UInt64)] = []
           count.forEachCPU { byCPU.append(($0, $1)) }
           return byCPU
         }, threadNodes: { factsOf(pid).threadNodes }, topology: topology)
-      {
+      if crossNUMA {
         summary.crossNUMASockets += 1
         crossing[pid, default: 0] += 1
       }
+      cgroups.add(
+        cgroup: factsOf(pid).cgroup, pid: pid, cookie: entry.cookie, crossNUMA: crossNUMA, packets: count.packets,
+        byNode: {
+          var byNode: [Int: UInt64] = [:]
+          count.forEachCPU { cpu, packets in byNode[topology.node(ofCPU: cpu) ?? -1, default: 0] += packets }
+          return byNode
+        }())
       if first && count.queue > 0 {
         let key = QueueKey(namespace: factsOf(pid).networkNamespace ?? 0, ifindex: count.ifindex, queue: count.queue)
         queueMembers[key, default: []].append(counted.count - 1)
@@ -327,6 +338,7 @@ public struct HostReceiveSummary: Sendable {
     summary.busiest = busiest(counted, top: top, cookie: { entries[$0.index].cookie }, answer: answer)
     summary.busiest.sort(by: busier)
     summary.hashChecks = hashChecks(summary.busiest)
+    summary.cgroups = cgroups.summaries
     summary.skippedProcesses = skipped.count
     return summary
   }

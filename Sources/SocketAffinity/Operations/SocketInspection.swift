@@ -41,6 +41,8 @@ struct SocketInspection {
   struct ProcessFacts {
     let command: String?
     let networkNamespace: UInt64?
+    /// Its cgroup (v2), relative to the cgroup2 root; nil without one.
+    let cgroup: String?
     /// The CPU each thread last ran on, and their nodes.
     let threadCPUs: [Int]
     let threadNodes: [Int]
@@ -49,7 +51,8 @@ struct SocketInspection {
   func facts(pid: Int32) -> ProcessFacts {
     let cpus = ProcFS.threadCPUs(pid: pid)
     return ProcessFacts(
-      command: ProcFS.command(pid: pid), networkNamespace: ProcFS.networkNamespace(pid: pid), threadCPUs: cpus,
+      command: ProcFS.command(pid: pid), networkNamespace: ProcFS.networkNamespace(pid: pid),
+      cgroup: ProcFS.cgroup(pid: pid), threadCPUs: cpus,
       threadNodes: Set(cpus.compactMap(topology.node(ofCPU:))).sorted())
   }
 
@@ -146,6 +149,7 @@ struct SocketInspection {
       cpus: cpus, otherCPUsPackets: record?.otherPackets, firstSeen: firstSeen, lastSeen: lastSeen,
       kernelIncomingCPU: incomingCPU, source: source, consumerCPU: record?.readerCPU, reads: record?.reads,
       threadNodes: threadNodes, locality: locality, crossNUMA: crossNUMA)
+    answer.cgroup = process.cgroup
     answer.path = steering.path(
       for: answer,
       busyPolling: busyPolling(socket: socket, interface: interface, namespace: process.networkNamespace),

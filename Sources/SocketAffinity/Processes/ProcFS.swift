@@ -86,7 +86,7 @@ public enum ProcFS {
     return status.st_mode & S_IFMT == S_IFSOCK
   }
 
-  static let ptraceHint = "needs CAP_SYS_PTRACE: ptrace access to the target"
+  static var ptraceHint: String { Privileges.readRefusal }
 
   public static func command(pid: Int32) -> String? {
     (try? readTextFile("/proc/\(pid)/comm"))?.trimmingWhitespace()
