@@ -68,5 +68,14 @@ final class ReceiveModesTests: XCTestCase {
     XCTAssertFalse(
       BusyPolling(socketMicroseconds: 0, prefer: true, busyRead: 50, busyPoll: 0).active,
       "busy_read only sets the default of sockets made later: this one's SO_BUSY_POLL is 0")
+    // The NIC's IRQ deferral, from the fixture's device: named with the polling.
+    let eth0 = InterfaceQueues(
+      interface: "eth0", sys: Fixture.path("threaded-napi/sys"), proc: Fixture.path("threaded-napi/proc"),
+      netlink: false)
+    var deferred = Self.polling
+    (deferred.deferHardIRQs, deferred.groFlushTimeout) = (eth0.deferHardIRQs, eth0.groFlushTimeout)
+    XCTAssertEqual(
+      deferred.description,
+      "SO_BUSY_POLL 50 us, IRQs deferred (napi_defer_hard_irqs 2, gro_flush_timeout 200000 ns)")
   }
 }

@@ -64,10 +64,12 @@ struct SocketInspection {
       steering.queues(of: interface).hasDevice
     else { return nil }
     let sysctls = BusyPolling.sysctls()
-    let polling = BusyPolling(
+    let queues = steering.queues(of: interface)
+    var polling = BusyPolling(
       socketMicroseconds: (try? socket.intOption(SOL_SOCKET, SockaffSocketOption.busyPoll)).map(Int.init),
       prefer: (try? socket.intOption(SOL_SOCKET, SockaffSocketOption.preferBusyPoll)).map { $0 != 0 },
       busyRead: sysctls.busyRead, busyPoll: sysctls.busyPoll)
+    (polling.deferHardIRQs, polling.groFlushTimeout) = (queues.deferHardIRQs, queues.groFlushTimeout)
     return polling.active ? polling : nil
   }
 

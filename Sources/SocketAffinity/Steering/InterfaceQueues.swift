@@ -155,7 +155,17 @@ public struct InterfaceQueues: Sendable {
     self.threaded = threaded
     // Before napi-get's pid (6.8), or a driver whose queues netlink does
     // not list: the threads' names.
-    if threaded && threads.isEmpty { threads = NAPIThread.byName(interface: interface, proc: proc) }
+    if threaded && threads.isEmpty {
+      threads = NAPIThread.byName(interface: interface, proc: proc)
+      // napi-get knows each NAPI's thread (6.8+) even where queue-get links
+      // no queue to its NAPI: the kernel's word over the name's.
+      if netlink, !threads.isEmpty, let connection = NetdevNetlink.Connection() {
+        for id in threads.keys {
+          guard let pid = connection.napi(id: id)?.threadPID else { continue }
+          threads[id] = NAPIThread.read(pid: pid, napiID: id, source: "netlink", proc: proc) ?? threads[id]
+        }
+      }
+    }
     napiThreads = threads
     deferHardIRQs = readInteger("\(net)/napi_defer_hard_irqs") ?? 0
     groFlushTimeout = readInteger("\(net)/gro_flush_timeout") ?? 0

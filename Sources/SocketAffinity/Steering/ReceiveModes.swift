@@ -87,6 +87,11 @@ public struct BusyPolling: Sendable, Equatable, JSONFields {
   /// net.core.busy_read and net.core.busy_poll, in microseconds.
   public let busyRead: Int
   public let busyPoll: Int
+  /// The NIC's napi_defer_hard_irqs and gro_flush_timeout (ns): with both
+  /// set, its IRQ stays masked while the reader keeps polling, so more of
+  /// the packets are processed on the reader's CPU.
+  public var deferHardIRQs: Int = 0
+  public var groFlushTimeout: Int = 0
 
   public init(socketMicroseconds: Int?, prefer: Bool?, busyRead: Int, busyPoll: Int) {
     self.socketMicroseconds = socketMicroseconds
@@ -104,6 +109,9 @@ public struct BusyPolling: Sendable, Equatable, JSONFields {
     if let socket = socketMicroseconds, socket > 0 { parts.append("SO_BUSY_POLL \(socket) us") }
     if busyPoll > 0 { parts.append("net.core.busy_poll \(busyPoll) us") }
     if prefer == true { parts.append("SO_PREFER_BUSY_POLL") }
+    if deferHardIRQs > 0 && groFlushTimeout > 0 {
+      parts.append("IRQs deferred (napi_defer_hard_irqs \(deferHardIRQs), gro_flush_timeout \(groFlushTimeout) ns)")
+    }
     return parts.joined(separator: ", ")
   }
 
@@ -112,6 +120,8 @@ public struct BusyPolling: Sendable, Equatable, JSONFields {
     try visitor.field("prefer", prefer)
     try visitor.field("busy_read_us", busyRead)
     try visitor.field("busy_poll_us", busyPoll)
+    try visitor.field("defer_hard_irqs", deferHardIRQs)
+    try visitor.field("gro_flush_timeout_ns", groFlushTimeout)
   }
 
   /// The host's sysctls, from `proc`.
