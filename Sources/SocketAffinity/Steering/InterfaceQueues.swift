@@ -69,8 +69,8 @@ public struct InterfaceQueues: Sendable {
   /// Threaded NAPI (`/sys/class/net/DEV/threaded`, 5.12+): each NAPI is
   /// polled by a kernel thread of its own, wherever the scheduler runs it.
   public let threaded: Bool
-  /// The polling threads by NAPI id: napi-get's pid where the kernel has
-  /// it, else found by name (`napi/<dev>-<id>`). Empty unless threaded.
+  /// The polling threads by NAPI id, found by name (`napi/<dev>-<id>`).
+  /// Empty unless threaded.
   public let napiThreads: [UInt32: NAPIThread]
   /// The device's napi_defer_hard_irqs and gro_flush_timeout (ns): with
   /// both set, the IRQ stays masked while the stack or a busy-polling
@@ -119,12 +119,8 @@ public struct InterfaceQueues: Sendable {
       for queue in queues {
         guard let napi = netlink.rxQueueNAPI(ifindex: ifindex, queue: UInt32(queue)) else { continue }
         napis[queue] = napi
-        let facts = netlink.napi(id: napi)
-        if threaded, let pid = facts?.threadPID {
-          threads[napi] = NAPIThread.read(pid: pid, napiID: napi, source: "netlink", proc: proc)
-        }
         // Not every driver links its IRQ to the NAPI: then the names decide.
-        guard let irq = facts?.irq else { continue }
+        guard let irq = netlink.napi(id: napi)?.irq else { continue }
         byQueue[queue] = interrupts[irq] ?? InterruptLine(irq: irq, name: "", counts: [])
         source[queue] = "netlink"
       }
@@ -153,19 +149,11 @@ public struct InterfaceQueues: Sendable {
     rfsFlows = rfs
     rfsSocketEntries = readInteger("\(proc)/sys/net/core/rps_sock_flow_entries") ?? 0
     self.threaded = threaded
-    // Before napi-get's pid (6.8), or a driver whose queues netlink does
-    // not list: the threads' names.
-    if threaded && threads.isEmpty {
-      threads = NAPIThread.byName(interface: interface, proc: proc)
-      // napi-get knows each NAPI's thread (6.8+) even where queue-get links
-      // no queue to its NAPI: the kernel's word over the name's.
-      if netlink, !threads.isEmpty, let connection = NetdevNetlink.Connection() {
-        for id in threads.keys {
-          guard let pid = connection.napi(id: id)?.threadPID else { continue }
-          threads[id] = NAPIThread.read(pid: pid, napiID: id, source: "netlink", proc: proc) ?? threads[id]
-        }
-      }
-    }
+    // The threads by their names (`napi/<dev>-<id>`), not napi-get's pid:
+    // on 6.12's virtio-net napi-get named, for a NAPI, the thread whose
+    // name carries the next NAPI's id, while the packets were processed
+    // where the thread named for it ran (measured in the VM lab).
+    if threaded { threads = NAPIThread.byName(interface: interface, proc: proc) }
     napiThreads = threads
     deferHardIRQs = readInteger("\(net)/napi_defer_hard_irqs") ?? 0
     groFlushTimeout = readInteger("\(net)/gro_flush_timeout") ?? 0

@@ -26,7 +26,8 @@ public enum NetdevNetlink {
   public struct NAPI: Equatable, Sendable {
     public let ifindex: UInt32
     public let irq: Int?
-    /// The kernel thread polling it (threaded NAPI), else nil.
+    /// The kernel thread polling it (threaded NAPI), else nil. Decoded but
+    /// not taken (`InterfaceQueues.napiThreads` says why).
     public var threadPID: Int32? = nil
     /// Its own defer-hard-irqs and gro-flush-timeout (ns), where the kernel
     /// keeps them per NAPI.

@@ -23,8 +23,7 @@ public struct NAPIThread: Sendable, Equatable, JSONFields {
   public let allowedCPUs: [Int]
   /// The CPU it last ran on.
   public let lastCPU: Int?
-  /// What named the thread: "netlink" (napi-get's pid, 6.8+) or "name"
-  /// (its command, `napi/<dev>-<id>`).
+  /// What named the thread: "name" (its command, `napi/<dev>-<id>`).
   public let source: String
 
   public init(napiID: UInt32, pid: Int32, name: String, allowedCPUs: [Int], lastCPU: Int?, source: String) {
