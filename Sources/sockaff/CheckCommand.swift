@@ -36,12 +36,11 @@ struct CheckCommand: ParsableCommand {
       let topology = try topologyOptions.topology()
       let steering = SteeringInspection(topology: topology)
       let check = HostCheck(topology: topology)
-      let nics = HostCheck.nics(steering: steering)
+      let status = try Tracer(topology: topology).status(steering: steering)
+      let nics = HostCheck.nics(status.interfaces, steering: steering)
       var findings = check.findings(nics: nics, irqbalanceRunning: HostCheck.irqbalanceRunning())
       var limits: [String] = []
       var socketCount: Int?
-      let tracer = Tracer(topology: topology)
-      let status = try tracer.status(steering: steering)
       if status.attached {
         let listing = try SocketListing(topology: topology).listReportingSkipped(steering: steering)
         socketCount = listing.sockets.count

@@ -11,10 +11,7 @@ final class HostCheckTests: XCTestCase {
   func nic(table: [UInt32] = (0..<128).map { UInt32($0 % 4) }) -> HostCheck.NIC {
     let queues = InterfaceQueues(
       interface: "eth0", sys: Fixture.path("rss-virtio/sys"), proc: Fixture.path("rss-virtio/proc"), netlink: false)
-    return HostCheck.NIC(
-      queues: queues,
-      rss: RSSConfiguration(
-        interface: "eth0", hashFunction: .toeplitz, key: ToeplitzTests.key, table: table, rxRings: 4, ntupleRules: 0))
+    return HostCheck.NIC(queues: queues, table: table)
   }
 
   func findings(_ nic: HostCheck.NIC, irqbalance: Bool = false) -> [String: HostCheck.Finding] {
@@ -52,9 +49,40 @@ final class HostCheckTests: XCTestCase {
     XCTAssertEqual(found.evidence.count, 4, "the IRQs delivered to one CPU each")
   }
 
+  /// A traced socket on eth0: `packets`, its same-node share of 40 reads,
+  /// and its hash check's verdict.
+  func socket(fd: Int32, cookie: UInt64, packets: UInt64, sameNode: Double, verdict: HashCheck.Verdict)
+    -> SocketAffinity
+  {
+    var answer = SocketAffinity(
+      pid: 812, fd: fd, command: "server", networkNamespace: nil, cookie: cookie, family: .inet, transport: .tcp,
+      local: "10.0.0.2:80", remote: "10.0.0.1:4000", connected: true, cpu: 5, processor: nil, numaNode: 1, rxQueue: 0,
+      napiID: nil, ifindex: 2, interface: "eth0", packets: packets, bytes: packets * 64, cpuChanges: 0, cpus: [],
+      otherCPUsPackets: 0, firstSeen: nil, lastSeen: nil, kernelIncomingCPU: 5, source: .bpf, consumerCPU: 1,
+      reads: 40, threadNodes: [0], locality: .init(sameCPU: 0, sameNode: sameNode, source: .recvmsg),
+      crossNUMA: SocketInspection.isCrossNUMA(sameNode: sameNode))
+    answer.hashCheck = HashCheck(
+      observedHash: 1, fromNIC: true, predictedHash: 2, verdict: verdict, reason: "the NIC's hash 0x1 is not 0x2")
+    return answer
+  }
+
   func testCrossNUMASocketsAndContradictedHashesAreNamed() throws {
     let check = HostCheck(topology: topology)
     XCTAssertEqual(check.findings(sockets: []), [])
+    let sockets = [
+      socket(fd: 5, cookie: 1, packets: 10, sameNode: 0.25, verdict: .verified),
+      socket(fd: 6, cookie: 2, packets: 90, sameNode: 0.1, verdict: .contradicted),
+      socket(fd: 7, cookie: 3, packets: 50, sameNode: 0.9, verdict: .verified),
+    ]
+    let found = Dictionary(check.findings(sockets: sockets).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let crossing = try XCTUnwrap(found["cross_numa_sockets"])
+    XCTAssertTrue(crossing.message.hasPrefix("2 traced sockets"), crossing.message)
+    XCTAssertEqual(crossing.evidence.count, 2, "the local socket (90% on its node) is not one")
+    XCTAssertTrue(crossing.evidence[0].hasPrefix("pid 812 fd 6 (server) 10.0.0.2:80: 10% of 40 reads"), "busiest first")
+    let contradicted = try XCTUnwrap(found["hash_contradicted"])
+    XCTAssertEqual(contradicted.interface, "eth0")
+    XCTAssertEqual(contradicted.evidence.count, 1, "only the contradicted flow")
+    XCTAssertTrue(contradicted.evidence[0].hasPrefix("pid 812 fd 6 "), contradicted.evidence[0])
     let changes = [
       SteeringSnapshot.Change(interface: "eth0", what: "rx_queues", queue: nil, before: "4", after: "2")
     ]

@@ -128,13 +128,14 @@ extension AffinityQuery {
     let record = (try? PinnedMaps(pins: pins)).flatMap { maps in
       (try? maps.requireAttached()) == nil ? nil : (try? maps.record(socketFD: socket.descriptor.rawValue)) ?? nil
     }
-    var hashCheck = HashCheck.check(
-      observed: record?.rxHash, connected: true, flow: flow, interface: .rss(configuration, fields: fields))
-    if record == nil {
-      hashCheck = HashCheck(
+    let hashCheck =
+      record.map {
+        HashCheck.check(
+          observed: $0.rxHash, connected: true, flow: flow, interface: .rss(configuration, fields: fields))
+      }
+      ?? HashCheck(
         observedHash: nil, fromNIC: configuration.deliversHash, predictedHash: prediction.hash, verdict: .unverifiable,
         reason: "no packet of the socket traced yet: nothing to check the prediction against")
-    }
     if hashCheck.verdict == .contradicted {
       notes.append("the NIC's hash contradicts this prediction: every prediction on \(interface) is suspect")
     }

@@ -1,10 +1,9 @@
 import Glibc
-import SystemPackage
 
 /// `sockaff check`: the host's receive layout in one pass, as findings an
 /// operator can act on, each with its evidence (numbers, the queues and
 /// sockets it concerns) and a severity. The rules take what sockaff already
-/// reads (`InterfaceQueues`, `RSSConfiguration`, the traced sockets, the
+/// reads (`InterfaceQueues`, the RSS table `status` read, the traced sockets, the
 /// steering snapshot) and judge nothing they cannot show.
 public struct HostCheck: Sendable {
   public struct Finding: Sendable, Equatable, Encodable {
@@ -24,14 +23,15 @@ public struct HostCheck: Sendable {
     public let evidence: [String]
   }
 
-  /// One NIC as the rules see it.
+  /// One NIC as the rules see it: its queues, and RSS's indirection table
+  /// (nil without RSS).
   public struct NIC: Sendable {
     public let queues: InterfaceQueues
-    public let rss: RSSConfiguration?
+    public let table: [UInt32]?
 
-    public init(queues: InterfaceQueues, rss: RSSConfiguration?) {
+    public init(queues: InterfaceQueues, table: [UInt32]?) {
       self.queues = queues
-      self.rss = rss
+      self.table = table
     }
   }
 
@@ -73,7 +73,7 @@ public struct HostCheck: Sendable {
 
       // RPS where RSS already spreads, and RPS masks over several nodes.
       let rpsQueues = queueNumbers.filter { !(q.rpsCPUs[$0] ?? []).isEmpty }
-      let spreadQueues = Set(nic.rss?.table ?? []).count
+      let spreadQueues = Set(nic.table ?? []).count
       if !rpsQueues.isEmpty && spreadQueues > 1 {
         found.append(
           Finding(
@@ -108,7 +108,7 @@ public struct HostCheck: Sendable {
       }
 
       // An indirection table that leaves queues out.
-      if let table = nic.rss?.table, !table.isEmpty {
+      if let table = nic.table, !table.isEmpty {
         let used = Set(table.map(Int.init))
         let unused = queueNumbers.filter { !used.contains($0) }
         if !unused.isEmpty {
@@ -226,16 +226,9 @@ public struct HostCheck: Sendable {
     }
   }
 
-  /// Every NIC (an interface with a device) of sockaff's network namespace.
-  public static func nics(sys: String = "/sys", steering: SteeringInspection) -> [NIC] {
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    defer { if socket >= 0 { close(socket) } }
-    return directoryEntries("\(sys)/class/net").sorted().compactMap { name in
-      let queues = steering.queues(of: name)
-      guard queues.hasDevice else { return nil }
-      let rss =
-        socket >= 0 ? try? RSSConfiguration.read(interface: name, through: FileDescriptor(rawValue: socket)) : nil
-      return NIC(queues: queues, rss: rss)
-    }
+  /// The NICs `status` read (`InterfaceSteering.all`: one RSS read per
+  /// interface), with their queues from the same cache.
+  public static func nics(_ interfaces: [InterfaceSteering], steering: SteeringInspection) -> [NIC] {
+    interfaces.map { NIC(queues: steering.queues(of: $0.interface), table: $0.snapshot?.table) }
   }
 }

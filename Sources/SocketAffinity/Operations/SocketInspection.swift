@@ -63,7 +63,7 @@ struct SocketInspection {
     guard let interface, namespace == nil || namespace == ProcFS.ownNetworkNamespace,
       steering.queues(of: interface).hasDevice
     else { return nil }
-    let sysctls = BusyPolling.sysctls()
+    let sysctls = steering.busyPollSysctls
     let queues = steering.queues(of: interface)
     var polling = BusyPolling(
       socketMicroseconds: (try? socket.intOption(SOL_SOCKET, SockaffSocketOption.busyPoll)).map(Int.init),
@@ -156,13 +156,14 @@ struct SocketInspection {
       for: answer,
       busyPolling: busyPolling(socket: socket, interface: interface, namespace: process.networkNamespace),
       threadCPUs: process.threadCPUs)
-    answer.hashCheck = hashCheck(socket: socket, kind: kind, record: record, interface: interface, process: process)
+    answer.hashCheck = hashCheck(
+      socket: socket, kind: kind, record: record, interface: interface, connected: remote != nil, process: process)
     return answer
   }
 
   /// The packets' hash against RSS's for the socket's flow (`HashCheck`).
   func hashCheck(
-    socket: borrowing TargetSocket, kind: SocketKind, record: ReceiveRecord?, interface: String?,
+    socket: borrowing TargetSocket, kind: SocketKind, record: ReceiveRecord?, interface: String?, connected: Bool,
     process: ProcessFacts
   ) -> HashCheck? {
     guard let interface else { return nil }
@@ -183,17 +184,9 @@ struct SocketInspection {
           tcp: kind.transport == .tcp)
       }
     }
-    let family: FlowType =
-      switch (kind.family, kind.transport == .tcp) {
-      case (.inet6, true): .tcp6
-      case (.inet6, false): .udp6
-      case (_, true): .tcp4
-      case (_, false): .udp4
-      }
     let rss = steering.hashInterface(
-      interface, namespace: process.networkNamespace, flowType: flow?.flowType ?? family, socket: socket)
-    return HashCheck.check(
-      observed: record.rxHash, connected: socket.address(peer: true) != nil, flow: flow, interface: rss)
+      interface, namespace: process.networkNamespace, flowType: flow?.flowType, socket: socket)
+    return HashCheck.check(observed: record.rxHash, connected: connected, flow: flow, interface: rss)
   }
 
   /// Exact locality from traced reads when there are any; otherwise the share

@@ -13,7 +13,14 @@ public final class SteeringInspection: Sendable {
   /// compares with, read once.
   private let rss = Mutex<[String: HashCheck.Interface]>([:])
 
-  public init(topology: Topology) { self.topology = topology }
+  /// net.core.busy_read and busy_poll, read once per command or scrape,
+  /// not once per socket.
+  let busyPollSysctls: (busyRead: Int, busyPoll: Int)
+
+  public init(topology: Topology) {
+    self.topology = topology
+    busyPollSysctls = BusyPolling.sysctls()
+  }
 
   func queues(of interface: String) -> InterfaceQueues {
     if let known = queues.withLock({ $0[interface] }) { return known }
@@ -74,10 +81,12 @@ public final class SteeringInspection: Sendable {
 
   /// The RSS that hashed a socket's packets on `interface`, through the
   /// socket itself (its ioctl asks the socket's own network namespace).
+  /// `flowType` nil: no flow to hash (no hash kept), so no hashed fields
+  /// to ask the driver for.
   func hashInterface(
-    _ interface: String, namespace: UInt64?, flowType: FlowType, socket: borrowing TargetSocket
+    _ interface: String, namespace: UInt64?, flowType: FlowType?, socket: borrowing TargetSocket
   ) -> HashCheck.Interface {
-    let key = "\(namespace ?? 0)/\(interface)/\(flowType.rawValue)"
+    let key = "\(namespace ?? 0)/\(interface)/\(flowType?.rawValue ?? "-")"
     if let known = rss.withLock({ $0[key] }) { return known }
     let ownNamespace = namespace == nil || namespace == ProcFS.ownNetworkNamespace
     let read: HashCheck.Interface
@@ -88,7 +97,9 @@ public final class SteeringInspection: Sendable {
         let configuration = try RSSConfiguration.read(interface: interface, through: socket.descriptor)
         read = .rss(
           configuration,
-          fields: RSSConfiguration.hashFields(interface: interface, flow: flowType, through: socket.descriptor))
+          fields: flowType.flatMap {
+            RSSConfiguration.hashFields(interface: interface, flow: $0, through: socket.descriptor)
+          })
       } catch {
         read = .noRSS(interface, why: error.errno?.description ?? error.description)
       }

@@ -112,7 +112,6 @@ public struct InterfaceQueues: Sendable {
     // The kernel's own mapping where it has one: queue -> NAPI -> IRQ.
     var napis: [Int: UInt32] = [:]
     let threaded = hasDevice && (readInteger("\(net)/threaded") ?? 0) > 0
-    var threads: [UInt32: NAPIThread] = [:]
     if hasDevice, netlink, let netlink = NetdevNetlink.Connection(),
       let ifindex = readInteger("\(net)/ifindex").map(UInt32.init)
     {
@@ -153,8 +152,7 @@ public struct InterfaceQueues: Sendable {
     // on 6.12's virtio-net napi-get named, for a NAPI, the thread whose
     // name carries the next NAPI's id, while the packets were processed
     // where the thread named for it ran (measured in the VM lab).
-    if threaded { threads = NAPIThread.byName(interface: interface, proc: proc) }
-    napiThreads = threads
+    napiThreads = threaded ? NAPIThread.byName(interface: interface, proc: proc) : [:]
     deferHardIRQs = readInteger("\(net)/napi_defer_hard_irqs") ?? 0
     groFlushTimeout = readInteger("\(net)/gro_flush_timeout") ?? 0
   }
