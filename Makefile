@@ -7,7 +7,7 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 CLANG ?= clang
 PREFIX ?= /usr/local
-PACKAGES = libbpf-dev libelf-dev zlib1g-dev libnuma-dev libnl-genl-3-dev bpftool iproute2 python3 socat make procps tmux pkg-config gcc
+PACKAGES = libbpf-dev libelf-dev zlib1g-dev libnuma-dev libnl-genl-3-dev libcrypt-dev openssl curl bpftool iproute2 python3 socat make procps tmux pkg-config gcc
 VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2 ethtool xz-utils
 
 BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o .build/bench/storage_floor.bpf.o .build/bench/lookup_floor.bpf.o

@@ -19,6 +19,9 @@ let package = Package(
     .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     // serve's log lines (start-up, refused capabilities, failed scrapes) on stderr, for the journal.
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    // serve --web.config.file: TLS (BoringSSL, vendored by swift-nio-ssl) and the file's YAML.
+    .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
   ],
   targets: [
     // The one definition of the BPF map layout, shared with bpf/sockaff.bpf.c.
@@ -48,16 +51,30 @@ let package = Package(
     .target(
       name: "SockaffMetrics",
       dependencies: ["SocketAffinity", .product(name: "Prometheus", package: "swift-prometheus")]),
+    // libcrypt (libxcrypt): bcrypt, for the web config's basic_auth_users.
+    .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
+    // serve's HTTP(S) server and its web config (the Prometheus exporter
+    // toolkit's --web.config.file): TLS, basic auth, headers, rate limit.
+    .target(
+      name: "SockaffWeb",
+      dependencies: [
+        "SocketAffinity", "SockaffMetrics", "CCrypt",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "Yams", package: "Yams"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "SystemPackage", package: "swift-system"),
+      ]),
     // What the CLI prints (text answers, tables, the watch screen), as a
     // library so that unit tests reach it without the executable.
     .target(name: "SockaffPresentation", dependencies: ["SocketAffinity"]),
     .executableTarget(
       name: "sockaff",
       dependencies: [
-        "SocketAffinity", "SockaffMetrics", "SockaffPresentation", "CSockaffShims",
+        "SocketAffinity", "SockaffMetrics", "SockaffPresentation", "SockaffWeb", "CSockaffShims",
         .product(name: "NIOCore", package: "swift-nio"),
-        .product(name: "NIOPosix", package: "swift-nio"),
-        .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "Logging", package: "swift-log"),
@@ -77,6 +94,8 @@ let package = Package(
       ],
       exclude: ["Fixtures"]),
     .testTarget(name: "SockaffPresentationTests", dependencies: ["SockaffPresentation"]),
+    // The web config's parsing and checks, and bcrypt, without root.
+    .testTarget(name: "SockaffWebTests", dependencies: ["SockaffWeb"]),
     // The exposition from a reading made by hand, without root.
     .testTarget(name: "SockaffMetricsTests", dependencies: ["SockaffMetrics", "SocketAffinity"]),
     .testTarget(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Logging
 import SockaffMetrics
+import SockaffWeb
 import SocketAffinity
 
 struct ServeCommand: ParsableCommand {
@@ -11,8 +12,17 @@ struct ServeCommand: ParsableCommand {
     discussion: paragraphs(
       """
       Each scrape reads the tracer and the host's sockets afresh; scrapes that arrive
-      while a reading is made share it. Listens on loopback unless told otherwise; put a
-      reverse proxy or a firewall rule in front before binding to another address.
+      while a reading is made share it. Listens on loopback unless told otherwise; GET /
+      answers with a page that links to /metrics.
+
+      --web.config.file takes the Prometheus exporter toolkit's file, as node_exporter
+      does: tls_server_config (cert_file, key_file, client_auth_type, client_ca_file,
+      min_version, ...), basic_auth_users (bcrypt hashes), http_server_config.headers
+      and rate_limit. A file that does not load is refused at start (exit 22). The file
+      and the files it names are checked on every connection and request, and read
+      again when they change; while a change does not load, requests are refused and
+      the log says why. Give one before binding to another address than loopback:
+      the exposition names processes and their sockets.
 
       At most --max-connections connections are held: at the cap, a new one takes the
       place of the one idle the longest. Each connection must complete a request within
@@ -26,6 +36,11 @@ struct ServeCommand: ParsableCommand {
       "Address and port to listen on (port 0: any free port); --web.listen-address as node_exporter spells it.",
       valueName: "address:port"))
   var listen = "127.0.0.1:9977"
+
+  @Option(
+    name: .customLong("web.config.file"),
+    help: ArgumentHelp("The exporter toolkit's web config: TLS, basic auth, headers.", valueName: "file"))
+  var webConfigFile: String?
 
   @Option(name: .customLong("max-connections"), help: "Connections held open at most (1 to 4096).")
   var maxConnections = 64
@@ -55,15 +70,33 @@ struct ServeCommand: ParsableCommand {
       let limits = MetricsHTTPServer.Limits(
         connections: maxConnections, requestTimeout: .nanoseconds(Int64(requestTimeout * 1e9)))
       let log = Self.logger
-      try MetricsHTTPServer.run(at: address, limits: limits, log: log, render: try scrape.renderer()) { port in
-        print("sockaff: serving http://\(address.hostForURL):\(port)/metrics")
+      let webConfig = try webConfigFile.map { path throws(SockaffError) in
+        do {
+          return try WebConfigStore(path: path, log: log)
+        } catch {
+          throw SockaffError(.badWebConfig, operation: "web config \(path)", hint: "\(error)")
+        }
+      }
+      let scheme = webConfig?.speaksTLS == true ? "https" : "http"
+      let render = try scrape.renderer()
+      try MetricsHTTPServer.run(at: address, limits: limits, webConfig: webConfig, log: log, render: render) { port in
+        let url = "\(scheme)://\(address.hostForURL):\(port)/metrics"
+        print("sockaff: serving \(url)")
         fflush(nil)  // a pipe (a service manager, a test) gets the line now
+        let config = webConfig?.current()
         log.info(
           "serving",
           metadata: [
-            "url": "http://\(address.hostForURL):\(port)/metrics", "max_connections": "\(maxConnections)",
-            "request_timeout_seconds": "\(requestTimeout)",
+            "url": "\(url)", "max_connections": "\(maxConnections)", "request_timeout_seconds": "\(requestTimeout)",
+            "web_config": "\(webConfigFile ?? "none")",
+            "client_auth": "\(config?.tls?.clientAuth.rawValue ?? "none")",
+            "basic_auth_users": "\(config?.users.count ?? 0)",
           ])
+        if webConfig == nil, !address.isLoopback {
+          log.warning(
+            "serving every process's sockets without TLS or authentication on a non-loopback address; give --web.config.file"
+          )
+        }
         // What this kernel makes the scrapes do without, said once at start.
         for feature in KernelFeatures.probe() where feature.state != .yes {
           log.warning("\(feature.lossDescription)", metadata: ["capability": "\(feature.name)"])

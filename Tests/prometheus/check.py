@@ -8,9 +8,12 @@
    receiving socket read on CPU 1. sockaff traces it with a two-node topology
    (CPU 0 on node 0, CPU 1 on node 1: Tests/KernelTests/Fixtures), so the
    socket is received on node 0 and read on node 1: cross-NUMA.
-3. `sockaff serve` with the same topology; Prometheus, started here on
-   loopback with a config of its own, scrapes it every second and evaluates
-   the rules.
+3. `sockaff serve` with the same topology, over TLS with basic auth
+   (`--web.config.file`: a CA and a server certificate made here by openssl,
+   a bcrypt hash by Python's crypt); curl without credentials gets 401, and
+   with another CA no answer. Prometheus, started here on loopback with a
+   config of its own, scrapes it every second through its own `tls_config`
+   and `basic_auth`, and evaluates the rules.
 4. Through Prometheus's HTTP API: the socket's series carries the CPU that
    the kernel's SO_INCOMING_CPU names and that CPU's node, and counts exactly
    the datagrams the socket received, as `sockaff query` does; the rules load
@@ -20,17 +23,25 @@
 Prints "prometheus: PASS|FAIL name" lines, then "prometheus: N passed, M failed".
 Usage: check.py SOCKAFF   (as root; also check.py --receiver|--sender ..., its peers)
 """
+import base64
 import json
 import os
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
+import warnings
+
+with warnings.catch_warnings():
+    # Deprecated since 3.11, but Debian 12's and libxcrypt's: the bcrypt of the web config.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RULES = os.path.join(ROOT, "contrib/prometheus/sockaff.rules.yml")
@@ -216,6 +227,36 @@ def promtool():
     check("promtool test rules", result.returncode == 0, result.stdout + result.stderr)
 
 
+def web_config(lab):
+    """A CA, a server certificate for 127.0.0.1 it signs, another CA, and the
+    web config serving TLS with one basic-auth user; returns (config, CA file,
+    other CA file, user, password)."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    path = lambda name: os.path.join(lab.scratch, name)
+    for ca in ("ca", "other-ca"):
+        subprocess.run(["openssl", "req", "-x509", *ec, "-days", "2", "-subj", f"/CN=sockaff promtest {ca}",
+                        "-keyout", path(f"{ca}.key"), "-out", path(f"{ca}.crt")], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-new", *ec, "-subj", "/CN=127.0.0.1", "-keyout", path("server.key"),
+                    "-out", path("server.csr")], check=True, capture_output=True)
+    with open(path("server.ext"), "w") as file:
+        file.write("subjectAltName=IP:127.0.0.1\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", path("server.csr"), "-CA", path("ca.crt"), "-CAkey",
+                    path("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", path("server.ext"),
+                    "-out", path("server.crt")], check=True, capture_output=True)
+    password = base64.urlsafe_b64encode(os.urandom(18)).decode()
+    hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10))
+    with open(path("web.yml"), "w") as file:
+        file.write("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+                   f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    return path("web.yml"), path("ca.crt"), path("other-ca.crt"), "prometheus", password
+
+
+def curl(url, *options):
+    """curl's HTTP status ("000": no answer) and exit status."""
+    result = run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", *options, url)
+    return result.stdout, result.returncode
+
+
 def dashboard_queries():
     with open(DASHBOARD) as file:
         dashboard = json.load(file)
@@ -247,17 +288,27 @@ def main(sockaff):
             return
         network(lab)
 
-        serve = lab.process([sockaff, "serve", "--listen", "127.0.0.1:0", "--sysfs-root", TOPOLOGY])
+        web, ca, other_ca, user, password = web_config(lab)
+        serve = lab.process([sockaff, "serve", "--listen", "127.0.0.1:0", "--sysfs-root", TOPOLOGY,
+                             "--web.config.file", web])
         served = read_line(serve)
+        metrics_url = served.split()[-1]
+        check("serve says it serves https", metrics_url.startswith("https://127.0.0.1:"), served)
         metrics_port = int(served.rsplit(":", 1)[1].split("/")[0])
+        check("curl without credentials gets 401", curl(metrics_url, "--cacert", ca) == ("401", 0),
+              f"{curl(metrics_url, '--cacert', ca)}")
+        code, status = curl(metrics_url, "--cacert", other_ca, "-u", f"{user}:{password}")
+        check("curl trusting another CA gets no answer (exit 60)", (code, status) == ("000", 60), f"{code} {status}")
         prometheus_port = free_port()
         config = os.path.join(lab.scratch, "prometheus.yml")
         with open(config, "w") as file:
             file.write(
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                 f"rule_files:\n  - {RULES}\n"
-                f"scrape_configs:\n  - job_name: sockaff\n    static_configs:\n"
-                f"      - targets: ['127.0.0.1:{metrics_port}']\n")
+                "scrape_configs:\n  - job_name: sockaff\n    scheme: https\n"
+                f"    tls_config:\n      ca_file: {ca}\n"
+                f"    basic_auth:\n      username: {user}\n      password: '{password}'\n"
+                f"    static_configs:\n      - targets: ['127.0.0.1:{metrics_port}']\n")
         log = open(os.path.join(lab.scratch, "prometheus.log"), "w")
         lab.process(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={lab.scratch}/data",
                      f"--web.listen-address=127.0.0.1:{prometheus_port}"], stderr=log)
@@ -284,7 +335,9 @@ def main(sockaff):
 
         # Prometheus's own linter on what serve exposes with the tracer
         # attached and traffic counted (naming, types, HELP): nothing to say.
-        exposition = urllib.request.urlopen(served.split()[-1], timeout=30).read()
+        request = urllib.request.Request(metrics_url, headers={
+            "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()})
+        exposition = urllib.request.urlopen(request, timeout=30, context=ssl.create_default_context(cafile=ca)).read()
         lint = subprocess.run(["promtool", "check", "metrics"], input=exposition, capture_output=True)
         check("promtool check metrics finds nothing in the exposition", lint.returncode == 0 and not lint.stdout
               and not lint.stderr, (lint.stdout + lint.stderr).decode(errors="replace"))

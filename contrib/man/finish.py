@@ -28,6 +28,8 @@ Serializes trace and detach between sockaff processes.
 Each NIC's steering (RSS key, table, function, channels, IRQ CPUs) when the tracer attached, which status and the metrics compare with; removed by detach.
 .It Pa /lib/systemd/system/sockaff.service , Pa sockaff-metrics.service
 Attach at boot (pinned mode), detach on stop; serve the metrics.
+.It Pa /etc/default/sockaff
+The metrics unit's SOCKAFF_LISTEN and SOCKAFF_SERVE_ARGS (e.g. --web.config.file).
 .El
 """
 
@@ -51,6 +53,11 @@ sockaff list --mismatch
 Metrics for node_exporter's textfile collector, from a timer:
 .Bd -literal -offset indent
 sockaff export --textfile /var/lib/prometheus/node-exporter
+.Ed
+.Pp
+Metrics for a fleet's Prometheus, over TLS with basic auth (the exporter toolkit's web config):
+.Bd -literal -offset indent
+sockaff serve --listen 0.0.0.0:9977 --web.config.file /etc/sockaff/web.yml
 .Ed
 """
 

@@ -41,6 +41,9 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     /// `check` found something in the host's receive layout (its findings
     /// are the output, not an error line).
     case findings = "findings"
+    /// `serve --web.config.file FILE`: FILE does not load (not YAML, an
+    /// unknown key, a bad value, a certificate or key that does not load).
+    case badWebConfig = "bad_web_config"
     case other = "other"
 
     /// The exit status, distinct per kind and stable: the one table that
@@ -68,6 +71,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
       case .noSuchSocket: 19
       case .noSuchCgroup: 20
       case .findings: 21
+      case .badWebConfig: 22
       }
     }
 
@@ -94,6 +98,7 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
       case .noSuchSocket: "no socket matches --port"
       case .noSuchCgroup: "no such cgroup"
       case .findings: "check found something"
+      case .badWebConfig: "bad web config"
       }
     }
   }

@@ -61,7 +61,9 @@ final class MetricsServer {
     var poller = pollfd(fd: process.output.fileDescriptor, events: Int16(POLLIN), revents: 0)
     guard poll(&poller, 1, 20_000) == 1 else { throw HarnessError("sockaff serve printed nothing") }
     let line = String(decoding: process.output.availableData, as: UTF8.self)
-    guard let start = line.range(of: "http://") else { throw HarnessError("sockaff serve said: \(line)") }
+    guard let start = line.range(of: "https://") ?? line.range(of: "http://") else {
+      throw HarnessError("sockaff serve said: \(line)")
+    }
     url = String(line[start.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
   }
 

@@ -2,13 +2,19 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import SockaffMetrics
 import SocketAffinity
 import SystemPackage
 
 /// A small HTTP/1.1 server on SwiftNIO: GET /metrics answers with a fresh
-/// snapshot in the Prometheus text format. Reading a snapshot makes
-/// blocking syscalls, so it runs on a thread pool, not on the event loop.
+/// snapshot in the Prometheus text format, GET / with a page that links to
+/// it. Reading a snapshot makes blocking syscalls, so it runs on a thread
+/// pool, not on the event loop.
+///
+/// With a web config (`WebConfigStore`): TLS on every connection, the rate
+/// limit and basic auth on every request (`RequestGate`), its headers on
+/// every answer, each from the config as it is now.
 ///
 /// Hardened against the clients it serves, all of which run on its one
 /// event loop:
@@ -21,34 +27,58 @@ import SystemPackage
 ///   keep-alive or not, is closed: bytes trickled in do not extend it);
 /// - concurrent scrapes share one reading (`ScrapeCoalescer`): eight
 ///   scrapers cost one scrape's CPU, not eight.
-enum MetricsHTTPServer {
-  struct Limits: Sendable {
-    var connections = 64
-    var requestTimeout: TimeAmount = .seconds(10)
+public enum MetricsHTTPServer {
+  public struct Limits: Sendable {
+    public var connections: Int
+    public var requestTimeout: TimeAmount
+
+    public init(connections: Int = 64, requestTimeout: TimeAmount = .seconds(10)) {
+      (self.connections, self.requestTimeout) = (connections, requestTimeout)
+    }
   }
 
-  /// `render` makes each reading (on the thread pool).
-  static func run(
-    at address: ListenAddress, limits: Limits = Limits(), log: Logger,
+  /// `render` makes each reading (on the thread pool); `webConfig` nil:
+  /// plain HTTP, no authentication.
+  public static func run(
+    at address: ListenAddress, limits: Limits = Limits(), webConfig: WebConfigStore? = nil, log: Logger,
     render: @escaping @Sendable () throws(SockaffError) -> String, started: (Int) -> Void
   ) throws(SockaffError) {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let pool = NIOThreadPool(numberOfThreads: 1)
+    let bcryptPool = NIOThreadPool(numberOfThreads: 1)
     pool.start()
+    bcryptPool.start()
     defer {
       try? group.syncShutdownGracefully()
       try? pool.syncShutdownGracefully()
+      try? bcryptPool.syncShutdownGracefully()
     }
     let loop = group.next()
     let connections = ConnectionTable(limit: limits.connections)
     let coalescer = ScrapeCoalescer(pool: pool, loop: loop, log: log, render: render)
+    let gate = RequestGate(pool: bcryptPool)
     let bootstrap = ServerBootstrap(group: group)
       .serverChannelOption(ChannelOptions.backlog, value: 64)
       .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
         let handler = MetricsHandler(
-          coalescer: coalescer, connections: connections, requestTimeout: limits.requestTimeout)
-        return channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(handler) }
+          coalescer: coalescer, connections: connections, requestTimeout: limits.requestTimeout,
+          webConfig: webConfig, gate: gate)
+        do {
+          if let webConfig, webConfig.speaksTLS {
+            // The handshake with the certificate as it is now; none while
+            // the config does not load (logged by the store).
+            guard let tls = webConfig.current()?.tls else {
+              throw NIOSSLError.failedToLoadCertificate
+            }
+            try channel.pipeline.syncOperations.addHandler(Self.tlsHandler(tls))
+          }
+          try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+          try channel.pipeline.syncOperations.addHandler(handler)
+          return channel.eventLoop.makeSucceededVoidFuture()
+        } catch {
+          return channel.eventLoop.makeFailedFuture(error)
+        }
       }
     let channel: Channel
     do {
@@ -68,6 +98,18 @@ enum MetricsHTTPServer {
     }
     started(channel.localAddress?.port ?? address.port)
     try? channel.closeFuture.wait()
+  }
+
+  /// The server side of one connection's TLS. RequestClientCert and
+  /// RequireAnyClientCert take any certificate (Go's meaning): NIOSSL's own
+  /// check would verify it, so a callback accepts it instead.
+  static func tlsHandler(_ tls: WebConfig.TLS) -> NIOSSLServerHandler {
+    switch tls.clientAuth {
+    case .requestClientCert, .requireAnyClientCert:
+      NIOSSLServerHandler(context: tls.context) { _, promise in promise.succeed(.certificateVerified) }
+    case .noClientCert, .verifyClientCertIfGiven, .requireAndVerifyClientCert:
+      NIOSSLServerHandler(context: tls.context)
+    }
   }
 }
 
@@ -175,12 +217,20 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
   private let coalescer: ScrapeCoalescer
   private let connections: ConnectionTable
   private let requestTimeout: TimeAmount
+  private let webConfig: WebConfigStore?
+  private let gate: RequestGate
   private var request: HTTPRequestHead?
   /// Closes the connection unless a request is complete by then.
   private var deadline: Scheduled<Void>?
+  /// The web config's headers, for every answer to the request being answered.
+  private var extraHeaders: [(name: String, value: String)] = []
 
-  init(coalescer: ScrapeCoalescer, connections: ConnectionTable, requestTimeout: TimeAmount) {
+  init(
+    coalescer: ScrapeCoalescer, connections: ConnectionTable, requestTimeout: TimeAmount,
+    webConfig: WebConfigStore?, gate: RequestGate
+  ) {
     (self.coalescer, self.connections, self.requestTimeout) = (coalescer, connections, requestTimeout)
+    (self.webConfig, self.gate) = (webConfig, gate)
   }
 
   func channelActive(context: ChannelHandlerContext) {
@@ -193,6 +243,12 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
     deadline?.cancel()
     connections.closed(context.channel)
     context.fireChannelInactive()
+  }
+
+  /// A failed handshake (plain HTTP to TLS, an unknown client CA), a reset:
+  /// the connection is done.
+  func errorCaught(context: ChannelHandlerContext, error: Error) {
+    context.close(promise: nil)
   }
 
   private func armDeadline(context: ChannelHandlerContext) {
@@ -210,7 +266,36 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
       request = nil
       deadline?.cancel()
       connections.answering(context.channel)
-      respond(to: head, context: context)
+      admit(head, context: context)
+    }
+  }
+
+  /// The web config's gate, then the answer.
+  private func admit(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    guard let webConfig else {
+      extraHeaders = []
+      return respond(to: head, context: context)
+    }
+    guard let config = webConfig.current() else {
+      extraHeaders = []
+      return send(
+        .internalServerError, "sockaff: the web config does not load; see the server's log\n", head: head,
+        context: context)
+    }
+    extraHeaders = config.headers
+    let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+    gate.verdict(on: head, under: config, loop: context.eventLoop).whenComplete { result in
+      let (handler, context) = loopBound.value
+      switch result {
+      case .success(.admitted): handler.respond(to: head, context: context)
+      case .success(.rateLimited): handler.send(.tooManyRequests, "Too Many Requests\n", head: head, context: context)
+      case .success(.unauthorized):
+        handler.send(
+          .unauthorized, "Unauthorized\n", head: head, context: context,
+          headers: [("WWW-Authenticate", "Basic realm=\"sockaff\"")])
+      case .failure:
+        handler.send(.internalServerError, "sockaff: shutting down\n", head: head, context: context)
+      }
     }
   }
 
@@ -219,6 +304,9 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
       return send(.methodNotAllowed, "only GET\n", head: head, context: context)
     }
     let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+    if path == "/" {
+      return send(.ok, Self.landingPage, head: head, context: context, type: "text/html; charset=utf-8")
+    }
     guard path == "/metrics" else {
       return send(.notFound, "sockaff: metrics are at /metrics\n", head: head, context: context)
     }
@@ -236,10 +324,11 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
 
   private func send(
     _ status: HTTPResponseStatus, _ body: String, head: HTTPRequestHead, context: ChannelHandlerContext,
-    type: String = "text/plain; charset=utf-8"
+    type: String = "text/plain; charset=utf-8", headers extra: [(String, String)] = []
   ) {
     var headers = HTTPHeaders()
     headers.add(name: "Content-Type", value: type)
+    headers.add(contentsOf: extra + extraHeaders)
     headers.add(name: "Content-Length", value: "\(body.utf8.count)")
     let keepAlive = head.isKeepAlive
     if !keepAlive { headers.add(name: "Connection", value: "close") }
@@ -256,4 +345,18 @@ final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
       if keepAlive { handler.armDeadline(context: context) } else { channel.close(promise: nil) }
     }
   }
+
+  /// What a browser pointed at the exporter sees.
+  static let landingPage = """
+    <!DOCTYPE html>
+    <html lang="en">
+    <head><meta charset="utf-8"><title>sockaff exporter</title></head>
+    <body>
+    <h1>sockaff exporter</h1>
+    <p>Which CPU, RX queue, IRQ and NUMA node receive each socket's packets, and where they are read.</p>
+    <ul><li><a href="/metrics">Metrics</a></li></ul>
+    </body>
+    </html>
+
+    """
 }

@@ -4,10 +4,10 @@ import NIOCore
 /// The address itself is NIO's to parse (`SocketAddress(ipAddress:port:)`,
 /// numeric only: "abc" is no address, though every letter of it is a hex
 /// digit); only the split at the port's colon is done here.
-struct ListenAddress {
-  let address: SocketAddress
+public struct ListenAddress: Sendable {
+  public let address: SocketAddress
 
-  init?(_ text: String) {
+  public init?(_ text: String) {
     let host: Substring
     let port: Substring
     if text.hasPrefix("[") {
@@ -25,11 +25,17 @@ struct ListenAddress {
     self.address = address
   }
 
-  var port: Int { address.port ?? 0 }
+  public var port: Int { address.port ?? 0 }
 
   /// The address as a URL's host: IPv6 in brackets.
-  var hostForURL: String {
+  public var hostForURL: String {
     let host = address.ipAddress ?? "?"
     return address.protocol == .inet6 ? "[\(host)]" : host
+  }
+
+  /// 127.0.0.0/8 or ::1: reachable from this host only.
+  public var isLoopback: Bool {
+    guard let host = address.ipAddress else { return false }
+    return address.protocol == .inet6 ? host == "::1" : host.hasPrefix("127.")
   }
 }
