@@ -7,11 +7,15 @@ import SocketAffinity
 /// incremented by its current value (a socket's packets only grow while it
 /// is open; when it closes, its series goes away).
 ///
-/// Cardinality is bounded: per-socket series only for the `top` sockets by
-/// packets (each with at most 5 CPU series: 4 slots and "other"); per-CPU,
-/// per-node and per-process figures cover every socket.
+/// Cardinality is bounded by the host, not by its sockets: per CPU, node,
+/// RX queue, interface and verdict, and the `top` cgroups. Series that name
+/// processes and sockets (pid, comm, fd, addresses) only with `perSocket`,
+/// an operator's opt-in: for the `top` sockets by packets (each with at
+/// most 5 CPU series: 4 slots and "other") and the `top` processes with
+/// cross-NUMA sockets; `socket_series_omitted_sockets` says how many
+/// sockets have no series of their own.
 public enum PrometheusExposition {
-  public static func render(_ snapshot: MetricsSnapshot, top: Int) -> String {
+  public static func render(_ snapshot: MetricsSnapshot, top: Int, perSocket: Bool) -> String {
     let registry = PrometheusCollectorRegistry()
     func describe(_ name: String, _ help: String) -> MetricNameDescriptor {
       MetricNameDescriptor(namespace: "sockaff", metricName: name, unitName: "", helpText: help)
@@ -175,6 +179,13 @@ public enum PrometheusExposition {
         [("cgroup", cgroup.cgroup)]
       ).set(Int64(cgroup.crossNUMASockets))
     }
+    let shown = perSocket ? min(top, summary.busiest.count) : 0
+    gauge(
+      "socket_series_omitted_sockets",
+      "Traced sockets (each once) with no series of their own: beyond --top, or all without --per-socket-series"
+    )
+    .set(Int64(max(0, summary.distinctSockets - shown)))
+    guard perSocket else { return sorted(registry.emitToString()) }
     for process in summary.crossNUMAProcesses.prefix(top) {
       gauge(
         "process_cross_numa_sockets", "Cross-NUMA sockets per process (processes with at least one)",

@@ -13,8 +13,10 @@ struct ExportCommand: ParsableCommand {
       With --textfile DIR, writes DIR/sockaff.prom atomically (a temporary file renamed
       over it), so node_exporter never reads half a file; run it from a timer. DIR must
       be root's (or this user's) and writable by no one else (exit 17 otherwise). Metrics:
-      tracer health, per-CPU and per-node receive totals, cross-NUMA counts, and the
-      busiest sockets' packets by CPU (--top bounds their number).
+      tracer health, per-CPU, per-node and per-queue receive totals, cross-NUMA counts;
+      with --per-socket-series also the busiest sockets' packets by CPU and the processes
+      with cross-NUMA sockets (--top bounds their number). Those name processes and
+      their sockets: the file is then as readable as its directory lets it be.
       """))
 
   @Option(help: ArgumentHelp("node_exporter's textfile directory.", valueName: "directory"))

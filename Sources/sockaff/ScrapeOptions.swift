@@ -2,11 +2,22 @@ import ArgumentParser
 import SockaffMetrics
 import SocketAffinity
 
-/// What a scrape reads, shared by `export` and `serve`: per-socket series
-/// only for the `--top` busiest sockets, so a host's metric cardinality stays
-/// bounded; how it finds the host's traced sockets; and the topology.
+/// What a scrape reads, shared by `export` and `serve`: series that name
+/// processes and sockets only when asked for (`--per-socket-series`), and
+/// then for the `--top` busiest, so a host's metric cardinality stays
+/// bounded by its CPUs, nodes and queues; how it finds the host's traced
+/// sockets; and the topology.
 struct ScrapeOptions: ParsableArguments {
-  @Option(parsing: .unconditional, help: "Per-socket series for at most this many sockets (the busiest).")
+  @Flag(
+    name: .customLong("per-socket-series"),
+    help:
+      "Also series that name processes and sockets (pid, comm, fd, addresses): the --top busiest sockets, and processes with cross-NUMA sockets."
+  )
+  var perSocket = false
+
+  @Option(
+    parsing: .unconditional,
+    help: "Series for at most this many sockets, processes and cgroups (the busiest).")
   var top = 100
 
   @Option(
@@ -25,9 +36,11 @@ struct ScrapeOptions: ParsableArguments {
   /// What makes one reading in the Prometheus text format, each time it is
   /// called; the topology is read once, here, not per scrape.
   func renderer() throws(SockaffError) -> @Sendable () throws(SockaffError) -> String {
-    let (top, source, topology) = (top, socketsFrom, try topologyOptions.topology())
+    let (top, perSocket, source, topology) = (top, perSocket, socketsFrom, try topologyOptions.topology())
     return { () throws(SockaffError) in
-      PrometheusExposition.render(try MetricsSnapshot.read(top: top, topology: topology, from: source), top: top)
+      // `top` also bounds the full answers whose hash checks are counted.
+      let snapshot = try MetricsSnapshot.read(top: top, topology: topology, from: source)
+      return PrometheusExposition.render(snapshot, top: top, perSocket: perSocket)
     }
   }
 }

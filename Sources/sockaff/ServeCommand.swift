@@ -21,8 +21,8 @@ struct ServeCommand: ParsableCommand {
       and rate_limit. A file that does not load is refused at start (exit 22). The file
       and the files it names are checked on every connection and request, and read
       again when they change; while a change does not load, requests are refused and
-      the log says why. Give one before binding to another address than loopback:
-      the exposition names processes and their sockets.
+      the log says why. Give one before binding to another address than loopback, and
+      above all with --per-socket-series: those series name processes and their sockets.
 
       At most --max-connections connections are held: at the cap, a new one takes the
       place of the one idle the longest. Each connection must complete a request within

@@ -55,7 +55,7 @@ final class DegradeTests: KernelTestCase {
     let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1", connectOnFirst: true)
     try pair.exchange(25)
     settle()
-    let metrics = try exported("--top", "100000", environment: Self.refuseReaders)
+    let metrics = try exported("--top", "100000", "--per-socket-series", environment: Self.refuseReaders)
     XCTAssertEqual(metrics.values("sockaff_tracer_attached"), [1])
     for name in ["iter/bpf_sk_storage_map", "iter/task_file"] {
       XCTAssertEqual(metrics.values("sockaff_capability", where: ["name": name, "state": "refused"]), [1], name)
@@ -77,7 +77,7 @@ final class DegradeTests: KernelTestCase {
       "sockaff export: use iter/task_file: the kernel refused iter/task_file (SOCKAFF_REFUSE); without it: no one-pass scrape (serve and export walk every process's fds instead)"
     )
 
-    let serve = try MetricsServer(environment: Self.refuseReaders)
+    let serve = try MetricsServer(environment: Self.refuseReaders, arguments: ["--per-socket-series"])
     defer { serve.stop() }
     let scraped = try parse("url", serve.url)
     XCTAssertEqual(scraped.status, 200)

@@ -12,7 +12,7 @@ final class MetricsTests: KernelTestCase {
     try pair.exchange(20)
     let directory = try Command.must(["mktemp", "-d"]).trimmingCharacters(in: .whitespacesAndNewlines)
     defer { _ = try? Command.run(["rm", "-rf", directory]) }
-    let export = try Command.sockaff("export", "--textfile", directory)
+    let export = try Command.sockaff("export", "--textfile", directory, "--per-socket-series")
     XCTAssertEqual(export.status, 0, export.stderr)
     XCTAssertEqual(
       try FileManager.default.contentsOfDirectory(atPath: directory), ["sockaff.prom"], "no temporary left")
@@ -64,7 +64,7 @@ final class MetricsTests: KernelTestCase {
       metrics.samples.filter { $0.name == "sockaff_socket_receive_packets_total" }
     }
     func ours(_ source: String) throws -> [String] {
-      series(try exported("--sockets-from", source, "--top", "100000"))
+      series(try exported("--sockets-from", source, "--top", "100000", "--per-socket-series"))
         .filter { pids.contains($0.labels["pid"] ?? "") }
         .map { "\($0.labels.sorted { $0.key < $1.key }) \($0.value)" }.sorted()
     }
@@ -85,7 +85,7 @@ final class MetricsTests: KernelTestCase {
     }
     // And what the kernel delivered, not only agreement between two readers:
     // a UDP server's socket received exactly one datagram per exchange.
-    let metrics = try exported("--sockets-from", "auto", "--top", "100000")
+    let metrics = try exported("--sockets-from", "auto", "--top", "100000", "--per-socket-series")
     for (pair, count) in [(pairs[0], 5), (pairs[2], 30)] {
       let server = ["pid": "\(pair.server.pid)", "fd": "\(pair.serverFD)"]
       XCTAssertEqual(
@@ -96,10 +96,23 @@ final class MetricsTests: KernelTestCase {
     let busiest =
       try pairs.map { pair in try queryJSON(pid: pair.server.pid, fd: pair.serverFD) }
       .compactMap { $0["packets"] as? Int }.max() ?? -1
-    let top = series(try exported("--top", "1"))
+    let topOne = try exported("--top", "1", "--per-socket-series")
+    let top = series(topOne)
     XCTAssertEqual(Set(top.map { "\($0.labels["pid"] ?? "")/\($0.labels["fd"] ?? "")" }).count, 1, "\(top)")
     XCTAssertGreaterThanOrEqual(
       top.reduce(0) { $0 + $1.value }, Double(busiest), "the one socket is the busiest (or busier still)")
+    // What the cap left out is said: every traced socket but the one shown
+    // (each once), at least the six ends of the three pairs.
+    let omitted = topOne.values("sockaff_socket_series_omitted_sockets").first ?? -1
+    XCTAssertGreaterThanOrEqual(omitted, 5, "the sockets beyond --top 1")
+
+    // By default no series names a process or a socket: the exposition is
+    // bounded by the host's CPUs, nodes and queues, and says how many
+    // sockets it leaves out (one more than with one shown).
+    let plain = try exported("--top", "1")
+    XCTAssertTrue(series(plain).isEmpty, "no per-socket series without --per-socket-series")
+    XCTAssertTrue(plain.samples.allSatisfy { $0.labels["pid"] == nil && $0.labels["fd"] == nil }, "no pid, no fd")
+    XCTAssertGreaterThanOrEqual(plain.values("sockaff_socket_series_omitted_sockets").first ?? -1, 6)
   }
 
   /// A socket that two processes hold (a fork) is counted once in the
@@ -150,7 +163,7 @@ final class MetricsTests: KernelTestCase {
       if exact {
         // And its series among the busiest: one, under one of its holders.
         for source in sources {
-          let series = try exported("--sockets-from", source, "--top", "100000").samples.filter {
+          let series = try exported("--sockets-from", source, "--top", "100000", "--per-socket-series").samples.filter {
             $0.name == "sockaff_socket_receive_packets_total"
               && $0.labels["local"] == "127.0.0.1:\(server.hello["port"] as! Int)"
           }
@@ -180,7 +193,7 @@ final class MetricsTests: KernelTestCase {
     try attach()
     let pair = try PeerPair.start(transport: "tcp", serverHost: "127.0.0.1")
     try pair.exchange(10)
-    let server = try MetricsServer()
+    let server = try MetricsServer(arguments: ["--per-socket-series"])
     defer { server.stop() }
     XCTAssertTrue(server.url.hasPrefix("http://127.0.0.1:"), server.url)
 

@@ -34,7 +34,7 @@ final class PrometheusExpositionTests: XCTestCase {
     summary.packetsByNode = [0: 40, 1: 18]
     let snapshot = MetricsSnapshot(
       status: status(attached: true), summary: summary, topology: topology, summarySource: .procfs)
-    let text = PrometheusExposition.render(snapshot, top: 10)
+    let text = PrometheusExposition.render(snapshot, top: 10, perSocket: false)
     let all = lines(text)
     XCTAssertTrue(all.contains("sockaff_tracer_attached 1.0"), text)
     XCTAssertTrue(all.contains(#"sockaff_capability{name="iter/bpf_sk_storage_map",state="refused"} 1.0"#), text)
@@ -47,14 +47,48 @@ final class PrometheusExpositionTests: XCTestCase {
     // Families in name order, each family's series in text order.
     let families = all.filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
     XCTAssertEqual(families, families.sorted())
-    XCTAssertEqual(text, PrometheusExposition.render(snapshot, top: 10), "the same reading, the same text")
+    XCTAssertEqual(
+      text, PrometheusExposition.render(snapshot, top: 10, perSocket: false), "the same reading, the same text")
+  }
+
+  func socket(pid: Int32, fd: Int32, cookie: UInt64, packets: UInt64) -> SocketAffinity {
+    SocketAffinity(
+      pid: pid, fd: fd, command: "nginx", networkNamespace: nil, cookie: cookie, family: .inet, transport: .udp,
+      local: "10.0.0.1:53", remote: nil, connected: false, cpu: 2, processor: nil, numaNode: 1, rxQueue: nil,
+      napiID: nil, ifindex: nil, interface: nil, packets: packets, bytes: nil, cpuChanges: nil,
+      cpus: [.init(cpu: 2, numaNode: 1, packets: packets, share: 1)], otherCPUsPackets: 0, firstSeen: nil,
+      lastSeen: nil, kernelIncomingCPU: -1, source: .bpf, consumerCPU: nil, reads: nil, threadNodes: [],
+      locality: nil, crossNUMA: true)
+  }
+
+  /// Series that name processes and sockets only when asked for, and then
+  /// for the `top` busiest; how many sockets have none is said either way.
+  func testSeriesNamingProcessesAndSocketsAreOptIn() {
+    var summary = HostReceiveSummary()
+    summary.sockets = 3
+    summary.distinctSockets = 3
+    summary.busiest = [socket(pid: 812, fd: 5, cookie: 1, packets: 90), socket(pid: 813, fd: 6, cookie: 2, packets: 9)]
+    summary.crossNUMAProcesses = [.init(pid: 812, command: "nginx", sockets: 1)]
+    let snapshot = MetricsSnapshot(status: status(attached: true), summary: summary, topology: topology)
+
+    let plain = PrometheusExposition.render(snapshot, top: 1, perSocket: false)
+    XCTAssertFalse(plain.contains("pid="), plain)
+    XCTAssertFalse(plain.contains("10.0.0.1"), plain)
+    XCTAssertTrue(lines(plain).contains("sockaff_socket_series_omitted_sockets 3.0"), plain)
+
+    let opted = PrometheusExposition.render(snapshot, top: 1, perSocket: true)
+    let sockets = lines(opted).filter { $0.hasPrefix("sockaff_socket_receive_packets_total{") }
+    XCTAssertEqual(sockets.count, 1, "the one busiest: \(opted)")
+    XCTAssertTrue(sockets.first?.contains(#"pid="812",comm="nginx",fd="5""#) ?? false, opted)
+    XCTAssertTrue(lines(opted).contains(#"sockaff_process_cross_numa_sockets{pid="812",comm="nginx"} 1.0"#), opted)
+    XCTAssertTrue(lines(opted).contains("sockaff_socket_series_omitted_sockets 2.0"), opted)
   }
 
   func testATracerThisUserMayNotReadIsNoFalseZero() {
     let snapshot = MetricsSnapshot(
       status: status(attached: false, unreadable: "bpf_prog_query: Operation not permitted"),
       summary: HostReceiveSummary(), topology: topology)
-    let text = PrometheusExposition.render(snapshot, top: 10)
+    let text = PrometheusExposition.render(snapshot, top: 10, perSocket: false)
     XCTAssertFalse(text.contains("sockaff_tracer_attached"), text)
     XCTAssertTrue(text.contains("sockaff_capability"), "what can be shown is")
   }

@@ -289,8 +289,9 @@ def main(sockaff):
         network(lab)
 
         web, ca, other_ca, user, password = web_config(lab)
+        # Behind TLS and auth, the series that name processes and sockets too.
         serve = lab.process([sockaff, "serve", "--listen", "127.0.0.1:0", "--sysfs-root", TOPOLOGY,
-                             "--web.config.file", web])
+                             "--web.config.file", web, "--per-socket-series"])
         served = read_line(serve)
         metrics_url = served.split()[-1]
         check("serve says it serves https", metrics_url.startswith("https://127.0.0.1:"), served)

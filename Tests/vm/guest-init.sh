@@ -142,7 +142,7 @@ bpf_checks() {
 	# files (the held-sockets iterator) finds the server's socket received on
 	# CPU 3 (node 1), as the walk of /proc/P/fd does.
 	for source in iterator procfs; do
-		sockaff export --sockets-from "$source" >/tmp/export.$source 2>/tmp/export.err
+		sockaff export --sockets-from "$source" --per-socket-series >/tmp/export.$source 2>/tmp/export.err
 		grep -q "^sockaff_socket_receive_packets_total{pid=\"$server\".*fd=\"$fd\".*cpu=\"3\",node=\"1\"}" /tmp/export.$source
 		check "export-$source-finds-the-socket" $? "$(grep "pid=\"$server\"" /tmp/export.$source | head -n 3; cat /tmp/export.err)"
 	done

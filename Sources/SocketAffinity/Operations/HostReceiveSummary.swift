@@ -28,6 +28,9 @@ public struct HostReceiveSummary: Sendable {
 
   /// Traced TCP and UDP sockets, one per holder (process and fd), as `list`.
   public var sockets = 0
+  /// ... each socket once, however many processes hold it: what `busiest`
+  /// is chosen from.
+  public var distinctSockets = 0
   /// ... and those consumed mostly on another node, one per holder too (a
   /// holder's threads decide it where no reads were traced).
   public var crossNUMASockets = 0
@@ -89,6 +92,7 @@ public struct HostReceiveSummary: Sendable {
     // A socket's packets and queue once, from its first holder.
     var seen = Set<UInt64>(minimumCapacity: sockets.count)
     let distinct = sockets.filter { seen.insert($0.cookie).inserted }
+    distinctSockets = distinct.count
     for socket in distinct {
       for share in socket.cpus {
         packetsByCPU[share.cpu, default: 0] += share.packets
@@ -294,6 +298,7 @@ public struct HostReceiveSummary: Sendable {
         queueMembers[key, default: []].append(counted.count - 1)
       }
     }
+    summary.distinctSockets = seen.count
     for (cpu, packets) in packetsByCPU.enumerated() where packets > 0 {
       summary.packetsByCPU[cpu] = packets
       summary.packetsByNode[topology.node(ofCPU: cpu) ?? -1, default: 0] += packets
