@@ -13,14 +13,33 @@ public struct MetricsSnapshot: Sendable {
   /// Where the summary's sockets came from (`iterator` or `procfs`); nil
   /// when the tracer is not attached.
   public let summarySource: SocketSource?
+  /// The census of the kernel's own fields (`--source kernel`), in place
+  /// of the traced summary; nil for a traced scrape.
+  public let census: KernelCensus?
 
   public init(
-    status: TracerStatus, summary: HostReceiveSummary, topology: Topology, summarySource: SocketSource? = nil
+    status: TracerStatus, summary: HostReceiveSummary, topology: Topology, summarySource: SocketSource? = nil,
+    census: KernelCensus? = nil
   ) {
     self.status = status
     self.summary = summary
     self.topology = topology
     self.summarySource = summarySource
+    self.census = census
+  }
+
+  /// The tracer's status and a census of every TCP and UDP socket from the
+  /// kernel's own fields: no packet-path program needed, and none read.
+  public static func readCensus(topology: Topology, pins: PinLayout = PinLayout()) throws(SockaffError)
+    -> MetricsSnapshot
+  {
+    let steering = SteeringInspection(topology: topology)
+    let status = try Tracer(pins: pins, topology: topology).status(
+      reading: try? PinnedMaps(pins: pins), steering: steering)
+    let listing = try SocketListing(pins: pins, topology: topology).listReportingSkipped(
+      source: .kernel, steering: steering)
+    return MetricsSnapshot(
+      status: status, summary: HostReceiveSummary(), topology: topology, census: KernelCensus(listing: listing))
   }
 
   /// Reads the tracer's status and sums up the host's traced sockets, with

@@ -126,6 +126,10 @@ public enum PrometheusExposition {
         }
       }
     }
+    if let census = snapshot.census {
+      renderCensus(census, topology: snapshot.topology, gauge: gauge)
+      return sorted(registry.emitToString())
+    }
     guard status.attached else { return sorted(registry.emitToString()) }
 
     let summary = snapshot.summary
@@ -209,6 +213,48 @@ public enum PrometheusExposition {
       }
     }
     return sorted(registry.emitToString())
+  }
+
+  /// The census's series (`--source kernel`): the `census_` prefix says
+  /// their source, the kernel's own fields, and keeps them apart from the
+  /// traced series they resemble (a socket's latest packet, not its packets).
+  static func renderCensus(
+    _ census: KernelCensus, topology: Topology, gauge: (String, String, [(String, String)]) -> Gauge
+  ) {
+    gauge(
+      "census_sockets",
+      "TCP and UDP sockets (each once) with a receive CPU in the kernel (SO_INCOMING_CPU), no tracer needed", []
+    ).set(Int64(census.sockets))
+    gauge(
+      "census_sockets_without_receive_cpu",
+      "TCP and UDP sockets the kernel keeps no receive CPU for: TCP listeners, unconnected UDP, nothing received", []
+    ).set(Int64(census.withoutReceiveCPU))
+    gauge(
+      "census_cross_numa_sockets",
+      "Sockets (one per holder) whose latest packet was processed on a node where none of the holder's threads last ran",
+      []
+    ).set(Int64(census.crossNUMASockets))
+    gauge("census_skipped_processes", "Processes whose sockets could not be read, left out of the census", [])
+      .set(Int64(census.skippedProcesses))
+    for (cpu, sockets) in census.socketsByCPU.sorted(by: { $0.key < $1.key }) {
+      gauge(
+        "census_cpu_sockets", "Sockets (each once) whose latest packet was processed on this CPU (SO_INCOMING_CPU)",
+        [("cpu", "\(cpu)"), ("node", label(topology.node(ofCPU: cpu)))]
+      ).set(Int64(sockets))
+    }
+    for (node, sockets) in census.socketsByNode.sorted(by: { $0.key < $1.key }) {
+      gauge(
+        "census_node_sockets", "Sockets (each once) whose latest packet was processed on this NUMA node",
+        [("node", node < 0 ? "unknown" : "\(node)")]
+      ).set(Int64(sockets))
+    }
+    for (queue, sockets) in census.socketsByQueue.sorted(by: { $0.key < $1.key }) {
+      gauge(
+        "census_rx_queue_sockets",
+        "Sockets (each once) whose latest packet's NAPI (SO_INCOMING_NAPI_ID) serves this RX queue",
+        [("interface", queue.interface), ("queue", "\(queue.queue)")]
+      ).set(Int64(sockets))
+    }
   }
 
   /// The exposition with its families in name order, and each family's

@@ -14,7 +14,19 @@ struct ListCommand: ParsableCommand {
       it, including processes in other network namespaces. LOCAL% is the share of the
       socket's data consumed on the receiving NUMA node: exact where reads are traced
       (kernel 6.3+, 'rx' source), else sampled from where the threads last ran ('thr').
+
+      --source kernel is a census with no program on the packet path, tracer or not:
+      every TCP and UDP socket with the kernel's own SO_INCOMING_CPU (the CPU of its
+      latest packet) and SO_INCOMING_NAPI_ID (its NAPI, hence its interface and RX queue
+      where the netdev family names them, 6.8+). The kernel keeps no receive CPU for TCP
+      listeners and unconnected UDP sockets: they are counted on stderr, not listed.
       """))
+
+  @Option(
+    help: ArgumentHelp(
+      "Where the answers come from: 'traced' (the tracer's records) or 'kernel' (a census of the kernel's own fields, no tracer needed).",
+      valueName: "traced|kernel"))
+  var source: SocketListing.Source = .traced
 
   @Option(parsing: .unconditional, help: "Only this process.")
   var pid: Int32?
@@ -59,8 +71,13 @@ struct ListCommand: ParsableCommand {
       let within = try cgroup.map { (path) throws(SockaffError) in try Self.cgroupPath(path) }
       let progress = ProgressLine()
       let result = try SocketListing(topology: try topologyOptions.topology())
-        .listReportingSkipped(pid: pid, progress: progress.update)
+        .listReportingSkipped(pid: pid, source: source, progress: progress.update)
       progress.finish()
+      if source == .kernel && result.withoutReceiveCPU > 0 {
+        Output.standardError(
+          "sockaff: \(result.withoutReceiveCPU) TCP/UDP \(result.withoutReceiveCPU == 1 ? "socket has" : "sockets have") no receive CPU in the kernel (TCP listeners, unconnected UDP sockets, nothing received yet): not listed"
+        )
+      }
       if !result.notPermitted.isEmpty {
         let pids = result.notPermitted.prefix(10).map(String.init).joined(separator: ", ")
         Output.standardError(
@@ -146,3 +163,5 @@ final class ProgressLine: @unchecked Sendable {  // called one at a time (the li
     if drawn { Output.standardError("\r\u{1B}[K", newline: false) }
   }
 }
+
+extension SocketListing.Source: ExpressibleByArgument {}

@@ -21,6 +21,12 @@ struct ScrapeOptions: ParsableArguments {
   var top = 100
 
   @Option(
+    help: ArgumentHelp(
+      "'traced' (the tracer's records) or 'kernel' (a census of every TCP and UDP socket from the kernel's own fields: no tracer needed; census_ series).",
+      valueName: "traced|kernel"))
+  var source: SocketListing.Source = .traced
+
+  @Option(
     name: .customLong("sockets-from"),
     help: ArgumentHelp(
       "How a scrape finds the traced sockets: 'iterator' (one pass in the kernel, then only the busiest sockets are opened), 'procfs' (open every socket of every process, as 'list' does), or 'auto' (the iterator where the kernel runs it).",
@@ -37,6 +43,11 @@ struct ScrapeOptions: ParsableArguments {
   /// called; the topology is read once, here, not per scrape.
   func renderer() throws(SockaffError) -> @Sendable () throws(SockaffError) -> String {
     let (top, perSocket, source, topology) = (top, perSocket, socketsFrom, try topologyOptions.topology())
+    if self.source == .kernel {
+      return { () throws(SockaffError) in
+        PrometheusExposition.render(try MetricsSnapshot.readCensus(topology: topology), top: top, perSocket: false)
+      }
+    }
     return { () throws(SockaffError) in
       // `top` also bounds the full answers whose hash checks are counted.
       let snapshot = try MetricsSnapshot.read(top: top, topology: topology, from: source)

@@ -25,14 +25,17 @@ final class SocketHolder: @unchecked Sendable {
 /// What one slice of a process's sockets gave.
 struct SliceOutcome: Sendable {
   var sockets: [SocketAffinity] = []
+  /// A census's TCP and UDP sockets with no receive CPU in the kernel.
+  var withoutReceiveCPU = 0
   var error: SockaffError?
   var notPermitted = false
 }
 
 /// The per-socket half of a listing, shared by its threads (all read-only
-/// or locked inside).
+/// or locked inside). Without `maps`, a census: every TCP and UDP socket's
+/// answer from the kernel's own fields.
 struct ListingWork: @unchecked Sendable {
-  let maps: PinnedMaps
+  let maps: PinnedMaps?
   let inspection: SocketInspection
   let interfaceNames: SocketInspection.InterfaceNames
   let hostWide: Bool
@@ -47,6 +50,18 @@ struct ListingWork: @unchecked Sendable {
       do {
         guard try ProcFS.isSocket(pid: holder.handle.pid, fd: fd, directory: directory) else { continue }
         let socket = try TargetSocket(process: holder.handle, fd: fd)
+        guard let maps else {
+          guard let kind = try? inspection.kind(of: socket) else { continue }
+          if let answer = try inspection.answer(
+            socket: socket, kind: kind, record: nil, clock: nil, process: try holder.facts(inspection),
+            interfaceNames: interfaceNames)
+          {
+            outcome.sockets.append(answer)
+          } else {
+            outcome.withoutReceiveCPU += 1
+          }
+          continue
+        }
         guard let record = try maps.record(socketFD: socket.descriptor.rawValue) else { continue }
         guard let kind = try? inspection.kind(of: socket) else { continue }
         if let answer = try inspection.answer(

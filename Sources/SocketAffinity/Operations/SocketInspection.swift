@@ -122,6 +122,7 @@ struct SocketInspection {
     }
     var napiID: UInt32? = record.flatMap { $0.napiID == 0 ? nil : $0.napiID }
     var interface: String?
+    var rxQueue = record?.rxQueue
     if let record {
       interface = interfaceNames.name(
         socket: socket, namespace: process.networkNamespace, ifindex: record.ifindex)
@@ -130,9 +131,14 @@ struct SocketInspection {
       // interface that holds a connected socket's address (its replies
       // come back there), when sockaff runs in the socket's namespace.
       napiID = (try? socket.intOption(SOL_SOCKET, SO_INCOMING_NAPI_ID)).flatMap { $0 > 0 ? UInt32($0) : nil }
-      if remote != nil, let local = socket.endpoint(peer: false), !local.isWildcard,
-        process.networkNamespace == nil || process.networkNamespace == ProcFS.ownNetworkNamespace
-      {
+      let ownNamespace = process.networkNamespace == nil || process.networkNamespace == ProcFS.ownNetworkNamespace
+      // The NAPI that received the latest packet names its interface and
+      // queue (netdev netlink, in sockaff's own namespace: NAPI ids are
+      // per host, napi-get answers for its caller's namespace only).
+      if let napiID, ownNamespace, let served = steering.receiveQueue(ofNAPI: napiID) {
+        interface = served.interface
+        rxQueue = served.queue.map(UInt32.init)
+      } else if remote != nil, let local = socket.endpoint(peer: false), !local.isWildcard, ownNamespace {
         interface = InterfaceAddresses.interface(holding: local.address)
       }
     }
@@ -146,7 +152,7 @@ struct SocketInspection {
       cookie: cookie,
       family: kind.family, transport: kind.transport, local: socket.address(peer: false), remote: remote,
       connected: remote != nil, cpu: cpu, processor: topology.processorNumber(ofCPU: cpu),
-      numaNode: topology.node(ofCPU: cpu), rxQueue: record?.rxQueue, napiID: napiID, ifindex: record?.ifindex,
+      numaNode: topology.node(ofCPU: cpu), rxQueue: rxQueue, napiID: napiID, ifindex: record?.ifindex,
       interface: interface, packets: record?.packets, bytes: record?.bytes, cpuChanges: record?.cpuChanges,
       cpus: cpus, otherCPUsPackets: record?.otherPackets, firstSeen: firstSeen, lastSeen: lastSeen,
       kernelIncomingCPU: incomingCPU, source: source, consumerCPU: record?.readerCPU, reads: record?.reads,

@@ -23,6 +23,21 @@ public struct SocketListing: Sendable {
   public struct Result: Sendable {
     public let sockets: [SocketAffinity]
     public let notPermitted: [Int32]
+    /// `.kernel` only: TCP and UDP sockets for which the kernel keeps no
+    /// receive CPU (SO_INCOMING_CPU -1: a TCP listener, an unconnected UDP
+    /// socket, nothing received yet), left out of `sockets`.
+    public var withoutReceiveCPU = 0
+  }
+
+  /// Where a listing's answers come from.
+  public enum Source: String, Sendable, CaseIterable {
+    /// The tracer's records: every socket that received a traced packet.
+    case traced
+    /// The kernel's own fields of every TCP and UDP socket, no program on
+    /// the packet path (a census): SO_INCOMING_CPU (the latest packet's
+    /// CPU) and SO_INCOMING_NAPI_ID (its NAPI, hence interface and queue
+    /// where the netdev family names them).
+    case kernel
   }
 
   /// Processes that exited meanwhile are skipped; with `pid`, any failure
@@ -36,12 +51,16 @@ public struct SocketListing: Sendable {
   /// `reader` and `steering`: the pins and interfaces already read for this
   /// scrape, else read here.
   public func listReportingSkipped(
-    pid: Int32? = nil, reading reader: PinnedMaps? = nil, steering: SteeringInspection? = nil,
-    progress: (@Sendable (Int, Int) -> Void)? = nil
+    pid: Int32? = nil, source: Source = .traced, reading reader: PinnedMaps? = nil,
+    steering: SteeringInspection? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil
   ) throws(SockaffError) -> Result {
-    let maps: PinnedMaps
-    if let reader { maps = reader } else { maps = try PinnedMaps(pins: pins) }
-    try maps.requireAttached()
+    var maps: PinnedMaps?
+    if source == .traced {
+      let opened: PinnedMaps
+      if let reader { opened = reader } else { opened = try PinnedMaps(pins: pins) }
+      try opened.requireAttached()
+      maps = opened
+    }
     if let pid {
       guard pid > 0, access("/proc/\(pid)", F_OK) == 0 else {
         throw SockaffError(.noSuchProcess, errno: .noSuchProcess, operation: "list pid \(pid)")
@@ -89,13 +108,17 @@ public struct SocketListing: Sendable {
 
     // 3. In process and fd order, as if read one by one.
     var answers: [SocketAffinity] = []
+    var withoutReceiveCPU = 0
     for (index, outcome) in outcomes.enumerated() {
       if let error = outcome.error { throw error }
       answers += outcome.sockets
+      withoutReceiveCPU += outcome.withoutReceiveCPU
       let process = holders[slices[index].holder].handle.pid
       if outcome.notPermitted && notPermitted.last != process { notPermitted.append(process) }
     }
-    return Result(sockets: answers, notPermitted: notPermitted)
+    var result = Result(sockets: answers, notPermitted: notPermitted)
+    result.withoutReceiveCPU = withoutReceiveCPU
+    return result
   }
 
   /// Sockets per work item: small enough to spread one big process over

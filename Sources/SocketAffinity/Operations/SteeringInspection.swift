@@ -29,6 +29,30 @@ public final class SteeringInspection: Sendable {
     return read
   }
 
+  /// NAPI ids already asked of the netdev family: their interface and RX
+  /// queue, nil where it does not say (before 6.8, a NAPI of another
+  /// namespace, a driver that links no queue to its NAPI).
+  private let napis = Mutex<[UInt32: (interface: String, queue: Int?)?]>([:])
+
+  /// The interface and RX queue of NAPI instance `id` in sockaff's own
+  /// network namespace: napi-get names its interface, the interface's
+  /// queue-get its queue. What a kernel answer (SO_INCOMING_NAPI_ID) has
+  /// in place of a traced queue.
+  func receiveQueue(ofNAPI id: UInt32) -> (interface: String, queue: Int?)? {
+    if let known = napis.withLock({ $0[id] }) { return known }
+    var found: (interface: String, queue: Int?)?
+    if let napi = NetdevNetlink.napi(id: id) {
+      var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+      if if_indextoname(napi.ifindex, &name) != nil {
+        let interface = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let queue = queues(of: interface).napiByQueue.first { $0.value == id }?.key
+        found = (interface, queue)
+      }
+    }
+    napis.withLock { $0[id] = .some(found) }
+    return found
+  }
+
   /// nil when nothing was traced (no interface to start from).
   /// `busyPolling`: the socket's, where it applies; `threadCPUs`: where the
   /// holder's threads last ran (the reader, when reads are not traced).
@@ -63,7 +87,8 @@ public final class SteeringInspection: Sendable {
     guard let rxQueue else {
       let why =
         answer.source == .kernel
-        ? "the kernel keeps no RX queue per socket: the tracer records it ('sockaff trace')"
+        ? "the kernel keeps no RX queue per socket, and its NAPI id names none here (netdev queue-get, 6.8+): "
+          + "the tracer records it ('sockaff trace')"
         : "the driver recorded no RX queue"
       return path(queues, interrupt: nil, unresolved: why)
     }

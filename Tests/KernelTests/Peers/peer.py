@@ -22,7 +22,10 @@ sockets being queried, driven line by line over stdin, answering in JSON lines.
 Any mode takes --cpu N (first): pin the process to CPU N (sched_setaffinity).
 
 Then each stdin line "run N" makes N exchanges of 64-byte messages (servers
-echo, clients send then read the echo) and prints {"done": N}. EOF ends it.
+echo, clients send then read the echo) and prints {"done": N}; "incoming"
+prints the kernel's own SO_INCOMING_CPU and SO_INCOMING_NAPI_ID of the
+exchanging socket, read by the peer itself: {"incoming_cpu", "napi_id"}
+(tcp-server, tcp-client, udp-server, udp-client). EOF ends it.
 Every socket call has a timeout, so a broken test fails instead of hanging.
 """
 import json
@@ -54,7 +57,10 @@ def recv_exact(sock, size):
     return data
 
 
-def serve_commands(exchange):
+SO_INCOMING_CPU, SO_INCOMING_NAPI_ID = 49, 56  # <asm-generic/socket.h>
+
+
+def serve_commands(exchange, sock=None):
     for line in sys.stdin:
         words = line.split()
         if words[:1] == ["run"]:
@@ -62,6 +68,9 @@ def serve_commands(exchange):
             for _ in range(count):
                 exchange()
             say(done=count)
+        elif words[:1] == ["incoming"] and sock is not None:
+            say(incoming_cpu=sock.getsockopt(socket.SOL_SOCKET, SO_INCOMING_CPU),
+                napi_id=sock.getsockopt(socket.SOL_SOCKET, SO_INCOMING_NAPI_ID))
 
 
 def tcp_server(host):
@@ -74,7 +83,7 @@ def tcp_server(host):
     conn.settimeout(TIMEOUT)
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     say(fd=conn.fileno())
-    serve_commands(lambda: conn.sendall(recv_exact(conn, SIZE)))
+    serve_commands(lambda: conn.sendall(recv_exact(conn, SIZE)), conn)
 
 
 def tcp_client(host, port):
@@ -88,7 +97,7 @@ def tcp_client(host, port):
         sock.sendall(b"x" * SIZE)
         recv_exact(sock, SIZE)
 
-    serve_commands(exchange)
+    serve_commands(exchange, sock)
 
 
 def udp_server(host, connect_on_first):
@@ -105,7 +114,7 @@ def udp_server(host, connect_on_first):
             state["connected"] = True
         sock.sendto(data, sender)
 
-    serve_commands(exchange)
+    serve_commands(exchange, sock)
 
 
 def udp_client(host, port):
@@ -118,7 +127,7 @@ def udp_client(host, port):
         sock.send(b"x" * SIZE)
         sock.recv(SIZE)
 
-    serve_commands(exchange)
+    serve_commands(exchange, sock)
 
 
 def hold():
