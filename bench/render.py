@@ -142,6 +142,21 @@ def queries(s):
                     f"min/med/max | {summary(stats['cpu_ms'])}: **"
                     f"{statistics.median(stats['cpu_ms']) / max(statistics.median(iterator['cpu_ms']), 0.001):.2f}x** "
                     f"the default's |")
+        procfs, census, tls = (scrape or {}).get("procfs"), (scrape or {}).get("census"), (scrape or {}).get("procfs_tls")
+        if procfs and census:
+            lines.append(
+                f"| ... a census (`serve --source kernel`: every socket's own SO_INCOMING_CPU and NAPI, no "
+                f"tracer read) beside procfs, CPU ms min/med/max | census {summary(census['cpu_ms'])} "
+                f"({statistics.median(census['wall_ms']):.0f}): **"
+                f"{statistics.median(census['cpu_ms']) / max(statistics.median(procfs['cpu_ms']), 0.001):.2f}x** "
+                f"procfs's |")
+        if procfs and tls:
+            lines.append(
+                f"| ... procfs over TLS with basic auth (`--web.config.file`, a new connection per scrape), CPU ms "
+                f"min/med/max | {summary(tls['cpu_ms'])} ({statistics.median(tls['wall_ms']):.0f}): **"
+                f"{statistics.median(tls['cpu_ms']) / max(statistics.median(procfs['cpu_ms']), 0.001):.2f}x** "
+                f"plain HTTP's |")
+        if scrape:
             this, baseline = scrape.get("iterator_this"), scrape.get("iterator_baseline")
             if this and baseline:
                 lines.append(

@@ -19,17 +19,21 @@ bench-smoke` (seconds, every measurement once). Sections (--sections):
      per-CPU pool's memory
 """
 import argparse
+import base64
 import contextlib
 import json
 import os
 import platform
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+import warnings
 
 PIN_DIR = "/sys/fs/bpf/sockaff_bench"
 
@@ -407,17 +411,49 @@ for line in sys.stdin:
         features = json.loads(sh(self.sockaff, "status", "--json"))["features"]
         return next(f for f in features if f["name"] == name)
 
-    def scrape_cost(self, source, scrapes, sockaff=None):
+    def web_config(self):
+        """A scratch web config serving TLS (a self-signed certificate for
+        127.0.0.1, made by openssl) with one basic-auth user: (path, CA
+        file, Authorization header). Removed by the caller's directory."""
+        directory = tempfile.mkdtemp(prefix="sockaff-bench-web-")
+        path = lambda name: os.path.join(directory, name)
+        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+           "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+           "-keyout", path("server.key"), "-out", path("server.crt"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt
+        password = "bench-" + os.urandom(8).hex()
+        # Cost 10, as `htpasswd -nBC 10` writes: the verdict is cached, so
+        # only the first scrape pays it.
+        hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10))
+        with open(path("web.yml"), "w") as file:
+            file.write(f"tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+                       f"basic_auth_users:\n  bench: '{hashed}'\n")
+        header = "Basic " + base64.b64encode(f"bench:{password}".encode()).decode()
+        return directory, path("web.yml"), path("server.crt"), header
+
+    def scrape_cost(self, source, scrapes, sockaff=None, arguments=(), tls=False):
         """CPU time (every thread's time on a CPU, in ns, from
         /proc/PID/task/*/schedstat) and wall time of each scrape of one
-        `sockaff serve --sockets-from SOURCE`, after a first scrape that
-        loads what it keeps (iterator programs, probes). `sockaff`: another
-        build's binary (--baseline-sockaff) instead of the one measured."""
-        serve = subprocess.Popen([sockaff or self.sockaff, "serve", "--listen", "127.0.0.1:0", "--sockets-from", source],
-                                 stdout=subprocess.PIPE, text=True)
+        `sockaff serve --sockets-from SOURCE ARGUMENTS`, after a first
+        scrape that loads what it keeps (iterator programs, probes).
+        `sockaff`: another build's binary (--baseline-sockaff) instead of
+        the one measured; `tls`: over TLS with basic auth (a web config),
+        a new connection per scrape as Prometheus's are not."""
+        scratch = None
+        context, headers = None, {}
+        if tls:
+            scratch, config, ca, header = self.web_config()
+            arguments = (*arguments, "--web.config.file", config)
+            context, headers = ssl.create_default_context(cafile=ca), {"Authorization": header}
+        serve = subprocess.Popen([sockaff or self.sockaff, "serve", "--listen", "127.0.0.1:0", "--sockets-from", source,
+                                  *arguments], stdout=subprocess.PIPE, text=True)
         try:
             url = serve.stdout.readline().split()[-1]
-            urllib.request.urlopen(url, timeout=60).read()
+            fetch = lambda: urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60,
+                                                   context=context).read()
+            fetch()
 
             def cpu_s():
                 total = 0
@@ -431,13 +467,15 @@ for line in sys.stdin:
             cpu, wall, size = [], [], 0
             for _ in range(scrapes):
                 before, start = cpu_s(), time.perf_counter()
-                size = len(urllib.request.urlopen(url, timeout=60).read())
+                size = len(fetch())
                 wall.append((time.perf_counter() - start) * 1000)
                 cpu.append((cpu_s() - before) * 1000)
             return {"cpu_ms": cpu, "wall_ms": wall, "bytes": size}
         finally:
             serve.terminate()
             serve.wait()
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     def scrape_beside_baseline(self, scrapes):
         """The iterator's scrape, this build and the baseline build
@@ -481,6 +519,14 @@ for line in sys.stdin:
                     encoding = json.loads(sh(self.args.bench, "json", str(holder.processes[0].pid), "5"))["median_us"]
                     with self.bpf_stats(False):
                         scrapes = {"procfs": self.scrape_cost("procfs", 1 if self.quick else 5)}
+                        # Beside it, on the same sockets: the census (no
+                        # packet-path program read: the kernel's fields of
+                        # every socket) and the same scrape over TLS with
+                        # basic auth.
+                        scrapes["census"] = self.scrape_cost("procfs", 1 if self.quick else 5,
+                                                             arguments=("--source", "kernel"))
+                        if shutil.which("openssl"):
+                            scrapes["procfs_tls"] = self.scrape_cost("procfs", 1 if self.quick else 5, tls=True)
                     # The iterator's rows only where this kernel runs it:
                     # elsewhere the rows say what was skipped, and why.
                     iterator = self.feature("iter/task_file")

@@ -33,7 +33,8 @@ public enum SocketTable {
       case .rxQueue: s.rxQueue.map(String.init) ?? "-"
       case .irq: s.irq.map(String.init) ?? "-"
       case .interface: s.interface ?? "-"
-      case .packets: (s.packets.map(String.init) ?? "-") + (rate.map { " (\(Int($0.rounded()))/s)" } ?? "")
+      case .packets:
+        (s.packets.map(String.init) ?? "-") + (s.packets == nil ? "" : rate.map { " (\(Int($0.rounded()))/s)" } ?? "")
       case .share: s.cpus.prefix(3).map { "\($0.cpu):\(Int(($0.share * 100).rounded()))%" }.joined(separator: " ")
       case .locality:
         (s.locality.map { "\(Int(($0.sameNode * 100).rounded()))% \($0.source == .recvmsg ? "rx" : "thr")" } ?? "-")

@@ -14,7 +14,17 @@ struct WatchCommand: ParsableCommand {
       """
       Refreshes every --interval seconds; a receiving CPU that changed since the last
       refresh shows as OLD>NEW. Quit with q or Ctrl-C; the terminal is restored.
+
+      --source kernel watches the census instead (every TCP and UDP socket's latest
+      receive CPU from the kernel, no tracer): no rates, but a socket whose latest
+      packet moved to another CPU shows as OLD>NEW.
       """))
+
+  @Option(
+    help: ArgumentHelp(
+      "'traced' (the tracer's records) or 'kernel' (the census: the kernel's own fields, no tracer needed).",
+      valueName: "traced|kernel"))
+  var source: SocketListing.Source = .traced
 
   @Option(parsing: .unconditional, help: "Only this process.")
   var pid: Int32?
@@ -46,16 +56,16 @@ struct WatchCommand: ParsableCommand {
       let listing = SocketListing(topology: try topologyOptions.topology())
       var rates = ReceiveRates()
       if once {
-        _ = rates.update(try listing.list(pid: pid))
+        _ = rates.update(try listing.listReportingSkipped(pid: pid, source: source).sockets)
         usleep(useconds_t(interval * 1e6))
-        let entries = rates.update(try listing.list(pid: pid))
+        let entries = rates.update(try listing.listReportingSkipped(pid: pid, source: source).sockets)
         if json { return try Output.jsonLines(entries) }
         return print(WatchScreen.table(entries, columns: columns))
       }
       let terminal = try LiveTerminal()
       defer { terminal.restore() }
       while true {
-        let entries = rates.update(try listing.list(pid: pid))
+        let entries = rates.update(try listing.listReportingSkipped(pid: pid, source: source).sockets)
         terminal.draw(WatchScreen.frame(entries, interval: interval, rows: terminal.rows, columns: columns))
         if terminal.waitForQuit(seconds: interval) { return }
       }

@@ -116,5 +116,10 @@ final class CensusTests: KernelTestCase {
     XCTAssertEqual(total, Double(seen.count), accuracy: 4, "sockets counted once each, as the listing's cookies")
     XCTAssertTrue(metrics.samples.allSatisfy { $0.labels["pid"] == nil }, "no series names a process")
     XCTAssertNotNil(metrics.values("sockaff_census_sockets_without_receive_cpu").first)
+
+    // `watch --source kernel` samples the same census twice.
+    let watched = try jsonArray(["watch", "--source", "kernel", "--once", "--json", "--interval", "0.2"])
+    let entry = row(watched, pid: pair.server.pid, fd: pair.serverFD)
+    XCTAssertEqual(entry?["cpu"] as? Int, try incoming(pair.server).cpu, "watch: the server's own SO_INCOMING_CPU")
   }
 }

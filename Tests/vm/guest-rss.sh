@@ -381,6 +381,33 @@ rss_checks() {
 		echo "$queue $kernel_napi" >>/tmp/queue-napi
 	done </tmp/predictions
 
+	# The census (--source kernel: the kernel's own fields, no tracer
+	# needed): each flow's CPU and NAPI as its socket's own SO_INCOMING_CPU
+	# and SO_INCOMING_NAPI_ID say, the CPU's node, and the RX queue whose
+	# counter grew, named through the NAPI where the kernel links queues to
+	# NAPIs (netdev queue-get, 6.8+, and a driver that does); else none.
+	census=$(sockaff list --source kernel --pid "$flows_pid" --json 2>/tmp/census.err)
+	census_ok=0
+	census_detail=""
+	while read -r index kind fd port queue irq cpu; do
+		truth=$(flows_send "$index" 0)
+		row=$(echo "$census" | grep "\"fd\":$fd,")
+		row_cpu=$(echo "$row" | grep -o '"cpu":[0-9-]*' | head -n 1 | cut -d: -f2)
+		row_node=$(echo "$row" | grep -o '"numa_node":[0-9a-z-]*' | head -n 1 | cut -d: -f2)
+		row_napi=$(echo "$row" | grep -o '"napi_id":[0-9a-z]*' | head -n 1 | cut -d: -f2)
+		row_queue=$(echo "$row" | grep -o '"rx_queue":[0-9a-z]*' | head -n 1 | cut -d: -f2)
+		kernel_cpu=$(echo "$truth" | cut -d' ' -f5)
+		[ "$row_cpu" = "$kernel_cpu" ] && [ "$row_node" = "$((kernel_cpu / 2))" ] &&
+			[ "$row_napi" = "$(echo "$truth" | cut -d' ' -f4)" ] && echo "$row" | grep -q '"source":"kernel"' &&
+			{ [ "$row_queue" = "$queue" ] || [ "$row_queue" = null ]; } || census_ok=1
+		census_detail="$census_detail $kind/$port:cpu$row_cpu(kernel $kernel_cpu)/node$row_node/napi$row_napi/rxq$row_queue(grew $queue)"
+	done </tmp/predictions
+	check rss-census-each-flow "$census_ok" "$census_detail $(cat /tmp/census.err)"
+	# Where the census names queues, it names every flow's.
+	named=$(echo "$census" | grep -c '"rx_queue":[0-9]')
+	echo "$census_detail" | grep -q 'rxqnull' && [ "$named" -gt 0 ] && named_ok=1 || named_ok=0
+	check rss-census-queues-all-or-none "$named_ok" "$named rows name a queue:$census_detail"
+
 	# The key changed behind the kept hashes: sockaff now predicts with a
 	# key the packets were not hashed with, and says so. New packets carry
 	# the new key's hash, and the check is verified again.
