@@ -34,8 +34,11 @@ enum Bcrypt {
   }
 
   /// Hashed in place of an unknown user's, so that a wrong name costs what
-  /// a wrong password does (no user list by timing).
-  static let decoy = "$2y$10$" + String(repeating: "sockaffdecoyhashsockaff", count: 3).prefix(53)
+  /// a wrong password does (no user list by timing): at `like`'s cost.
+  static func decoy(like hash: String?) -> String {
+    let cost = hash.map { String(Array($0)[4..<6]) } ?? "10"
+    return "$2y$\(cost)$" + String(repeating: "sockaffdecoyhashsockaff", count: 3).prefix(53)
+  }
 }
 
 /// An `Authorization: Basic` header's user and password, or nil.

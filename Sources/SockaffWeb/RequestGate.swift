@@ -30,7 +30,7 @@ final class RequestGate: @unchecked Sendable {
     let known = config.users[credentials.user]
     // An unknown user is hashed against a decoy, so that names cannot be
     // told from passwords by the answer's time.
-    let hash = known ?? Bcrypt.decoy
+    let hash = known ?? Bcrypt.decoy(like: config.users.values.min())
     if let verdict = cache.verdict(credentials, hash: hash) {
       return loop.makeSucceededFuture(verdict && known != nil ? .admitted : .unauthorized)
     }

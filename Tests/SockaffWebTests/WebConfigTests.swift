@@ -79,7 +79,9 @@ final class WebConfigTests: XCTestCase {
     XCTAssertTrue(Bcrypt.matches(password: "U*U", hash: hash))
     XCTAssertFalse(Bcrypt.matches(password: "U*V", hash: hash))
     XCTAssertFalse(Bcrypt.matches(password: "", hash: hash))
-    XCTAssertFalse(Bcrypt.matches(password: "U*U", hash: Bcrypt.decoy))
+    XCTAssertFalse(Bcrypt.matches(password: "U*U", hash: Bcrypt.decoy(like: hash)))
+    XCTAssertTrue(Bcrypt.decoy(like: hash).hasPrefix("$2y$05$"), "the decoy costs what the user's hash does")
+    XCTAssertTrue(Bcrypt.isHash(Bcrypt.decoy(like: nil)))
 
     let plain = refusal("basic_auth_users:\n  alice: secret\n")
     XCTAssertEqual(plain?.key, "basic_auth_users.alice")

@@ -13,10 +13,12 @@
    a bcrypt hash by Python's crypt); curl without credentials gets 401, and
    with another CA no answer. Prometheus, started here on loopback with a
    config of its own, scrapes it every second through its own `tls_config`
-   and `basic_auth`, and evaluates the rules.
+   and `basic_auth`, and evaluates the rules; a second `serve --source
+   kernel` (the census) is its own job.
 4. Through Prometheus's HTTP API: the socket's series carries the CPU that
    the kernel's SO_INCOMING_CPU names and that CPU's node, and counts exactly
-   the datagrams the socket received, as `sockaff query` does; the rules load
+   the datagrams the socket received, as `sockaff query` does; the census
+   counts the socket under that CPU and node; the rules load
    and evaluate without errors; every query of every panel of
    contrib/grafana/sockaff.json returns data.
 
@@ -300,6 +302,10 @@ def main(sockaff):
               f"{curl(metrics_url, '--cacert', ca)}")
         code, status = curl(metrics_url, "--cacert", other_ca, "-u", f"{user}:{password}")
         check("curl trusting another CA gets no answer (exit 60)", (code, status) == ("000", 60), f"{code} {status}")
+        # The census (no tracer read): plain HTTP on loopback, its own job.
+        census = lab.process([sockaff, "serve", "--listen", "127.0.0.1:0", "--sysfs-root", TOPOLOGY,
+                              "--source", "kernel"])
+        census_port = int(read_line(census).rsplit(":", 1)[1].split("/")[0])
         prometheus_port = free_port()
         config = os.path.join(lab.scratch, "prometheus.yml")
         with open(config, "w") as file:
@@ -309,7 +315,9 @@ def main(sockaff):
                 "scrape_configs:\n  - job_name: sockaff\n    scheme: https\n"
                 f"    tls_config:\n      ca_file: {ca}\n"
                 f"    basic_auth:\n      username: {user}\n      password: '{password}'\n"
-                f"    static_configs:\n      - targets: ['127.0.0.1:{metrics_port}']\n")
+                f"    static_configs:\n      - targets: ['127.0.0.1:{metrics_port}']\n"
+                "  - job_name: sockaff-census\n"
+                f"    static_configs:\n      - targets: ['127.0.0.1:{census_port}']\n")
         log = open(os.path.join(lab.scratch, "prometheus.log"), "w")
         lab.process(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={lab.scratch}/data",
                      f"--web.listen-address=127.0.0.1:{prometheus_port}"], stderr=log)
@@ -317,6 +325,7 @@ def main(sockaff):
         try:
             wait_for("Prometheus to be ready", lambda: urllib.request.urlopen(base + "/-/ready", timeout=2).status == 200)
             wait_for("the first scrape of sockaff serve", lambda: query(base, 'up{job="sockaff"} == 1'))
+            wait_for("the first scrape of the census", lambda: query(base, 'up{job="sockaff-census"} == 1'))
         except Exception as error:
             check("Prometheus scrapes sockaff serve", False, f"{error}; log: {open(log.name).read()[-2000:]}")
             return
@@ -363,6 +372,15 @@ def main(sockaff):
               [entry["value"][1] for entry in cross] == ["1"], f"{cross}")
         queue = query(base, 'sockaff_rx_queue_sockets{interface="prom-rx",queue="0"}')
         check("the socket's RX queue (0) has its socket", [entry["value"][1] for entry in queue] == ["1"], f"{queue}")
+
+        # The census counts the receiver's socket under the CPU its own
+        # SO_INCOMING_CPU names, and that CPU's node.
+        node = "0" if incoming == SEND_CPU else "1"  # the fixture: CPU 0 on node 0, CPU 1 on node 1
+        census_cpu = wait_for("the census after the flow", lambda: query(
+            base, f'sockaff_census_cpu_sockets{{job="sockaff-census",cpu="{incoming}"}}'), timeout=10)
+        check(f"the census counts a socket on the receiver's CPU ({incoming}, node {node})",
+              bool(census_cpu) and census_cpu[0]["metric"].get("node") == node
+              and float(census_cpu[0]["value"][1]) >= 1, f"{census_cpu}")
 
         groups = api(base, "/api/v1/rules")["groups"]
         rules = [rule for group in groups for rule in group["rules"]]
