@@ -51,6 +51,18 @@ public struct CgroupSummary: Sendable, Equatable, Encodable {
       var counted = Set<UInt64>()
       var packets: UInt64 = 0
       var byNode: [Int: UInt64] = [:]
+
+      mutating func add(
+        pid: Int32, cookie: UInt64, crossNUMA: Bool, packets: UInt64, byNode: @autoclosure () -> [Int: UInt64]
+      ) {
+        processes.insert(pid)
+        sockets += 1
+        if crossNUMA { self.crossNUMA += 1 }
+        if counted.insert(cookie).inserted {
+          self.packets += packets
+          for (node, count) in byNode() { self.byNode[node, default: 0] += count }
+        }
+      }
     }
     private var groups: [String: Group] = [:]
 
@@ -60,16 +72,11 @@ public struct CgroupSummary: Sendable, Equatable, Encodable {
       cgroup: String?, pid: Int32, cookie: UInt64, crossNUMA: Bool, packets: UInt64,
       byNode: @autoclosure () -> [Int: UInt64]
     ) {
-      let name = cgroup ?? "unknown"
-      var group = groups[name, default: Group()]
-      group.processes.insert(pid)
-      group.sockets += 1
-      if crossNUMA { group.crossNUMA += 1 }
-      if group.counted.insert(cookie).inserted {
-        group.packets += packets
-        for (node, count) in byNode() { group.byNode[node, default: 0] += count }
-      }
-      groups[name] = group
+      // Mutated in place, through the dictionary's own accessor: a copy
+      // taken out and written back would copy the group's sets, once per
+      // socket (quadratic: 8 s of a 100,000-socket scrape in one cgroup).
+      groups[cgroup ?? "unknown", default: Group()].add(
+        pid: pid, cookie: cookie, crossNUMA: crossNUMA, packets: packets, byNode: byNode())
     }
 
     var summaries: [CgroupSummary] {
