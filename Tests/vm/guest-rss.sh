@@ -396,11 +396,12 @@ rss_checks() {
 		row_node=$(echo "$row" | grep -o '"numa_node":[0-9a-z-]*' | head -n 1 | cut -d: -f2)
 		row_napi=$(echo "$row" | grep -o '"napi_id":[0-9a-z]*' | head -n 1 | cut -d: -f2)
 		row_queue=$(echo "$row" | grep -o '"rx_queue":[0-9a-z]*' | head -n 1 | cut -d: -f2)
+		row_interface=$(echo "$row" | grep -o '"interface":[^,]*' | head -n 1 | cut -d: -f2 | tr -d '"')
 		kernel_cpu=$(echo "$truth" | cut -d' ' -f5)
 		[ "$row_cpu" = "$kernel_cpu" ] && [ "$row_node" = "$((kernel_cpu / 2))" ] &&
 			[ "$row_napi" = "$(echo "$truth" | cut -d' ' -f4)" ] && echo "$row" | grep -q '"source":"kernel"' &&
 			{ [ "$row_queue" = "$queue" ] || [ "$row_queue" = null ]; } || census_ok=1
-		census_detail="$census_detail $kind/$port:cpu$row_cpu(kernel $kernel_cpu)/node$row_node/napi$row_napi/rxq$row_queue(grew $queue)"
+		census_detail="$census_detail $kind/$port:cpu$row_cpu(kernel $kernel_cpu)/node$row_node/napi$row_napi/$row_interface-rxq$row_queue(grew $queue)"
 	done </tmp/predictions
 	check rss-census-each-flow "$census_ok" "$census_detail $(cat /tmp/census.err)"
 	# Where the census names queues, it names every flow's.

@@ -36,8 +36,10 @@ public final class SteeringInspection: Sendable {
 
   /// The interface and RX queue of NAPI instance `id` in sockaff's own
   /// network namespace: napi-get names its interface, the interface's
-  /// queue-get its queue. What a kernel answer (SO_INCOMING_NAPI_ID) has
-  /// in place of a traced queue.
+  /// queue-get its queue; where the driver links no queue to its NAPIs
+  /// (queue-get without a NAPI id), the NAPI's IRQ names the queue whose
+  /// interrupt it is. What a kernel answer (SO_INCOMING_NAPI_ID) has in
+  /// place of a traced queue.
   func receiveQueue(ofNAPI id: UInt32) -> (interface: String, queue: Int?)? {
     if let known = napis.withLock({ $0[id] }) { return known }
     var found: (interface: String, queue: Int?)?
@@ -45,7 +47,10 @@ public final class SteeringInspection: Sendable {
       var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
       if if_indextoname(napi.ifindex, &name) != nil {
         let interface = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let queue = queues(of: interface).napiByQueue.first { $0.value == id }?.key
+        let served = queues(of: interface)
+        let queue =
+          served.napiByQueue.first { $0.value == id }?.key
+          ?? napi.irq.flatMap { irq in served.irqByQueue.first { $0.value.irq == irq }?.key }
         found = (interface, queue)
       }
     }
