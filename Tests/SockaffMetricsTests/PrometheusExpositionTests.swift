@@ -84,6 +84,29 @@ final class PrometheusExpositionTests: XCTestCase {
     XCTAssertTrue(lines(opted).contains("sockaff_socket_series_omitted_sockets 2.0"), opted)
   }
 
+  /// A census's series carry its totals, by CPU with the CPU's node, and
+  /// nothing of the traced scrape's.
+  func testACensusIsItsOwnSeries() {
+    var census = KernelCensus()
+    census.sockets = 3
+    census.socketsByCPU = [0: 1, 3: 2]
+    census.socketsByNode = [0: 1, 1: 2]
+    census.socketsByQueue = [.init(interface: "eth0", queue: 2): 2]
+    census.withoutReceiveCPU = 4
+    let snapshot = MetricsSnapshot(
+      status: status(attached: false), summary: HostReceiveSummary(), topology: topology, census: census)
+    let all = lines(PrometheusExposition.render(snapshot, top: 10, perSocket: true))
+    for line in [
+      "sockaff_census_sockets 3.0", #"sockaff_census_cpu_sockets{cpu="3",node="1"} 2.0"#,
+      #"sockaff_census_node_sockets{node="0"} 1.0"#,
+      #"sockaff_census_rx_queue_sockets{interface="eth0",queue="2"} 2.0"#,
+      "sockaff_census_sockets_without_receive_cpu 4.0", "sockaff_census_cross_numa_sockets 0.0",
+    ] {
+      XCTAssertTrue(all.contains(line), "\(line) in \(all)")
+    }
+    XCTAssertFalse(all.contains { $0.hasPrefix("sockaff_socket_") || $0.hasPrefix("sockaff_cpu_receive") }, "\(all)")
+  }
+
   func testATracerThisUserMayNotReadIsNoFalseZero() {
     let snapshot = MetricsSnapshot(
       status: status(attached: false, unreadable: "bpf_prog_query: Operation not permitted"),
