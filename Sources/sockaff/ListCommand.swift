@@ -24,8 +24,8 @@ struct ListCommand: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
-      "Where the answers come from: 'traced' (the tracer's records) or 'kernel' (a census of the kernel's own fields, no tracer needed).",
-      valueName: "traced|kernel"))
+      "Where the answers come from: 'traced' (the tracer's records), 'kernel' (a census of the kernel's own fields, no tracer needed), or 'auto' (traced where the tracer is attached, else the census).",
+      valueName: "traced|kernel|auto"))
   var source: SocketListing.Source = .traced
 
   @Option(parsing: .unconditional, help: "Only this process.")
@@ -73,7 +73,11 @@ struct ListCommand: ParsableCommand {
       let result = try SocketListing(topology: try topologyOptions.topology())
         .listReportingSkipped(pid: pid, source: source, progress: progress.update)
       progress.finish()
-      if source == .kernel && result.withoutReceiveCPU > 0 {
+      if source == .auto && result.source == .kernel {
+        Output.standardError(
+          "sockaff: the tracer is not attached: the census of the kernel's own fields answers (--source kernel)")
+      }
+      if result.source == .kernel && result.withoutReceiveCPU > 0 {
         Output.standardError(
           "sockaff: \(result.withoutReceiveCPU) TCP/UDP \(result.withoutReceiveCPU == 1 ? "socket has" : "sockets have") no receive CPU in the kernel (TCP listeners, unconnected UDP sockets, nothing received yet): not listed"
         )

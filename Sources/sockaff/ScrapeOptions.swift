@@ -22,8 +22,8 @@ struct ScrapeOptions: ParsableArguments {
 
   @Option(
     help: ArgumentHelp(
-      "'traced' (the tracer's records) or 'kernel' (a census of every TCP and UDP socket from the kernel's own fields: no tracer needed; census_ series).",
-      valueName: "traced|kernel"))
+      "'traced' (the tracer's records), 'kernel' (a census of every TCP and UDP socket from the kernel's own fields: no tracer needed; census_ series), or 'auto' (traced while the tracer is attached, else the census; decided per scrape).",
+      valueName: "traced|kernel|auto"))
   var source: SocketListing.Source = .traced
 
   @Option(
@@ -43,7 +43,8 @@ struct ScrapeOptions: ParsableArguments {
   /// called; the topology is read once, here, not per scrape.
   func renderer() throws(SockaffError) -> @Sendable () throws(SockaffError) -> String {
     let (top, perSocket, source, topology) = (top, perSocket, socketsFrom, try topologyOptions.topology())
-    if self.source == .kernel {
+    let listing = self.source
+    if listing == .kernel {
       return { () throws(SockaffError) in
         PrometheusExposition.render(try MetricsSnapshot.readCensus(topology: topology), top: top, perSocket: false)
       }
@@ -51,6 +52,12 @@ struct ScrapeOptions: ParsableArguments {
     return { () throws(SockaffError) in
       // `top` also bounds the full answers whose hash checks are counted.
       let snapshot = try MetricsSnapshot.read(top: top, topology: topology, from: source)
+      // auto: a tracer that is not attached (never, refused, detached since
+      // the last scrape) leaves the census to answer, beside tracer_attached 0.
+      if listing == .auto && !snapshot.status.attached && snapshot.status.unreadable == nil {
+        return PrometheusExposition.render(
+          try MetricsSnapshot.readCensus(topology: topology), top: top, perSocket: false)
+      }
       return PrometheusExposition.render(snapshot, top: top, perSocket: perSocket)
     }
   }

@@ -22,8 +22,8 @@ struct WatchCommand: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
-      "'traced' (the tracer's records) or 'kernel' (the census: the kernel's own fields, no tracer needed).",
-      valueName: "traced|kernel"))
+      "'traced' (the tracer's records), 'kernel' (the census: the kernel's own fields, no tracer needed), or 'auto' (traced where the tracer is attached, else the census).",
+      valueName: "traced|kernel|auto"))
   var source: SocketListing.Source = .traced
 
   @Option(parsing: .unconditional, help: "Only this process.")

@@ -122,4 +122,32 @@ final class CensusTests: KernelTestCase {
     let entry = row(watched, pid: pair.server.pid, fd: pair.serverFD)
     XCTAssertEqual(entry?["cpu"] as? Int, try incoming(pair.server).cpu, "watch: the server's own SO_INCOMING_CPU")
   }
+
+  /// `--source auto`: the census while no tracer is attached (a host that
+  /// refuses it), the tracer's records once it is.
+  func testAutoIsTheCensusWithoutTheTracerAndTracedWithIt() throws {
+    let pair = try PeerPair.start(transport: "tcp", serverHost: "127.0.0.1", serverCPU: 0)
+    try pair.exchange(10)
+    usleep(300_000)
+    let untraced = try Command.sockaff("list", "--source", "auto", "--json")
+    XCTAssertEqual(untraced.status, 0, untraced.stderr)
+    XCTAssertTrue(untraced.stderr.contains("the tracer is not attached: the census"), untraced.stderr)
+    let census = row(try listJSON("--source", "auto"), pid: pair.server.pid, fd: pair.serverFD)
+    XCTAssertEqual(census?["source"] as? String, "kernel")
+    XCTAssertEqual(census?["cpu"] as? Int, try incoming(pair.server).cpu, "the server's own SO_INCOMING_CPU")
+    let before = try exported("--source", "auto")
+    XCTAssertEqual(before.values("sockaff_tracer_attached"), [0], "the missing tracer is said")
+    XCTAssertGreaterThanOrEqual(before.values("sockaff_census_sockets").first ?? 0, 2, "and the census answers")
+
+    try attach()
+    try pair.exchange(10)
+    settle()
+    let traced = row(try listJSON("--source", "auto"), pid: pair.server.pid, fd: pair.serverFD)
+    XCTAssertEqual(traced?["source"] as? String, "bpf", "attached: the tracer's records")
+    XCTAssertGreaterThanOrEqual(traced?["packets"] as? Int ?? 0, 10)
+    let after = try exported("--source", "auto")
+    XCTAssertEqual(after.values("sockaff_tracer_attached"), [1])
+    XCTAssertTrue(after.values("sockaff_census_sockets").isEmpty, "no census beside the tracer")
+    XCTAssertFalse(after.values("sockaff_cpu_receive_packets").isEmpty, "the traced series instead")
+  }
 }

@@ -27,6 +27,8 @@ public struct SocketListing: Sendable {
     /// receive CPU (SO_INCOMING_CPU -1: a TCP listener, an unconnected UDP
     /// socket, nothing received yet), left out of `sockets`.
     public var withoutReceiveCPU = 0
+    /// Where the answers came from (`.auto` resolved).
+    public var source = Source.traced
   }
 
   /// Where a listing's answers come from.
@@ -38,6 +40,9 @@ public struct SocketListing: Sendable {
     /// CPU) and SO_INCOMING_NAPI_ID (its NAPI, hence interface and queue
     /// where the netdev family names them).
     case kernel
+    /// The tracer's records where it is attached, else the census: for a
+    /// host whose kernel refuses the tracer, or that allows none.
+    case auto
   }
 
   /// Processes that exited meanwhile are skipped; with `pid`, any failure
@@ -55,11 +60,16 @@ public struct SocketListing: Sendable {
     steering: SteeringInspection? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil
   ) throws(SockaffError) -> Result {
     var maps: PinnedMaps?
-    if source == .traced {
-      let opened: PinnedMaps
-      if let reader { opened = reader } else { opened = try PinnedMaps(pins: pins) }
-      try opened.requireAttached()
-      maps = opened
+    var used = Source.kernel
+    if source != .kernel {
+      do {
+        let opened: PinnedMaps
+        if let reader { opened = reader } else { opened = try PinnedMaps(pins: pins) }
+        try opened.requireAttached()
+        (maps, used) = (opened, .traced)
+      } catch  where source == .auto && error.kind == .notAttached {
+        // No tracer: the census answers instead.
+      }
     }
     if let pid {
       guard pid > 0, access("/proc/\(pid)", F_OK) == 0 else {
@@ -118,6 +128,7 @@ public struct SocketListing: Sendable {
     }
     var result = Result(sockets: answers, notPermitted: notPermitted)
     result.withoutReceiveCPU = withoutReceiveCPU
+    result.source = used
     return result
   }
 
