@@ -30,16 +30,23 @@ public struct MetricsSnapshot: Sendable {
 
   /// The tracer's status and a census of every TCP and UDP socket from the
   /// kernel's own fields: no packet-path program needed, and none read.
-  public static func readCensus(topology: Topology, pins: PinLayout = PinLayout()) throws(SockaffError)
-    -> MetricsSnapshot
-  {
+  /// `status`: the one this scrape already read (`--source auto`).
+  public static func readCensus(
+    topology: Topology, pins: PinLayout = PinLayout(), status known: TracerStatus? = nil
+  ) throws(SockaffError) -> MetricsSnapshot {
     let steering = SteeringInspection(topology: topology)
-    let status = try Tracer(pins: pins, topology: topology).status(
-      reading: try? PinnedMaps(pins: pins), steering: steering)
+    let status: TracerStatus
+    if let known {
+      status = known
+    } else {
+      status = try Tracer(pins: pins, topology: topology).status(
+        reading: try? PinnedMaps(pins: pins), steering: steering)
+    }
     let listing = try SocketListing(pins: pins, topology: topology).listReportingSkipped(
       source: .kernel, steering: steering)
     return MetricsSnapshot(
-      status: status, summary: HostReceiveSummary(), topology: topology, census: KernelCensus(listing: listing))
+      status: status, summary: HostReceiveSummary(), topology: topology,
+      census: KernelCensus(listing: listing, topology: topology))
   }
 
   /// Reads the tracer's status and sums up the host's traced sockets, with

@@ -167,5 +167,3 @@ final class ProgressLine: @unchecked Sendable {  // called one at a time (the li
     if drawn { Output.standardError("\r\u{1B}[K", newline: false) }
   }
 }
-
-extension SocketListing.Source: ExpressibleByArgument {}

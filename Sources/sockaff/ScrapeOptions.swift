@@ -56,7 +56,7 @@ struct ScrapeOptions: ParsableArguments {
       // the last scrape) leaves the census to answer, beside tracer_attached 0.
       if listing == .auto && !snapshot.status.attached && snapshot.status.unreadable == nil {
         return PrometheusExposition.render(
-          try MetricsSnapshot.readCensus(topology: topology), top: top, perSocket: false)
+          try MetricsSnapshot.readCensus(topology: topology, status: snapshot.status), top: top, perSocket: false)
       }
       return PrometheusExposition.render(snapshot, top: top, perSocket: perSocket)
     }
@@ -64,3 +64,4 @@ struct ScrapeOptions: ParsableArguments {
 }
 
 extension MetricsSnapshot.SocketSource: ExpressibleByArgument {}
+extension SocketListing.Source: ExpressibleByArgument {}

@@ -25,7 +25,7 @@ final class KernelCensusTests: XCTestCase {
         answer(pid: 12, cookie: 3, cpu: 3, node: 1, threadNodes: [], queue: 5),
       ], notPermitted: [99])
     listing.withoutReceiveCPU = 7
-    let census = KernelCensus(listing: listing)
+    let census = KernelCensus(listing: listing, topology: Topology(cpusByNode: [0: [0, 1], 1: [2, 3]]))
     XCTAssertEqual(census.sockets, 3)
     XCTAssertEqual(census.socketsByCPU, [0: 1, 3: 2])
     XCTAssertEqual(census.socketsByNode, [0: 1, 1: 2])

@@ -35,10 +35,10 @@ public struct KernelCensus: Sendable, Equatable {
 
   public init() {}
 
-  public init(listing: SocketListing.Result) {
+  public init(listing: SocketListing.Result, topology: Topology) {
     var seen = Set<UInt64>(minimumCapacity: listing.sockets.count)
     for socket in listing.sockets {
-      if Self.isCrossNUMA(socket) { crossNUMASockets += 1 }
+      if Self.isCrossNUMA(socket, topology: topology) { crossNUMASockets += 1 }
       guard seen.insert(socket.cookie).inserted else { continue }
       sockets += 1
       socketsByCPU[socket.cpu, default: 0] += 1
@@ -52,9 +52,12 @@ public struct KernelCensus: Sendable, Equatable {
   }
 
   /// Received on a node where none of the holder's threads last ran: no
-  /// reads are traced, so the threads decide.
-  static func isCrossNUMA(_ socket: SocketAffinity) -> Bool {
-    guard let node = socket.numaNode, !socket.threadNodes.isEmpty else { return false }
-    return !socket.threadNodes.contains(node)
+  /// reads are traced, so the threads decide, by the traced answers' own
+  /// sampled rule with the latest packet's CPU as the socket's one share.
+  static func isCrossNUMA(_ socket: SocketAffinity, topology: Topology) -> Bool {
+    guard socket.numaNode != nil else { return false }
+    return SocketInspection.sampledSameNode(
+      packetsByCPU: [(socket.cpu, 1)], otherPackets: 0, threadNodes: socket.threadNodes, topology: topology
+    ).map(SocketInspection.isCrossNUMA) ?? false
   }
 }
