@@ -108,7 +108,7 @@ struct ListCommand: ParsableCommand {
 
   /// `--cgroup`'s path relative to the cgroup2 root, which must exist
   /// there: "/system.slice/x.service" or "/sys/fs/cgroup/system.slice/x.service".
-  static func cgroupPath(_ text: String) throws(SockaffError) -> String {
+  static func cgroupPath(_ text: String, command: String = "list") throws(SockaffError) -> String {
     let root = try Mounts.requireCgroup2Root()
     var path = text.hasPrefix(root + "/") ? String(text.dropFirst(root.count)) : text
     if path == root { path = "/" }
@@ -116,7 +116,7 @@ struct ListCommand: ParsableCommand {
     var info = stat()
     guard path.hasPrefix("/"), stat(root + path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
       throw SockaffError(
-        .noSuchCgroup, operation: "list --cgroup \(text)", hint: "no such cgroup under the cgroup2 mount \(root)")
+        .noSuchCgroup, operation: "\(command) --cgroup \(text)", hint: "no such cgroup under the cgroup2 mount \(root)")
     }
     return path
   }

@@ -19,7 +19,7 @@ struct Sockaff: ParsableCommand {
     version: SockaffVersion.line,
     subcommands: [
       TraceCommand.self, DetachCommand.self, StatusCommand.self, QueryCommand.self, ListCommand.self,
-      WatchCommand.self, ExportCommand.self, ServeCommand.self, CheckCommand.self,
+      WatchCommand.self, ExportCommand.self, ServeCommand.self, CheckCommand.self, AdviseCommand.self,
       DemoCommand.self,
     ])
 

@@ -58,57 +58,24 @@ extension AffinityQuery {
           + "its reader's queue, not RSS's")
     }
     var notes: [String] = []
-    // Where the queue's packets are polled: the IRQ's CPU, or under
-    // threaded NAPI wherever its kernel thread runs.
-    var polled = irqCPUs
     // The queue's NAPI as netdev queue-get names it (6.8+, drivers that
     // link them), else as the socket's latest packet did (SO_INCOMING_NAPI_ID).
     let incomingNAPI = (try? socket.intOption(SOL_SOCKET, SO_INCOMING_NAPI_ID)).flatMap { $0 > 0 ? UInt32($0) : nil }
-    let napiThread =
-      queues.threaded ? queues.napiThread(queue: queue) ?? incomingNAPI.flatMap { queues.napiThreads[$0] } : nil
-    if queues.threaded {
-      guard let thread = napiThread else {
-        throw impossible(
-          "threaded NAPI on \(interface): which kernel thread polls rx-\(queue) is not known (the kernel names no "
-            + "NAPI for the queue, and the socket received none yet), and the IRQ's cpu only wakes it")
-      }
-      guard let pinned = thread.pinnedCPU else {
-        throw impossible(
-          "threaded NAPI on \(interface): \(thread.name) (pid \(thread.pid)) polls rx-\(queue) wherever the "
-            + "scheduler runs it (cpus \(Self.cpuList(thread.allowedCPUs))), not on the IRQ's cpu")
-      }
-      polled = [pinned]
-      notes.append(
-        "threaded NAPI: \(thread.name) (pid \(thread.pid)), pinned to cpu \(pinned), polls rx-\(queue); "
-          + "the IRQ only wakes it")
-    }
     // The readers' CPU, where every thread of the holder is pinned to one.
-    let affinities = ProcFS.threadAffinities(pid: pid)
-    let readerCPU = Set(affinities.flatMap { $0 }).count == 1 ? affinities.first?.first : nil
+    let readerCPUs = Array(Set(ProcFS.threadAffinities(pid: pid).flatMap { $0 })).sorted()
+    let readerCPU = readerCPUs.count == 1 ? readerCPUs[0] : nil
     let busyPolling = inspection.busyPolling(
       socket: socket, interface: interface, namespace: process.networkNamespace)
-    if let busyPolling {
-      guard let readerCPU, polled == [readerCPU] else {
-        let readers = readerCPU.map { "cpu \($0)" } ?? "the reading thread's cpu"
-        throw impossible(
-          "busy polling (\(busyPolling.description)): \(readers) processes the packets while it polls, "
-            + "cpu \(Self.cpuList(polled)) otherwise")
-      }
-      notes.append("busy polling (\(busyPolling.description)) by the reader, on the same cpu \(readerCPU)")
+    let processing: QueueProcessing
+    do {
+      processing = try queues.processing(
+        queue: queue, pid: pid, incomingNAPI: incomingNAPI, readerCPUs: readerCPUs, busyPolling: busyPolling)
+    } catch {
+      throw impossible(error.why)
     }
-    var candidates = polled
-    if rfs {
-      guard let readerCPU else {
-        throw impossible(
-          "RFS on rx-\(queue) moves the flow to the cpu that last read it, and pid \(pid)'s threads may run on "
-            + "cpus \(Self.cpuList(Array(Set(affinities.flatMap { $0 })).sorted()))")
-      }
-      candidates = [readerCPU]
-      notes.append("RFS on rx-\(queue) moves the flow to its reader's cpu \(readerCPU), where pid \(pid) is pinned")
-    } else if !rps.isEmpty {
-      candidates = rps
-      notes.append("RPS on rx-\(queue) spreads its packets over cpus \(Self.cpuList(rps))")
-    }
+    notes += processing.notes
+    let candidates = processing.cpus
+    let napiThread = processing.napiThread
     let cpu = candidates.count == 1 ? candidates[0] : nil
     let interrupt = line.map {
       SteeringPath.Interrupt(
@@ -151,5 +118,4 @@ extension AffinityQuery {
       note: notes.isEmpty ? nil : notes.joined(separator: "; "))
   }
 
-  static func cpuList(_ cpus: [Int]) -> String { cpus.map(String.init).joined(separator: ",") }
 }

@@ -23,15 +23,17 @@ public struct HostCheck: Sendable {
     public let evidence: [String]
   }
 
-  /// One NIC as the rules see it: its queues, and RSS's indirection table
-  /// (nil without RSS).
+  /// One NIC as the rules see it: its queues, RSS's indirection table
+  /// (nil without RSS), and its ntuple rules (which override RSS).
   public struct NIC: Sendable {
     public let queues: InterfaceQueues
     public let table: [UInt32]?
+    public let ntupleRules: Int
 
-    public init(queues: InterfaceQueues, table: [UInt32]?) {
+    public init(queues: InterfaceQueues, table: [UInt32]?, ntupleRules: Int = 0) {
       self.queues = queues
       self.table = table
+      self.ntupleRules = ntupleRules
     }
   }
 
@@ -229,6 +231,8 @@ public struct HostCheck: Sendable {
   /// The NICs `status` read (`InterfaceSteering.all`: one RSS read per
   /// interface), with their queues from the same cache.
   public static func nics(_ interfaces: [InterfaceSteering], steering: SteeringInspection) -> [NIC] {
-    interfaces.map { NIC(queues: steering.queues(of: $0.interface), table: $0.snapshot?.table) }
+    interfaces.map {
+      NIC(queues: steering.queues(of: $0.interface), table: $0.snapshot?.table, ntupleRules: $0.ntupleRules ?? 0)
+    }
   }
 }

@@ -58,10 +58,11 @@ public struct InterfaceQueues: Sendable {
   /// Every numbered line of /proc/interrupts, to name an IRQ netlink gave.
   public let interrupts: [Int: InterruptLine]
   /// Per IRQ: the CPUs it is delivered to (effective affinity where the
-  /// kernel reports it, else the affinity mask).
-  public let irqCPUs: [Int: [Int]]
+  /// kernel reports it, else the affinity mask). Settable only here, for
+  /// `changing(irq:to:)`'s what-if copies.
+  public internal(set) var irqCPUs: [Int: [Int]]
   /// Per RX queue: RPS's CPUs (empty: RPS off) and RFS's flow table size.
-  public let rpsCPUs: [Int: [Int]]
+  public internal(set) var rpsCPUs: [Int: [Int]]
   public let rfsFlows: [Int: Int]
   /// /proc/sys/net/core/rps_sock_flow_entries: RFS is on only when this
   /// and the queue's rps_flow_cnt are both non-zero.

@@ -156,21 +156,11 @@ public struct SteeringSnapshot: Codable, Sendable, Equatable {
 
   /// Writes it to `path` (0600, its directory made 0700), whole or not at all.
   public func save(_ path: String) throws(SockaffError) {
-    let directory = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
-    if mkdir(directory, 0o700) != 0 && errno != EEXIST { throw .lastErrno(operation: "mkdir \(directory)") }
     let bytes: [UInt8]
     do { bytes = Array(try JSONEncoder().encode(self)) } catch {
       throw SockaffError(.other, operation: "encode the steering snapshot", hint: "\(error)")
     }
-    let temporary = path + ".new"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { throw .lastErrno(operation: "open \(temporary)") }
-    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    close(fd)
-    guard written == bytes.count, rename(temporary, path) == 0 else {
-      unlink(temporary)
-      throw .lastErrno(operation: "write \(path)")
-    }
+    try writeWholeFile(path, bytes)
   }
 }
 

@@ -44,6 +44,14 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
     /// `serve --web.config.file FILE`: FILE does not load (not YAML, an
     /// unknown key, a bad value, a certificate or key that does not load).
     case badWebConfig = "bad_web_config"
+    /// `advise --undo`: no undo file (nothing applied, or already undone).
+    case noUndo = "no_undo"
+    /// `advise --undo`: the undo file is not for the host as it is now
+    /// (another boot, or a file changed since --apply wrote it).
+    case staleUndo = "stale_undo"
+    /// `advise --apply` on a host whose processes sockaff cannot all read:
+    /// it would change the layout under sockets it cannot see.
+    case unreadable = "unreadable"
     case other = "other"
 
     /// The exit status, distinct per kind and stable: the one table that
@@ -72,6 +80,9 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
       case .noSuchCgroup: 20
       case .findings: 21
       case .badWebConfig: 22
+      case .noUndo: 23
+      case .staleUndo: 24
+      case .unreadable: 25
       }
     }
 
@@ -99,6 +110,9 @@ public struct SockaffError: Error, CustomStringConvertible, Sendable, Equatable 
       case .noSuchCgroup: "no such cgroup"
       case .findings: "check found something"
       case .badWebConfig: "bad web config"
+      case .noUndo: "no undo file"
+      case .staleUndo: "stale undo file"
+      case .unreadable: "host not fully readable"
       }
     }
   }

@@ -22,6 +22,26 @@ func readTextFile(_ path: String) throws(SockaffError) -> String {
   }
 }
 
+/// Writes `bytes` to `path` (0600, its directory made 0700) whole or not at
+/// all: a temporary file beside it, synced, then renamed over it.
+func writeWholeFile(_ path: String, _ bytes: [UInt8]) throws(SockaffError) {
+  let directory = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+  if !directory.isEmpty && mkdir(directory, 0o700) != 0 && errno != EEXIST {
+    throw .lastErrno(operation: "mkdir \(directory)")
+  }
+  let temporary = path + ".new"
+  let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+  guard fd >= 0 else { throw .lastErrno(operation: "open \(temporary)") }
+  let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+  let synced = fsync(fd) == 0
+  close(fd)
+  guard written == bytes.count, synced, rename(temporary, path) == 0 else {
+    let failure = SockaffError.lastErrno(operation: "write \(path)")
+    unlink(temporary)
+    throw failure
+  }
+}
+
 /// A NUL-terminated C string held in a Swift array.
 func cString(_ chars: [CChar]) -> String {
   String(decoding: chars.prefix(while: { $0 != 0 }).map(UInt8.init(bitPattern:)), as: UTF8.self)

@@ -1,0 +1,231 @@
+/// `sockaff advise`'s rules: from the NICs (`HostCheck.NIC`) and the traced
+/// sockets, the writes that put each RX queue's processing on the node
+/// where its flows are read, and each one's effect per socket by the same
+/// model as `query --predict` (`InterfaceQueues.processing`), run on the
+/// host as the changes would leave it. Nothing is advised whose effect the
+/// model cannot give; those cases are `withheld`, with why.
+///
+/// The rules, per NIC:
+/// 1. RPS on a queue of an RSS NIC (the table spreads over several queues)
+///    is turned off: RSS already spreads, and RPS moves each packet off the
+///    IRQ's CPU and cache for nothing.
+/// 2. Each queue's processing goes to the node where most of its traced
+///    packets are read (by packets, over the in-scope sockets whose holders'
+///    threads are all allowed on one node); with no such socket, to the
+///    NIC's own node where its IRQ is elsewhere. Where RPS stays on (a NIC
+///    without RSS), RPS's mask becomes that node's CPUs; else the IRQ moves
+///    to one CPU of that node, the one with the fewest of the NIC's IRQs.
+public struct AdvicePlanning: Sendable {
+  public let topology: Topology
+  /// The roots the advised files are under (fixture trees in tests).
+  public let sys: String
+  public let proc: String
+
+  public init(topology: Topology, sys: String = "/sys", proc: String = "/proc") {
+    self.topology = topology
+    self.sys = sys
+    self.proc = proc
+  }
+
+  func nodes(_ cpus: [Int]) -> [Int] { Set(cpus.compactMap(topology.node(ofCPU:))).sorted() }
+
+  /// `readers`: per socket cookie, every CPU its holders' threads may run
+  /// on. `inScope`: the sockets the operator asked about (all by default);
+  /// only they decide where a queue goes, and only their queues change.
+  public func advise(
+    nics: [HostCheck.NIC], sockets: [SocketAffinity], readers: [UInt64: [Int]],
+    inScope: (SocketAffinity) -> Bool = { _ in true }, scoped: Bool = false, irqbalanceRunning: Bool
+  ) -> ReceiveAdvice {
+    var advice = ReceiveAdvice()
+    var seen = Set<UInt64>()
+    let distinct = sockets.filter { $0.rxQueue != nil && seen.insert($0.cookie).inserted }
+    for nic in nics where nic.queues.hasDevice && nic.queues.rxQueues > 0 {
+      plan(
+        nic, sockets: distinct.filter { $0.interface == nic.queues.interface }, readers: readers,
+        inScope: inScope, scoped: scoped, into: &advice)
+    }
+    let irqs = advice.changes.compactMap { $0.what == .irqAffinity ? $0.irq : nil }
+    if irqbalanceRunning && !irqs.isEmpty {
+      advice.notes.append(
+        "irqbalance is running: it moves IRQs (every ~10 s) unless they are banned from it; ban these first "
+          + "(IRQBALANCE_ARGS=\""
+          + irqs.map { "--banirq=\($0)" }.joined(separator: " ")
+          + "\" in /etc/default/irqbalance, then restart it), or the advised affinities will not stay")
+    }
+    return advice
+  }
+
+  private func plan(
+    _ nic: HostCheck.NIC, sockets: [SocketAffinity], readers: [UInt64: [Int]],
+    inScope: (SocketAffinity) -> Bool, scoped: Bool, into advice: inout ReceiveAdvice
+  ) {
+    let q = nic.queues
+    let name = q.interface
+    if nic.ntupleRules > 0 {
+      advice.withheld.append(
+        .init(
+          interface: name, rxQueue: nil, socket: nil,
+          why: "\(nic.ntupleRules) ntuple rules override RSS for their flows: which queue a flow takes is not "
+            + "known, so no change's effect is"))
+      return
+    }
+    if q.threaded {
+      advice.withheld.append(
+        .init(
+          interface: name, rxQueue: nil, socket: nil,
+          why: "threaded NAPI: kernel threads (napi/\(name)-ID) poll its queues and the IRQ only wakes them; "
+            + "sockaff does not change kernel threads' affinity (taskset -pc CPU PID pins one)"))
+      return
+    }
+    func onQueue(_ queue: Int) -> [SocketAffinity] { sockets.filter { $0.rxQueue.map(Int.init) == queue } }
+    let queues = Array(0..<q.rxQueues)
+    // Only queues an in-scope socket is on, when the operator named some.
+    let wanted = Set(queues.filter { !scoped || onQueue($0).contains(where: inScope) })
+    var after = q
+    var changes: [ReceiveAdvice.Change] = []
+    func file(_ path: String) -> String { ((try? readTextFile(path)) ?? "").trimmingWhitespace() }
+    func rpsPath(_ queue: Int) -> String { "\(sys)/class/net/\(name)/queues/rx-\(queue)/rps_cpus" }
+
+    // 1. RPS where RSS already spreads.
+    let spread = Set(nic.table ?? []).count
+    for queue in queues where wanted.contains(queue) && !(q.rpsCPUs[queue] ?? []).isEmpty && spread > 1 {
+      if q.rfs(queue: queue) { continue }  // said below
+      after = after.changing(rpsOf: queue, to: [])
+      changes.append(
+        .init(
+          what: .rpsCPUs, interface: name, rxQueue: queue, irq: nil, path: rpsPath(queue),
+          before: file(rpsPath(queue)), after: "0",
+          reason: "RSS spreads \(name)'s flows over \(spread) queues: RPS on rx-\(queue) moves its packets off the "
+            + "IRQ's CPU for nothing", effects: []))
+    }
+
+    // 2. Each queue's processing onto its readers' node.
+    var targets: [Int: (node: Int, why: String)] = [:]
+    for queue in queues where wanted.contains(queue) {
+      if q.rfs(queue: queue) {
+        advice.withheld.append(
+          .init(
+            interface: name, rxQueue: queue, socket: nil,
+            why: "RFS is on for rx-\(queue): it moves the queue's flows to the CPUs that read them, so neither its "
+              + "IRQ nor RPS decides; whether to keep it is the operator's call"))
+        continue
+      }
+      var votes: [Int: UInt64] = [:]
+      for socket in onQueue(queue) where inScope(socket) {
+        let label = "pid \(socket.pid) fd \(socket.fd)"
+        if let busy = socket.path?.busyPolling, busy.active {
+          advice.withheld.append(
+            .init(
+              interface: name, rxQueue: queue, socket: label,
+              why: "busy polling (\(busy.description)): its reader processes the packets while it polls, "
+                + "wherever it runs"))
+          continue
+        }
+        let readNodes = nodes(readers[socket.cookie] ?? [])
+        guard readNodes.count == 1 else {
+          advice.withheld.append(
+            .init(
+              interface: name, rxQueue: queue, socket: label,
+              why: readNodes.isEmpty
+                ? "where its holders' threads run is not known"
+                : "its holders' threads may run on nodes \(HostCheck.cpus(readNodes)): no one node reads it "
+                  + "(pin them to one node, then ask again)"))
+          continue
+        }
+        votes[readNodes[0], default: 0] += max(socket.packets ?? 0, 1)
+      }
+      let irqCPUs = q.irqByQueue[queue].flatMap { q.irqCPUs[$0.irq] } ?? []
+      if let best = votes.max(by: { ($0.value, -$0.key) < ($1.value, -$1.key) }) {
+        let total = votes.values.reduce(0, +)
+        targets[queue] = (
+          best.key,
+          "\(best.value) of the \(total) packets traced on rx-\(queue) are read on node \(best.key)"
+        )
+      } else if !scoped, let node = q.deviceNode, !irqCPUs.isEmpty, nodes(irqCPUs) != [node] {
+        targets[queue] = (node, "no traced socket on rx-\(queue) is read on one known node: the NIC's own node \(node)")
+      }
+    }
+    // Where RPS stays (no RSS spreading), its mask decides; else the IRQ.
+    var moving: [(queue: Int, irq: Int, node: Int, why: String)] = []
+    for (queue, target) in targets.sorted(by: { $0.key < $1.key }) {
+      let rps = after.rpsCPUs[queue] ?? []
+      if !rps.isEmpty {
+        guard nodes(rps) != [target.node], let cpus = topology.cpusByNode[target.node], !cpus.isEmpty else {
+          continue
+        }
+        after = after.changing(rpsOf: queue, to: cpus)
+        changes.append(
+          .init(
+            what: .rpsCPUs, interface: name, rxQueue: queue, irq: nil, path: rpsPath(queue),
+            before: file(rpsPath(queue)), after: InterfaceQueues.cpuMask(cpus),
+            reason: "RPS processes rx-\(queue)'s packets: \(target.why)", effects: []))
+        continue
+      }
+      guard let line = q.irqByQueue[queue] else {
+        advice.withheld.append(
+          .init(
+            interface: name, rxQueue: queue, socket: nil,
+            why: "no interrupt of \(name) is known to serve rx-\(queue): nothing to move"))
+        continue
+      }
+      let current = after.irqCPUs[line.irq] ?? []
+      if !current.isEmpty && nodes(current) == [target.node] { continue }
+      moving.append((queue, line.irq, target.node, target.why))
+    }
+    // One CPU each, the least loaded by the NIC's other queue IRQs first.
+    var load: [Int: Int] = [:]
+    let movingIRQs = Set(moving.map(\.irq))
+    for queue in queues {
+      guard let line = q.irqByQueue[queue], !movingIRQs.contains(line.irq),
+        let cpus = after.irqCPUs[line.irq], cpus.count == 1
+      else { continue }
+      load[cpus[0], default: 0] += 1
+    }
+    for move in moving {
+      guard let cpu = (topology.cpusByNode[move.node] ?? []).min(by: { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) })
+      else { continue }
+      load[cpu, default: 0] += 1
+      after = after.changing(irq: move.irq, to: [cpu])
+      let path = "\(proc)/irq/\(move.irq)/smp_affinity_list"
+      changes.append(
+        .init(
+          what: .irqAffinity, interface: name, rxQueue: move.queue, irq: move.irq, path: path,
+          before: file(path), after: "\(cpu)", reason: move.why, effects: []))
+    }
+
+    // The effects: every traced socket on a changed queue, before and after.
+    for index in changes.indices {
+      let queue = changes[index].rxQueue
+      for socket in onQueue(queue) {
+        let readerCPUs = readers[socket.cookie] ?? []
+        func processing(_ queues: InterfaceQueues) -> [Int]? {
+          try? queues.processing(
+            queue: queue, pid: socket.pid, incomingNAPI: socket.napiID, readerCPUs: readerCPUs,
+            busyPolling: socket.path?.busyPolling.flatMap { $0.active ? $0 : nil }
+          ).cpus
+        }
+        guard let before = processing(q), let now = processing(after), before != now else { continue }
+        changes[index].effects.append(
+          .init(
+            pid: socket.pid, fd: socket.fd, command: socket.command, local: socket.local, remote: socket.remote,
+            rxQueue: queue, beforeCPUs: before, beforeNodes: nodes(before), afterCPUs: now, afterNodes: nodes(now),
+            readNodes: nodes(readerCPUs), inScope: inScope(socket)))
+      }
+    }
+    advice.changes += changes
+  }
+}
+
+extension InterfaceQueues {
+  /// A sysfs CPU mask for `cpus`: hex words of 32 bits, most significant
+  /// first, comma separated (`parseCPUMask`'s inverse).
+  public static func cpuMask(_ cpus: [Int]) -> String {
+    guard let highest = cpus.max() else { return "0" }
+    var words = [UInt32](repeating: 0, count: highest / 32 + 1)
+    for cpu in cpus where cpu >= 0 { words[cpu / 32] |= 1 << UInt32(cpu % 32) }
+    return words.reversed().map { word in
+      let hex = String(word, radix: 16)
+      return String(repeating: "0", count: 8 - hex.count) + hex
+    }.joined(separator: ",")
+  }
+}
