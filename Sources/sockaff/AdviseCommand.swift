@@ -186,9 +186,11 @@ struct AdviseCommand: ParsableCommand {
     Self.sleep(measure)
     let beforeEnd = try snapshot()
     _ = try application.apply(advice.changes)
-    // A new IRQ affinity takes effect at the next interrupt, once the
-    // current NAPI poll completes: the after window starts a little later.
-    Self.sleep(0.2)
+    // A new IRQ affinity takes effect at the queue's next interrupt (on
+    // x86 without interrupt remapping that one may still land on the old
+    // CPU), once the NAPI poll then running completes: the after window
+    // starts a second later.
+    Self.sleep(1)
     let afterStart = try snapshot()
     Self.sleep(measure)
     let end = try snapshot()

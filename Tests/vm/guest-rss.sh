@@ -294,6 +294,98 @@ check_checks() {
 	sockaff check
 }
 
+# Every queue's IRQ affinity and RPS mask, as the kernel prints them.
+layout() {
+	for q in 0 1 2 3; do
+		printf ' rx-%s irq %s rps %s;' "$q" "$(cat /proc/irq/"$(irq_of_queue "$q")"/smp_affinity_list)" "$(cat /sys/class/net/eth0/queues/rx-"$q"/rps_cpus)"
+	done
+}
+
+# sockaff advise on a host made bad on purpose: every queue's IRQ on CPU 0
+# and RPS on CPU 1 (node 0), the flows' readers pinned to node 2 (CPUs 4
+# and 5): every flow received on node 0, read on node 2. advise predicts,
+# per flow, the CPU that --apply then makes the kernel use (SO_INCOMING_CPU);
+# --apply's own before and after (the tracer's counts) go from all to none
+# cross-NUMA; --undo puts back every value exactly as the kernel printed it.
+advise_checks() {
+	: >/tmp/advise.saved
+	for q in 0 1 2 3; do
+		irq=$(irq_of_queue "$q")
+		echo "$irq $(cat /proc/irq/"$irq"/smp_affinity_list) $(cat /sys/class/net/eth0/queues/rx-"$q"/rps_cpus)" >>/tmp/advise.saved
+		echo 0 >/proc/irq/"$irq"/smp_affinity_list
+		echo 2 >/sys/class/net/eth0/queues/rx-"$q"/rps_cpus
+	done
+	pin_flows 30
+	# Traffic on every flow: the IRQs' next interrupts land on CPU 0, and
+	# each flow's packets are counted where RPS put them.
+	while read -r index _; do flows_send "$index" 8 >/dev/null; done </tmp/predictions
+	flows=$(wc -l </tmp/predictions)
+	advice=$(sockaff advise --json)
+	advice_status=$?
+	advice=$(echo "$advice" | compact)
+	rps_changes=$(echo "$advice" | grep -o '"what":"rps_cpus"' | wc -l)
+	irq_changes=$(echo "$advice" | grep -o '"what":"irq_affinity"' | wc -l)
+	effects=$(echo "$advice" | grep -o '"after_cpus":\[[0-9,]*\],"after_nodes":\[[0-9,]*\],"before_cpus":\[[0-9,]*\],"before_nodes":\[[0-9,]*\],"command":"[^"]*","fd":[0-9]*')
+	[ "$advice_status" = 0 ] && [ "$rps_changes" = 4 ] && [ "$irq_changes" = 4 ] &&
+		[ "$(echo "$effects" | grep -c '"after_nodes":\[2\],"before_cpus":\[1\],"before_nodes":\[0\]')" = $((2 * flows)) ] &&
+		[ "$(echo "$effects" | wc -l)" = $((2 * flows)) ]
+	check rss-advise-moves-every-flow-to-its-readers $? "exit $advice_status: $rps_changes rps and $irq_changes irq changes, $(echo "$effects" | grep -c '"after_nodes":\[2\]') of $((2 * flows)) effects from cpu 1 (node 0) to node 2: $(echo "$advice" | cut -c1-600)"
+	echo "SOCKAFF-SHOW sockaff advise"
+	sockaff advise
+	echo "SOCKAFF-SHOW end"
+
+	# Traffic through both measured windows and the change between them.
+	before_apply=$(layout)
+	(
+		rounds=0
+		while [ $rounds -lt 45 ]; do
+			while read -r index _; do echo "send $index 2" >&4; done </tmp/predictions
+			sleep 0.2
+			rounds=$((rounds + 1))
+		done
+	) &
+	sender=$!
+	applied=$(sockaff advise --apply --measure 2 --json 2>/tmp/apply.err)
+	apply_status=$?
+	wait "$sender"
+	applied=$(echo "$applied" | compact | grep -o '"applied":{.*')
+	measured=$(echo "$applied" | grep -o '"after":{"cross_numa_share":[0-9.e-]*,"packets":[0-9]*,"read_node":[0-9]*' | wc -l)
+	local_after=$(echo "$applied" | grep -o '"after":{"cross_numa_share":0,"packets":[1-9][0-9]*,"read_node":2' | wc -l)
+	remote_before=$(echo "$applied" | grep -o '"before":{"cross_numa_share":1,"packets":[1-9][0-9]*,"read_node":2' | wc -l)
+	[ "$apply_status" = 0 ] && [ "$measured" = "$flows" ] && [ "$local_after" = "$flows" ] && [ "$remote_before" = "$flows" ] &&
+		[ -f /run/sockaff/advise-undo.json ]
+	check rss-advise-apply-measures-cross-numa-gone $? "exit $apply_status $(cat /tmp/apply.err): of $flows flows, $remote_before all cross-NUMA before, $local_after none after ($measured measured): $(echo "$applied" | cut -c1-700)"
+
+	# The kernel's own answer: each flow's SO_INCOMING_CPU is the CPU advise
+	# predicted for it, on the readers' node, and RPS is off.
+	agree=0
+	detail=""
+	while read -r index kind fd port queue _; do
+		predicted=$(echo "$effects" | grep "\"fd\":$fd\$" | head -n 1 | sed 's/^"after_cpus":\[\([0-9]*\)\].*/\1/')
+		kernel_cpu=$(flows_send "$index" 4 | cut -d' ' -f5)
+		rps=$(cat /sys/class/net/eth0/queues/rx-"$queue"/rps_cpus)
+		[ -n "$predicted" ] && [ "$kernel_cpu" = "$predicted" ] && [ $((kernel_cpu / 2)) = 2 ] &&
+			[ "$(echo "$rps" | tr -d '0,')" = "" ] || agree=1
+		detail="$detail $kind/$port rx-$queue: predicted cpu $predicted, kernel $kernel_cpu;"
+	done </tmp/predictions
+	check rss-advise-prediction-is-the-kernels-cpu "$agree" "$detail"
+
+	sockaff advise --undo >/tmp/undo.out 2>&1
+	undo_status=$?
+	undone=$(layout)
+	[ "$undo_status" = 0 ] && [ ! -f /run/sockaff/advise-undo.json ] && [ "$undone" = "$before_apply" ]
+	check rss-advise-undo-restores-exactly $? "exit $undo_status: $(head -n 1 /tmp/undo.out); before --apply:$before_apply; after --undo:$undone"
+	sockaff advise --undo 2>/tmp/undo.err
+	undo_again=$?
+	[ "$undo_again" = 23 ] && grep -q "no undo file" /tmp/undo.err
+	check rss-advise-undo-twice-says-so $? "exit $undo_again: $(cat /tmp/undo.err)"
+
+	# The host as it was before this check.
+	while read -r irq affinity rps; do echo "$affinity" >/proc/irq/"$irq"/smp_affinity_list; done </tmp/advise.saved
+	for q in 0 1 2 3; do echo 0 >/sys/class/net/eth0/queues/rx-$q/rps_cpus; done
+	pin_flows ff
+}
+
 rss_checks() {
 	$IP link set eth0 up
 	$IP addr add 10.77.0.2/24 dev eth0
@@ -497,6 +589,7 @@ rss_checks() {
 	rfs_checks
 	busy_poll_checks
 	check_checks
+	advise_checks
 
 	# ethtool -L: the channel count changes under the traced flows (the
 	# table first: the kernel refuses fewer channels than a table set by
