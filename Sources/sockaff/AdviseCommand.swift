@@ -146,7 +146,7 @@ struct AdviseCommand: ParsableCommand {
       let scoped = pid != nil || selection.port != nil || within != nil
       let inScope: (SocketAffinity) -> Bool = { socket in
         (pid == nil || socket.pid == pid) && selection.selects(socket)
-          && (within.map { path in socket.cgroup.map { ProcFS.cgroup($0, isWithin: path) } ?? false } ?? true)
+          && (within.map(socket.isHeld(within:)) ?? true)
       }
       if scoped && status.attached && !sockets.contains(where: inScope) {
         var asked: [String] = []
@@ -226,11 +226,7 @@ struct AdviseCommand: ParsableCommand {
     return readers.mapValues { $0.sorted() }
   }
 
-  static func sleep(_ seconds: Double) {
-    var duration = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
-    var left = timespec()
-    while nanosleep(&duration, &left) != 0 && errno == EINTR { duration = left }
-  }
+  static func sleep(_ seconds: Double) { usleep(useconds_t(seconds * 1e6)) }  // at most 60 s: fits
 
   static func text(_ report: Report, apply: Bool) -> String {
     var lines: [String] = []

@@ -89,7 +89,7 @@ struct ListCommand: ParsableCommand {
         )
       }
       var sockets = result.sockets.filter(selection.selects)
-      if let within { sockets = sockets.filter { $0.cgroup.map { ProcFS.cgroup($0, isWithin: within) } ?? false } }
+      if let within { sockets = sockets.filter { $0.isHeld(within: within) } }
       if mismatch { sockets = sockets.filter { $0.crossNUMA == true } }
       if by == .cgroup {
         let summaries = CgroupSummary.summarize(sockets)

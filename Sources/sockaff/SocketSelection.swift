@@ -67,3 +67,10 @@ struct SocketSelection: ParsableArguments {
 }
 
 extension SocketKind.TransportProtocol: ExpressibleByArgument {}
+
+extension SocketAffinity {
+  /// `--cgroup`'s filter (list, advise): the holder is in cgroup `path`
+  /// (relative to the cgroup2 root, as `ListCommand.cgroupPath` gives it)
+  /// or below it.
+  func isHeld(within path: String) -> Bool { cgroup.map { ProcFS.cgroup($0, isWithin: path) } ?? false }
+}

@@ -10,6 +10,10 @@ public enum CPUList {
   /// at 8192), low enough that a malformed range cannot make a huge array.
   public static let maxCPU = 65535
 
+  /// CPUs (or nodes) in words, each one named: "0,1,5". For messages and
+  /// evidence, where each id is read on its own; `parse` reads it back.
+  public static func joined(_ ids: [Int]) -> String { ids.map(String.init).joined(separator: ",") }
+
   public static func parse(_ text: String) throws(ParseError) -> [Int] {
     let trimmed = text.trimmingWhitespace()
     if trimmed.isEmpty { return [] }

@@ -2,8 +2,8 @@
 /// each a write of one sysfs or procfs file with its value before and
 /// after, and the effect the prediction model (`QueueProcessing`) gives it
 /// per traced socket; and what it does not propose, and why.
-public struct ReceiveAdvice: Sendable, Equatable, Encodable {
-  public struct Change: Sendable, Equatable, Encodable {
+public struct ReceiveAdvice: Sendable, Equatable {
+  public struct Change: Sendable, Equatable, JSONFields {
     public enum What: String, Sendable, Codable {
       /// /proc/irq/N/smp_affinity_list: where a queue's interrupt (and so
       /// its NAPI poll) runs.
@@ -29,28 +29,22 @@ public struct ReceiveAdvice: Sendable, Equatable, Encodable {
     /// The shell line that makes the change by hand.
     public var command: String { "echo \(after) > \(path)" }
 
-    enum CodingKeys: String, CodingKey {
-      case what, interface, irq, path, before, after, reason, effects, command
-      case rxQueue = "rx_queue"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-      var container = encoder.container(keyedBy: CodingKeys.self)
-      try container.encode(what, forKey: .what)
-      try container.encode(interface, forKey: .interface)
-      try container.encode(rxQueue, forKey: .rxQueue)
-      try container.encode(irq, forKey: .irq)
-      try container.encode(path, forKey: .path)
-      try container.encode(before, forKey: .before)
-      try container.encode(after, forKey: .after)
-      try container.encode(command, forKey: .command)
-      try container.encode(reason, forKey: .reason)
-      try container.encode(effects, forKey: .effects)
+    public func visitFields<Visitor: JSONFieldVisitor>(_ visitor: inout Visitor) throws {
+      try visitor.field("what", what.rawValue)
+      try visitor.field("interface", interface)
+      try visitor.field("rx_queue", rxQueue)
+      try visitor.field("irq", irq)
+      try visitor.field("path", path)
+      try visitor.field("before", before)
+      try visitor.field("after", after)
+      try visitor.field("command", command)
+      try visitor.field("reason", reason)
+      try visitor.field("effects", effects)
     }
   }
 
   /// One socket's processing before and after, by the model.
-  public struct Effect: Sendable, Equatable, Encodable {
+  public struct Effect: Sendable, Equatable, JSONFields {
     public let pid: Int32
     public let fd: Int32
     public let command: String?
@@ -67,26 +61,30 @@ public struct ReceiveAdvice: Sendable, Equatable, Encodable {
     /// --port, --cgroup); others on the same queue move with it.
     public let inScope: Bool
 
-    enum CodingKeys: String, CodingKey {
-      case pid, fd, command, local, remote
-      case rxQueue = "rx_queue"
-      case beforeCPUs = "before_cpus"
-      case beforeNodes = "before_nodes"
-      case afterCPUs = "after_cpus"
-      case afterNodes = "after_nodes"
-      case readNodes = "read_nodes"
-      case inScope = "in_scope"
+    public func visitFields<Visitor: JSONFieldVisitor>(_ visitor: inout Visitor) throws {
+      try visitor.field("pid", pid)
+      try visitor.field("fd", fd)
+      try visitor.field("command", command)
+      try visitor.field("local", local)
+      try visitor.field("remote", remote)
+      try visitor.field("rx_queue", rxQueue)
+      try visitor.field("before_cpus", beforeCPUs)
+      try visitor.field("before_nodes", beforeNodes)
+      try visitor.field("after_cpus", afterCPUs)
+      try visitor.field("after_nodes", afterNodes)
+      try visitor.field("read_nodes", readNodes)
+      try visitor.field("in_scope", inScope)
     }
 
     /// "pid 812 fd 9 10.0.0.2:7000 <- 10.0.0.1:4000: received on CPU 4 (node
     /// 2) instead of CPU 1 (node 0); read on node 2"
     public var line: String {
       func cpus(_ cpus: [Int], _ nodes: [Int]) -> String {
-        let c = cpus.map(String.init).joined(separator: ",")
-        let n = nodes.map(String.init).joined(separator: ",")
+        let c = CPUList.joined(cpus)
+        let n = CPUList.joined(nodes)
         return "\(cpus.count == 1 ? "CPU" : "CPUs") \(c) (\(nodes.count == 1 ? "node" : "nodes") \(n))"
       }
-      let read = readNodes.map(String.init).joined(separator: ",")
+      let read = CPUList.joined(readNodes)
       return "pid \(pid) fd \(fd) \(local ?? "-") <- \(remote ?? "-"): received on "
         + "\(cpus(afterCPUs, afterNodes)) instead of \(cpus(beforeCPUs, beforeNodes)); read on node \(read)"
     }
@@ -94,16 +92,18 @@ public struct ReceiveAdvice: Sendable, Equatable, Encodable {
 
   /// Something not advised, and why: the model cannot predict its effect,
   /// or the change is not sockaff's to make.
-  public struct Withheld: Sendable, Equatable, Encodable {
+  public struct Withheld: Sendable, Equatable, JSONFields {
     public let interface: String?
     public let rxQueue: Int?
     /// "pid P fd F" where it concerns one socket.
     public let socket: String?
     public let why: String
 
-    enum CodingKeys: String, CodingKey {
-      case interface, socket, why
-      case rxQueue = "rx_queue"
+    public func visitFields<Visitor: JSONFieldVisitor>(_ visitor: inout Visitor) throws {
+      try visitor.field("interface", interface)
+      try visitor.field("rx_queue", rxQueue)
+      try visitor.field("socket", socket)
+      try visitor.field("why", why)
     }
   }
 

@@ -62,6 +62,8 @@ public struct Topology: Equatable, Sendable {
   public var nodes: [Int] { cpusByNode.keys.sorted() }
 
   public func node(ofCPU cpu: Int) -> Int? { nodeByCPU[cpu] }
+  /// The distinct nodes of `cpus`, ascending (unknown CPUs left out).
+  public func nodes(ofCPUs cpus: [Int]) -> [Int] { Set(cpus.compactMap { nodeByCPU[$0] }).sorted() }
   public func processorNumber(ofCPU cpu: Int) -> ProcessorNumber? { numberByCPU[cpu] }
 
   /// The live host's topology from libnuma. Without NUMA support in the kernel

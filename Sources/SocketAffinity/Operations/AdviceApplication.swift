@@ -74,18 +74,23 @@ public struct AdviceApplication: Sendable {
     guard written == bytes.count else { throw .lastErrno(operation: "write \(value) to \(path)") }
   }
 
+  /// Whether `entry` names a file advise writes: PROC/irq/N/smp_affinity_list
+  /// or SYS/class/net/DEV/queues/rx-Q/rps_cpus, nothing above or beside them.
   func allowed(_ entry: UndoFile.Entry) -> Bool {
-    let parts = entry.path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+    let (prefix, suffix) =
+      switch entry.what {
+      case .irqAffinity: ("\(proc)/irq/", "/smp_affinity_list")
+      case .rpsCPUs: ("\(sys)/class/net/", "/rps_cpus")
+      }
+    guard entry.path.hasPrefix(prefix), entry.path.hasSuffix(suffix) else { return false }
+    let middle = entry.path.dropFirst(prefix.count).dropLast(suffix.count).split(
+      separator: "/", omittingEmptySubsequences: false)
     switch entry.what {
     case .irqAffinity:
-      // PROC/irq/N/smp_affinity_list
-      let tail = Array(parts.suffix(2))
-      return tail.count == 2 && Int(tail[0]) != nil && entry.path == "\(proc)/irq/\(tail[0])/smp_affinity_list"
+      return middle.count == 1 && Int(middle[0]) != nil
     case .rpsCPUs:
-      // SYS/class/net/DEV/queues/rx-Q/rps_cpus
-      let tail = Array(parts.suffix(4))
-      return tail.count == 4 && entry.path == "\(sys)/class/net/\(tail[0])/queues/\(tail[2])/rps_cpus"
-        && tail[1] == "queues" && tail[2].hasPrefix("rx-") && !tail[0].isEmpty && !tail[0].contains("..")
+      return middle.count == 3 && !middle[0].isEmpty && middle[0] != ".." && middle[0] != "."
+        && middle[1] == "queues" && middle[2].hasPrefix("rx-") && Int(middle[2].dropFirst(3)) != nil
     }
   }
 

@@ -27,8 +27,6 @@ public struct AdvicePlanning: Sendable {
     self.proc = proc
   }
 
-  func nodes(_ cpus: [Int]) -> [Int] { Set(cpus.compactMap(topology.node(ofCPU:))).sorted() }
-
   /// `readers`: per socket cookie, every CPU its holders' threads may run
   /// on. `inScope`: the sockets the operator asked about (all by default);
   /// only they decide where a queue goes, and only their queues change.
@@ -61,20 +59,18 @@ public struct AdvicePlanning: Sendable {
   ) {
     let q = nic.queues
     let name = q.interface
-    if nic.ntupleRules > 0 {
-      advice.withheld.append(
-        .init(
-          interface: name, rxQueue: nil, socket: nil,
-          why: "\(nic.ntupleRules) ntuple rules override RSS for their flows: which queue a flow takes is not "
-            + "known, so no change's effect is"))
-      return
+    func withhold(_ queue: Int?, socket: String? = nil, _ why: String) {
+      advice.withheld.append(.init(interface: name, rxQueue: queue, socket: socket, why: why))
     }
-    if q.threaded {
-      advice.withheld.append(
-        .init(
-          interface: name, rxQueue: nil, socket: nil,
-          why: "threaded NAPI: kernel threads (napi/\(name)-ID) poll its queues and the IRQ only wakes them; "
-            + "sockaff does not change kernel threads' affinity (taskset -pc CPU PID pins one)"))
+    // What makes every queue of the NIC unpredictable.
+    if nic.ntupleRules > 0 || q.threaded {
+      withhold(
+        nil,
+        nic.ntupleRules > 0
+          ? "\(nic.ntupleRules) ntuple rules override RSS for their flows: which queue a flow takes is not "
+            + "known, so no change's effect is"
+          : "threaded NAPI: kernel threads (napi/\(name)-ID) poll its queues and the IRQ only wakes them; "
+            + "sockaff does not change kernel threads' affinity (taskset -pc CPU PID pins one)")
       return
     }
     func onQueue(_ queue: Int) -> [SocketAffinity] { sockets.filter { $0.rxQueue.map(Int.init) == queue } }
@@ -103,33 +99,30 @@ public struct AdvicePlanning: Sendable {
     var targets: [Int: (node: Int, why: String)] = [:]
     for queue in queues where wanted.contains(queue) {
       if q.rfs(queue: queue) {
-        advice.withheld.append(
-          .init(
-            interface: name, rxQueue: queue, socket: nil,
-            why: "RFS is on for rx-\(queue): it moves the queue's flows to the CPUs that read them, so neither its "
-              + "IRQ nor RPS decides; whether to keep it is the operator's call"))
+        withhold(
+          queue,
+          "RFS is on for rx-\(queue): it moves the queue's flows to the CPUs that read them, so neither its "
+            + "IRQ nor RPS decides; whether to keep it is the operator's call")
         continue
       }
       var votes: [Int: UInt64] = [:]
       for socket in onQueue(queue) where inScope(socket) {
         let label = "pid \(socket.pid) fd \(socket.fd)"
-        if let busy = socket.path?.busyPolling, busy.active {
-          advice.withheld.append(
-            .init(
-              interface: name, rxQueue: queue, socket: label,
-              why: "busy polling (\(busy.description)): its reader processes the packets while it polls, "
-                + "wherever it runs"))
+        // The path names busy polling only where it is active.
+        if let busy = socket.path?.busyPolling {
+          withhold(
+            queue, socket: label,
+            "busy polling (\(busy.description)): its reader processes the packets while it polls, wherever it runs")
           continue
         }
-        let readNodes = nodes(readers[socket.cookie] ?? [])
+        let readNodes = topology.nodes(ofCPUs: readers[socket.cookie] ?? [])
         guard readNodes.count == 1 else {
-          advice.withheld.append(
-            .init(
-              interface: name, rxQueue: queue, socket: label,
-              why: readNodes.isEmpty
-                ? "where its holders' threads run is not known"
-                : "its holders' threads may run on nodes \(HostCheck.cpus(readNodes)): no one node reads it "
-                  + "(pin them to one node, then ask again)"))
+          withhold(
+            queue, socket: label,
+            readNodes.isEmpty
+              ? "where its holders' threads run is not known"
+              : "its holders' threads may run on nodes \(CPUList.joined(readNodes)): no one node reads it "
+                + "(pin them to one node, then ask again)")
           continue
         }
         votes[readNodes[0], default: 0] += max(socket.packets ?? 0, 1)
@@ -141,7 +134,7 @@ public struct AdvicePlanning: Sendable {
           best.key,
           "\(best.value) of the \(total) packets traced on rx-\(queue) are read on node \(best.key)"
         )
-      } else if !scoped, let node = q.deviceNode, !irqCPUs.isEmpty, nodes(irqCPUs) != [node] {
+      } else if !scoped, let node = q.deviceNode, !irqCPUs.isEmpty, topology.nodes(ofCPUs: irqCPUs) != [node] {
         targets[queue] = (node, "no traced socket on rx-\(queue) is read on one known node: the NIC's own node \(node)")
       }
     }
@@ -150,7 +143,8 @@ public struct AdvicePlanning: Sendable {
     for (queue, target) in targets.sorted(by: { $0.key < $1.key }) {
       let rps = after.rpsCPUs[queue] ?? []
       if !rps.isEmpty {
-        guard nodes(rps) != [target.node], let cpus = topology.cpusByNode[target.node], !cpus.isEmpty else {
+        guard topology.nodes(ofCPUs: rps) != [target.node], let cpus = topology.cpusByNode[target.node], !cpus.isEmpty
+        else {
           continue
         }
         after = after.changing(rpsOf: queue, to: cpus)
@@ -162,14 +156,11 @@ public struct AdvicePlanning: Sendable {
         continue
       }
       guard let line = q.irqByQueue[queue] else {
-        advice.withheld.append(
-          .init(
-            interface: name, rxQueue: queue, socket: nil,
-            why: "no interrupt of \(name) is known to serve rx-\(queue): nothing to move"))
+        withhold(queue, "no interrupt of \(name) is known to serve rx-\(queue): nothing to move")
         continue
       }
       let current = after.irqCPUs[line.irq] ?? []
-      if !current.isEmpty && nodes(current) == [target.node] { continue }
+      if !current.isEmpty && topology.nodes(ofCPUs: current) == [target.node] { continue }
       moving.append((queue, line.irq, target.node, target.why))
     }
     // One CPU each, the least loaded by the NIC's other queue IRQs first.
@@ -193,39 +184,27 @@ public struct AdvicePlanning: Sendable {
           before: file(path), after: "\(cpu)", reason: move.why, effects: []))
     }
 
-    // The effects: every traced socket on a changed queue, before and after.
-    for index in changes.indices {
-      let queue = changes[index].rxQueue
-      for socket in onQueue(queue) {
+    // The effects: every traced socket on a changed queue, before and
+    // after all of the NIC's changes, each queue's once.
+    var effects: [Int: [ReceiveAdvice.Effect]] = [:]
+    for queue in Set(changes.map(\.rxQueue)) {
+      effects[queue] = onQueue(queue).compactMap { socket in
         let readerCPUs = readers[socket.cookie] ?? []
         func processing(_ queues: InterfaceQueues) -> [Int]? {
           try? queues.processing(
             queue: queue, pid: socket.pid, incomingNAPI: socket.napiID, readerCPUs: readerCPUs,
-            busyPolling: socket.path?.busyPolling.flatMap { $0.active ? $0 : nil }
+            busyPolling: socket.path?.busyPolling
           ).cpus
         }
-        guard let before = processing(q), let now = processing(after), before != now else { continue }
-        changes[index].effects.append(
-          .init(
-            pid: socket.pid, fd: socket.fd, command: socket.command, local: socket.local, remote: socket.remote,
-            rxQueue: queue, beforeCPUs: before, beforeNodes: nodes(before), afterCPUs: now, afterNodes: nodes(now),
-            readNodes: nodes(readerCPUs), inScope: inScope(socket)))
+        guard let before = processing(q), let now = processing(after), before != now else { return nil }
+        return .init(
+          pid: socket.pid, fd: socket.fd, command: socket.command, local: socket.local, remote: socket.remote,
+          rxQueue: queue, beforeCPUs: before, beforeNodes: topology.nodes(ofCPUs: before), afterCPUs: now,
+          afterNodes: topology.nodes(ofCPUs: now), readNodes: topology.nodes(ofCPUs: readerCPUs),
+          inScope: inScope(socket))
       }
     }
+    for index in changes.indices { changes[index].effects = effects[changes[index].rxQueue] ?? [] }
     advice.changes += changes
-  }
-}
-
-extension InterfaceQueues {
-  /// A sysfs CPU mask for `cpus`: hex words of 32 bits, most significant
-  /// first, comma separated (`parseCPUMask`'s inverse).
-  public static func cpuMask(_ cpus: [Int]) -> String {
-    guard let highest = cpus.max() else { return "0" }
-    var words = [UInt32](repeating: 0, count: highest / 32 + 1)
-    for cpu in cpus where cpu >= 0 { words[cpu / 32] |= 1 << UInt32(cpu % 32) }
-    return words.reversed().map { word in
-      let hex = String(word, radix: 16)
-      return String(repeating: "0", count: 8 - hex.count) + hex
-    }.joined(separator: ",")
   }
 }

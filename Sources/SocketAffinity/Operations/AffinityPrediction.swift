@@ -79,7 +79,7 @@ extension AffinityQuery {
     let cpu = candidates.count == 1 ? candidates[0] : nil
     let interrupt = line.map {
       SteeringPath.Interrupt(
-        number: $0.irq, name: $0.name, cpus: irqCPUs, nodes: Set(irqCPUs.compactMap(topology.node(ofCPU:))).sorted(),
+        number: $0.irq, name: $0.name, cpus: irqCPUs, nodes: topology.nodes(ofCPUs: irqCPUs),
         source: queues.irqSource[prediction.rxQueue] ?? "sysfs")
     }
     let path = SteeringPath(

@@ -41,10 +41,6 @@ public struct HostCheck: Sendable {
 
   public init(topology: Topology) { self.topology = topology }
 
-  static func cpus(_ list: [Int]) -> String { list.map(String.init).joined(separator: ",") }
-
-  func nodes(_ cpus: [Int]) -> [Int] { Set(cpus.compactMap(topology.node(ofCPU:))).sorted() }
-
   /// The rules over the NICs alone.
   public func findings(nics: [NIC], irqbalanceRunning: Bool) -> [Finding] {
     var found: [Finding] = []
@@ -60,7 +56,7 @@ public struct HostCheck: Sendable {
 
       // IRQs on another node than the NIC's own.
       if let node = q.deviceNode {
-        let off = queueNumbers.filter { !irqCPUs($0).isEmpty && !nodes(irqCPUs($0)).contains(node) }
+        let off = queueNumbers.filter { !irqCPUs($0).isEmpty && !topology.nodes(ofCPUs: irqCPUs($0)).contains(node) }
         if !off.isEmpty {
           found.append(
             Finding(
@@ -68,7 +64,7 @@ public struct HostCheck: Sendable {
               message:
                 "\(off.count) of \(q.rxQueues) RX queue interrupts run on another node than the NIC (node \(node))",
               evidence: off.map {
-                "rx-\($0): irq \(q.irqByQueue[$0]?.irq ?? -1) on cpus \(Self.cpus(irqCPUs($0))) (node \(Self.cpus(nodes(irqCPUs($0)))))"
+                "rx-\($0): irq \(q.irqByQueue[$0]?.irq ?? -1) on cpus \(CPUList.joined(irqCPUs($0))) (node \(CPUList.joined(topology.nodes(ofCPUs: irqCPUs($0)))))"
               }))
         }
       }
@@ -83,17 +79,17 @@ public struct HostCheck: Sendable {
             message:
               "RPS moves packets that RSS already spreads over \(spreadQueues) queues: work moved for nothing, and off the IRQ's cache",
             evidence: rpsQueues.map {
-              "rx-\($0): rps cpus \(Self.cpus(q.rpsCPUs[$0] ?? [])), irq on cpus \(Self.cpus(irqCPUs($0)))"
+              "rx-\($0): rps cpus \(CPUList.joined(q.rpsCPUs[$0] ?? [])), irq on cpus \(CPUList.joined(irqCPUs($0)))"
             }))
       }
-      let spanning = rpsQueues.filter { nodes(q.rpsCPUs[$0] ?? []).count > 1 }
+      let spanning = rpsQueues.filter { topology.nodes(ofCPUs: q.rpsCPUs[$0] ?? []).count > 1 }
       if !spanning.isEmpty {
         found.append(
           Finding(
             id: "rps_spans_nodes", severity: .warning, interface: name,
             message: "RPS masks span NUMA nodes: packets are processed on a node other than their IRQ's",
             evidence: spanning.map {
-              "rx-\($0): rps cpus \(Self.cpus(q.rpsCPUs[$0] ?? [])) (nodes \(Self.cpus(nodes(q.rpsCPUs[$0] ?? []))))"
+              "rx-\($0): rps cpus \(CPUList.joined(q.rpsCPUs[$0] ?? [])) (nodes \(CPUList.joined(topology.nodes(ofCPUs: q.rpsCPUs[$0] ?? []))))"
             }))
       }
       // Receive modes set on some queues and not the others.
@@ -119,7 +115,7 @@ public struct HostCheck: Sendable {
               id: "table_leaves_queues_out", severity: .warning, interface: name,
               message: "the RSS indirection table sends no flow to \(unused.count) of \(q.rxQueues) RX queues",
               evidence: [
-                "\(table.count) entries over queues \(Self.cpus(used.sorted())); unused: rx-\(unused.map(String.init).joined(separator: ",rx-"))"
+                "\(table.count) entries over queues \(CPUList.joined(used.sorted())); unused: rx-\(unused.map(String.init).joined(separator: ",rx-"))"
               ]))
         }
       }
@@ -147,7 +143,9 @@ public struct HostCheck: Sendable {
             id: "irqbalance_running", severity: .notice, interface: name,
             message:
               "irqbalance is running: it moves IRQs (every ~10 s by default) unless they are banned from it, so a queue's CPU may not stay",
-            evidence: pinned.map { "rx-\($0): irq \(q.irqByQueue[$0]?.irq ?? -1) on cpu \(Self.cpus(irqCPUs($0)))" }))
+            evidence: pinned.map {
+              "rx-\($0): irq \(q.irqByQueue[$0]?.irq ?? -1) on cpu \(CPUList.joined(irqCPUs($0)))"
+            }))
       }
     }
     for (irq, queues) in queuesOfIRQ.sorted(by: { $0.key < $1.key }) {

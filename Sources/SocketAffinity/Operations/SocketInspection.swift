@@ -53,7 +53,7 @@ struct SocketInspection {
     return ProcessFacts(
       command: ProcFS.command(pid: pid), networkNamespace: ProcFS.networkNamespace(pid: pid),
       cgroup: ProcFS.cgroup(pid: pid), threadCPUs: cpus,
-      threadNodes: Set(cpus.compactMap(topology.node(ofCPU:))).sorted())
+      threadNodes: topology.nodes(ofCPUs: cpus))
   }
 
   /// The socket's busy polling, read through the socket itself, where it

@@ -104,7 +104,7 @@ public final class SteeringInspection: Sendable {
     }
     let cpus = queues.irqCPUs[line.irq] ?? []
     let interrupt = SteeringPath.Interrupt(
-      number: line.irq, name: line.name, cpus: cpus, nodes: Set(cpus.compactMap(topology.node(ofCPU:))).sorted(),
+      number: line.irq, name: line.name, cpus: cpus, nodes: topology.nodes(ofCPUs: cpus),
       source: queues.irqSource[rxQueue] ?? "sysfs")
     return path(queues, interrupt: interrupt, unresolved: nil)
   }

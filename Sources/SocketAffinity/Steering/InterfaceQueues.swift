@@ -196,6 +196,18 @@ public struct InterfaceQueues: Sendable {
     return cpus
   }
 
+  /// A sysfs CPU mask for `cpus`: hex words of 32 bits, most significant
+  /// first, comma separated (`parseCPUMask`'s inverse).
+  public static func cpuMask(_ cpus: [Int]) -> String {
+    guard let highest = cpus.max() else { return "0" }
+    var words = [UInt32](repeating: 0, count: highest / 32 + 1)
+    for cpu in cpus where cpu >= 0 { words[cpu / 32] |= 1 << UInt32(cpu % 32) }
+    return words.reversed().map { word in
+      let hex = String(word, radix: 16)
+      return String(repeating: "0", count: 8 - hex.count) + hex
+    }.joined(separator: ",")
+  }
+
   /// RFS steers this queue's flows to their readers' CPUs.
   public func rfs(queue: Int) -> Bool { (rfsFlows[queue] ?? 0) > 0 && rfsSocketEntries > 0 }
 }

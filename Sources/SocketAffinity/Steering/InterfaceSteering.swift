@@ -94,7 +94,7 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
         let cpus = line.flatMap { queues.irqCPUs[$0.irq] } ?? []
         return Queue(
           queue: queue, irq: line?.irq, irqName: line?.name, cpus: cpus,
-          nodes: Set(cpus.compactMap(topology.node(ofCPU:))).sorted(), rpsCPUs: queues.rpsCPUs[queue] ?? [],
+          nodes: topology.nodes(ofCPUs: cpus), rpsCPUs: queues.rpsCPUs[queue] ?? [],
           rfs: queues.rfs(queue: queue), irqSource: queues.irqSource[queue])
       }
       var nic = InterfaceSteering(

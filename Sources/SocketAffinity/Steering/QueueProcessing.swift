@@ -42,7 +42,7 @@ extension InterfaceQueues {
       guard let pinned = thread.pinnedCPU else {
         throw unknown(
           "threaded NAPI on \(interface): \(thread.name) (pid \(thread.pid)) polls rx-\(queue) wherever the "
-            + "scheduler runs it (cpus \(Self.cpuList(thread.allowedCPUs))), not on the IRQ's cpu")
+            + "scheduler runs it (cpus \(CPUList.joined(thread.allowedCPUs))), not on the IRQ's cpu")
       }
       polled = [pinned]
       notes.append(
@@ -55,7 +55,7 @@ extension InterfaceQueues {
         let readers = readerCPU.map { "cpu \($0)" } ?? "the reading thread's cpu"
         throw unknown(
           "busy polling (\(busyPolling.description)): \(readers) processes the packets while it polls, "
-            + "cpu \(Self.cpuList(polled)) otherwise")
+            + "cpu \(CPUList.joined(polled)) otherwise")
       }
       notes.append("busy polling (\(busyPolling.description)) by the reader, on the same cpu \(readerCPU)")
     }
@@ -65,13 +65,13 @@ extension InterfaceQueues {
       guard let readerCPU else {
         throw unknown(
           "RFS on rx-\(queue) moves the flow to the cpu that last read it, and pid \(pid)'s threads may run on "
-            + "cpus \(Self.cpuList(readerCPUs))")
+            + "cpus \(CPUList.joined(readerCPUs))")
       }
       candidates = [readerCPU]
       notes.append("RFS on rx-\(queue) moves the flow to its reader's cpu \(readerCPU), where pid \(pid) is pinned")
     } else if !rps.isEmpty {
       candidates = rps
-      notes.append("RPS on rx-\(queue) spreads its packets over cpus \(Self.cpuList(rps))")
+      notes.append("RPS on rx-\(queue) spreads its packets over cpus \(CPUList.joined(rps))")
     }
     return QueueProcessing(cpus: candidates, napiThread: napiThread, notes: notes)
   }
@@ -90,6 +90,4 @@ extension InterfaceQueues {
     changed.rpsCPUs[queue] = cpus
     return changed
   }
-
-  static func cpuList(_ cpus: [Int]) -> String { cpus.map(String.init).joined(separator: ",") }
 }
