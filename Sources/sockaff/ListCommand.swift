@@ -20,6 +20,13 @@ struct ListCommand: ParsableCommand {
       latest packet) and SO_INCOMING_NAPI_ID (its NAPI, hence its interface and RX queue
       where the netdev family names them, 6.8+). The kernel keeps no receive CPU for TCP
       listeners and unconnected UDP sockets: they are counted on stderr, not listed.
+
+      --reuseport lists SO_REUSEPORT groups instead (TCP listeners or unconnected UDP
+      sockets sharing an address and port in one namespace): each member's holders and
+      their thread CPUs, the CPUs its packets were received on (a listener's: the SYNs and
+      handshake ACKs that chose it), whether a steering program's map holds it, and
+      whether it is received off its threads' node. --pid, --port, --proto, --local and
+      --mismatch narrow the groups.
       """))
 
   @Option(
@@ -59,13 +66,26 @@ struct ListCommand: ParsableCommand {
       valueName: "cgroup"))
   var by: Grouping?
 
+  @Flag(help: "List SO_REUSEPORT groups and their members instead of sockets.")
+  var reuseport = false
+
   @OptionGroup var topologyOptions: TopologyOptions
 
   func validate() throws {
     if let pid, pid <= 0 { throw ValidationError("--pid takes a process id (1 or more), not \(pid)") }
+    if reuseport {
+      for (name, given) in [
+        ("--source", source != .traced), ("--wide", wide), ("--cgroup", cgroup != nil), ("--by", by != nil),
+        ("--remote", selection.remote != nil),
+      ] where given {
+        throw ValidationError(
+          "--reuseport does not take \(name) (it takes --pid, --port, --proto, --local, --mismatch, --json)")
+      }
+    }
   }
 
   func run() throws {
+    if reuseport { return try listGroups() }
     try reporting(json: json) {
       // A cgroup that does not exist is said before anything is listed.
       let within = try cgroup.map { (path) throws(SockaffError) in try Self.cgroupPath(path) }
@@ -103,6 +123,41 @@ struct ListCommand: ParsableCommand {
       }
       print(SocketTable.render(sockets, columns: wide ? SocketTable.wide : SocketTable.narrow))
       for summary in summaries where mismatch { print(summary.summary) }
+    }
+  }
+
+  /// `--reuseport`: the groups, narrowed by --pid (a member held by it),
+  /// --port/--proto/--local (the group's address) and --mismatch (a member
+  /// received off its threads' node).
+  func listGroups() throws {
+    try reporting(json: json) {
+      if let pid, access("/proc/\(pid)", F_OK) != 0 {
+        throw SockaffError(.noSuchProcess, errno: .noSuchProcess, operation: "list pid \(pid)")
+      }
+      let result = try ReuseportListing(topology: try topologyOptions.topology()).groups()
+      if let limits = result.limits { Output.standardError("sockaff: \(limits)") }
+      if result.unreadableMembers > 0 {
+        Output.standardError(
+          "sockaff: warning: \(result.unreadableMembers) candidate \(result.unreadableMembers == 1 ? "socket" : "sockets") left out: no holder could be read"
+        )
+      }
+      var groups = result.groups
+      if let pid { groups = groups.filter { $0.members.contains { $0.holders.contains { $0.pid == pid } } } }
+      if let filter = selection.filter {
+        groups = groups.filter { group in
+          guard let local = SocketSearch.Endpoint(group.local), local.port == filter.port else { return false }
+          return (filter.transport.map { $0 == group.transport } ?? true)
+            && (filter.local.map { $0.matches(local) } ?? true)
+        }
+      }
+      if mismatch { groups = groups.filter { !$0.offNodeMembers.isEmpty } }
+      if json { return try Output.json(groups) }
+      if groups.isEmpty {
+        Output.standardError(
+          "sockaff: no SO_REUSEPORT group\(selection.port == nil && pid == nil && !mismatch ? "" : " matches")")
+        return
+      }
+      print(ReuseportTable.render(groups))
     }
   }
 

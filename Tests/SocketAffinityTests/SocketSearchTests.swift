@@ -16,6 +16,8 @@ final class SocketSearchTests: XCTestCase {
     XCTAssertEqual(rows.first?.local, SocketSearch.Endpoint("127.0.0.1:8080"))
     XCTAssertEqual(rows.first?.remote, SocketSearch.Endpoint("0.0.0.0:0"))
     XCTAssertEqual(rows.first?.inode, 31577)
+    XCTAssertEqual(rows.first?.state, 0x0A, "a listener")
+    XCTAssertEqual(SocketSearch.parseTable(tcp.replacingOccurrences(of: " 31577", with: " 1")).first?.uid, 0)
 
     let udp6 = """
         sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
@@ -24,6 +26,7 @@ final class SocketSearchTests: XCTestCase {
       """
     let six = SocketSearch.parseTable(udp6)
     XCTAssertEqual(six.map(\.local), [SocketSearch.Endpoint("[::1]:53"), SocketSearch.Endpoint("127.0.0.1:8081")])
+    XCTAssertEqual(six.map(\.state), [0x07, 0x07], "unconnected")
   }
 
   func testEndpointsAsAnOperatorWritesThem() {

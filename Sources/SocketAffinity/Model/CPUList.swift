@@ -14,6 +14,21 @@ public enum CPUList {
   /// evidence, where each id is read on its own; `parse` reads it back.
   public static func joined(_ ids: [Int]) -> String { ids.map(String.init).joined(separator: ",") }
 
+  /// The kernel's own spelling of a set: runs as ranges, "0-3,8" ("" for
+  /// none). For tables, where a host's 128 thread CPUs must fit a column.
+  public static func format(_ ids: [Int]) -> String {
+    var runs: [String] = []
+    var index = 0
+    let sorted = Array(Set(ids)).sorted()
+    while index < sorted.count {
+      var end = index
+      while end + 1 < sorted.count && sorted[end + 1] == sorted[end] + 1 { end += 1 }
+      runs.append(end == index ? "\(sorted[index])" : "\(sorted[index])-\(sorted[end])")
+      index = end + 1
+    }
+    return runs.joined(separator: ",")
+  }
+
   public static func parse(_ text: String) throws(ParseError) -> [Int] {
     let trimmed = text.trimmingWhitespace()
     if trimmed.isEmpty { return [] }

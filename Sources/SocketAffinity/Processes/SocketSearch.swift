@@ -79,45 +79,76 @@ public enum SocketSearch {
   /// Every holder of every socket that matches, by pid then fd. Processes
   /// that cannot be read (no CAP_SYS_PTRACE over them) are left out.
   public static func find(_ filter: Filter) -> [Match] {
-    // One process per network namespace reads that namespace's tables.
-    var namespaces: [UInt64: Int32] = [:]
     let processes = ProcFS.processIDs()
+    var wanted: [UInt64: SocketKind.TransportProtocol] = [:]
+    for (_, table) in tables(processes: processes) where filter.transport == nil || filter.transport == table.transport
+    {
+      for row in table.rows where row.local.port == filter.port {
+        if let local = filter.local, !local.matches(row.local) { continue }
+        if let remote = filter.remote, !remote.matches(row.remote) { continue }
+        wanted[row.inode] = table.transport
+      }
+    }
+    return holders(of: Set(wanted.keys), processes: processes).map { holder in
+      Match(pid: holder.pid, fd: holder.fd, transport: wanted[holder.inode]!)
+    }
+  }
+
+  /// One of a namespace's socket tables, as read through one of its processes.
+  struct Table {
+    let namespace: UInt64
+    let transport: SocketKind.TransportProtocol
+    let family: SocketKind.Family
+    let rows: [Row]
+  }
+
+  /// Every network namespace's four tables, each namespace read through the
+  /// first of `processes` found in it.
+  static func tables(processes: [Int32]) -> [(reader: Int32, table: Table)] {
+    var namespaces: [UInt64: Int32] = [:]
     for pid in processes {
       guard let link = ProcFS.link("/proc/\(pid)/ns/net"), let namespace = ProcFS.inode(inLink: link, kind: "net")
       else { continue }
       if namespaces[namespace] == nil { namespaces[namespace] = pid }
     }
-    var wanted: [UInt64: SocketKind.TransportProtocol] = [:]
-    for pid in namespaces.values {
-      for (table, transport) in [("tcp", .tcp), ("tcp6", .tcp), ("udp", .udp), ("udp6", .udp)]
-        as [(String, SocketKind.TransportProtocol)]
-      where filter.transport == nil || filter.transport == transport {
-        guard let text = try? readTextFile("/proc/\(pid)/net/\(table)") else { continue }
-        for row in parseTable(text) where row.local.port == filter.port {
-          if let local = filter.local, !local.matches(row.local) { continue }
-          if let remote = filter.remote, !remote.matches(row.remote) { continue }
-          wanted[row.inode] = transport
-        }
+    var tables: [(reader: Int32, table: Table)] = []
+    for (namespace, pid) in namespaces.sorted(by: { $0.key < $1.key }) {
+      for (name, transport, family) in [
+        ("tcp", .tcp, .inet), ("tcp6", .tcp, .inet6), ("udp", .udp, .inet), ("udp6", .udp, .inet6),
+      ]
+        as [(String, SocketKind.TransportProtocol, SocketKind.Family)]
+      {
+        guard let text = try? readTextFile("/proc/\(pid)/net/\(name)") else { continue }
+        tables.append(
+          (pid, Table(namespace: namespace, transport: transport, family: family, rows: parseTable(text))))
       }
     }
-    guard !wanted.isEmpty else { return [] }
-    var matches: [Match] = []
+    return tables
+  }
+
+  /// The holders (pid, fd) of the sockets with these inodes, by pid then fd.
+  static func holders(of inodes: Set<UInt64>, processes: [Int32]) -> [(pid: Int32, fd: Int32, inode: UInt64)] {
+    guard !inodes.isEmpty else { return [] }
+    var holders: [(pid: Int32, fd: Int32, inode: UInt64)] = []
     for pid in processes {
       guard let fds = try? ProcFS.fileDescriptors(pid: pid) else { continue }
       for fd in fds {
         guard let link = ProcFS.link("/proc/\(pid)/fd/\(fd)"), let inode = ProcFS.inode(inLink: link, kind: "socket"),
-          let transport = wanted[inode]
+          inodes.contains(inode)
         else { continue }
-        matches.append(Match(pid: pid, fd: fd, transport: transport))
+        holders.append((pid, fd, inode))
       }
     }
-    return matches
+    return holders
   }
 
   /// One row of /proc/net/{tcp,tcp6,udp,udp6}.
   struct Row: Equatable {
     let local: Endpoint
     let remote: Endpoint
+    /// The kernel's state number (TCP's: 0x0A a listener; UDP: 0x07 unconnected, 0x01 connected).
+    var state: UInt8 = 0
+    var uid: UInt32 = 0
     let inode: UInt64
   }
 
@@ -128,9 +159,9 @@ public enum SocketSearch {
     text.split(separator: "\n").dropFirst().compactMap { line in
       let fields = line.split(separator: " ", omittingEmptySubsequences: true)
       guard fields.count > 9, let local = endpoint(fields[1]), let remote = endpoint(fields[2]),
-        let inode = UInt64(fields[9]), inode != 0
+        let state = UInt8(fields[3], radix: 16), let uid = UInt32(fields[7]), let inode = UInt64(fields[9]), inode != 0
       else { return nil }
-      return Row(local: local, remote: remote, inode: inode)
+      return Row(local: local, remote: remote, state: state, uid: uid, inode: inode)
     }
   }
 

@@ -18,6 +18,21 @@ sockets being queried, driven line by line over stdin, answering in JSON lines.
                                    unconnected UDP socket it talks to; print all fds
   peer.py fork-share HOST          bind a UDP socket, fork a child that holds it too,
                                    print {pid, child_pid, fd, port}; the parent echoes
+  peer.py reuseport tcp|udp HOST PORT
+                                   a SO_REUSEPORT member bound to HOST:PORT (0: a new
+                                   port), listening if TCP; print {pid, fd, port}; each
+                                   "drain" reads (UDP) or accepts and closes (TCP) what
+                                   is queued and prints {"received": total so far}
+  peer.py reuseport-steer PID:FD ...
+                                   takes the members' sockets (pidfd_getfd), puts member
+                                   i in slot i of a REUSEPORT_SOCKARRAY map, attaches an
+                                   sk_reuseport program that selects slot 0, closes its
+                                   copies; prints {pid, map_id, prog_id} or {refused}
+  peer.py udp-spray HOST PORT FLOWS COUNT
+                                   COUNT datagrams from each of FLOWS new sockets (FLOWS
+                                   source ports: flows the reuseport hash spreads)
+  peer.py tcp-connect HOST PORT COUNT
+                                   COUNT connections, held until EOF; prints {done}
 
 Any mode takes --cpu N (first): pin the process to CPU N (sched_setaffinity).
 
@@ -32,6 +47,7 @@ import json
 import os
 import select
 import socket
+import struct
 import sys
 import time
 
@@ -210,6 +226,124 @@ def fork_share(host):
         os.waitpid(child, 0)
 
 
+SO_REUSEPORT = 15
+
+
+def reuseport_member(proto, host, port):
+    sock = socket.socket(family_of(host), socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, SO_REUSEPORT, 1)
+    sock.bind((host, int(port)))
+    if proto == "tcp":
+        sock.listen(256)
+    sock.setblocking(False)
+    say(pid=os.getpid(), fd=sock.fileno(), port=sock.getsockname()[1])
+    received = 0
+    for line in sys.stdin:
+        if line.split()[:1] == ["drain"]:
+            while True:
+                try:
+                    if proto == "tcp":
+                        sock.accept()[0].close()
+                    else:
+                        sock.recv(SIZE)
+                except BlockingIOError:
+                    break
+                received += 1
+            say(received=received)
+
+
+def bpf_syscall(cmd, attr):
+    """bpf(2) through libc: Python has no binding. Returns the result and the attr buffer."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    number = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
+    buffer = ctypes.create_string_buffer(bytes(attr), len(attr))
+    result = libc.syscall(number, cmd, buffer, len(attr))
+    if result < 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"bpf({cmd}): {os.strerror(error)}")
+    return result, buffer
+
+
+def object_id(fd):
+    """BPF_OBJ_GET_INFO_BY_FD: the id (both map and prog info start with type, id)."""
+    import ctypes
+    info = ctypes.create_string_buffer(256)
+    attr = struct.pack("IIQ", fd, 256, ctypes.addressof(info)) + bytes(112)
+    bpf_syscall(15, attr)
+    return struct.unpack_from("II", info.raw)[1]
+
+
+def reuseport_steer(members):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    sockets = []
+    for member in members:
+        pid, fd = (int(part) for part in member.split(":"))
+        pidfd = os.pidfd_open(pid)
+        copy = libc.syscall(438, pidfd, fd, 0)  # pidfd_getfd
+        os.close(pidfd)
+        if copy < 0:
+            sys.exit(f"pidfd_getfd {member}: {os.strerror(ctypes.get_errno())}")
+        sockets.append(copy)
+    try:
+        # BPF_MAP_CREATE: REUSEPORT_SOCKARRAY (20), u32 keys, u64 values (a lookup gives cookies).
+        create = struct.pack("IIIIIII16s", 20, 4, 8, len(sockets), 0, 0, 0, b"sockaff_test_rp") + bytes(84)
+        map_fd, _ = bpf_syscall(0, create)
+        for slot, copy in enumerate(sockets):
+            key, value = ctypes.c_uint32(slot), ctypes.c_uint64(copy)
+            update = struct.pack("IIQQQ", map_fd, 0, ctypes.addressof(key), ctypes.addressof(value), 0) + bytes(96)
+            bpf_syscall(2, update)  # BPF_MAP_UPDATE_ELEM
+        def insn(code, dst=0, src=0, off=0, imm=0):
+            return struct.pack("<BBhi", code, dst | src << 4, off, imm)
+        program = b"".join([
+            insn(0xBF, 6, 1),                  # r6 = ctx
+            insn(0x62, 10, 0, -4, 0),          # *(u32 *)(r10 - 4) = 0: the key
+            insn(0xBF, 1, 6),                  # r1 = ctx
+            insn(0x18, 2, 1, 0, map_fd), insn(0),  # r2 = the map (BPF_PSEUDO_MAP_FD)
+            insn(0xBF, 3, 10), insn(0x07, 3, 0, 0, -4),  # r3 = &key
+            insn(0xB7, 4, 0, 0, 0),            # r4 = 0: flags
+            insn(0x85, 0, 0, 0, 82),           # bpf_sk_select_reuseport
+            insn(0xB7, 0, 0, 0, 1),            # return SK_PASS
+            insn(0x95),
+        ])
+        license = ctypes.create_string_buffer(b"GPL")
+        code = ctypes.create_string_buffer(program, len(program))
+        load = struct.pack(
+            "IIQQIIQII16sII", 21, len(program) // 8, ctypes.addressof(code), ctypes.addressof(license),
+            0, 0, 0, 0, 0, b"sockaff_test_rp", 0, 0) + bytes(56)
+        prog_fd, _ = bpf_syscall(5, load)  # BPF_PROG_LOAD, BPF_PROG_TYPE_SK_REUSEPORT
+        socket.socket(fileno=os.dup(sockets[0])).setsockopt(socket.SOL_SOCKET, 52, struct.pack("i", prog_fd))
+    except OSError as error:
+        say(pid=os.getpid(), refused=str(error))
+        sys.stdin.read()
+        return
+    for copy in sockets:
+        os.close(copy)  # the members alone hold their sockets
+    say(pid=os.getpid(), map_id=object_id(map_fd), prog_id=object_id(prog_fd))
+    sys.stdin.read()
+
+
+def udp_spray(host, port, flows, count):
+    for _ in range(int(flows)):
+        sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
+        for _ in range(int(count)):
+            sock.sendto(b"x" * SIZE, (host, int(port)))
+        sock.close()
+    say(done=int(flows) * int(count))
+
+
+def tcp_connect(host, port, count):
+    held = []
+    for _ in range(int(count)):
+        sock = socket.socket(family_of(host), socket.SOCK_STREAM)
+        sock.settimeout(TIMEOUT)
+        sock.connect((host, int(port)))
+        held.append(sock)
+    say(done=int(count))
+    sys.stdin.read()
+
+
 def main(argv):
     if argv[1] == "--cpu":
         os.sched_setaffinity(0, {int(argv[2])})
@@ -229,6 +363,14 @@ def main(argv):
         multi(args[0])
     elif mode == "fork-share":
         fork_share(args[0])
+    elif mode == "reuseport":
+        reuseport_member(*args)
+    elif mode == "reuseport-steer":
+        reuseport_steer(args)
+    elif mode == "udp-spray":
+        udp_spray(*args)
+    elif mode == "tcp-connect":
+        tcp_connect(*args)
     else:
         sys.exit(f"unknown mode {mode}")
 
