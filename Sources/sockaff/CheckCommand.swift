@@ -11,7 +11,8 @@ struct CheckCommand: ParsableCommand {
       """
       Reads every NIC of sockaff's network namespace (queues, their IRQs and CPUs, RSS's
       table, RPS and RFS), whether irqbalance runs, and, while the tracer is attached, every
-      traced socket and what changed in the NICs' steering since it attached. Each finding
+      traced socket, every SO_REUSEPORT group (as list --reuseport shows them) and what
+      changed in the NICs' steering since it attached. Each finding
       has an id, a severity (warning: costs locality or work now; notice: worth knowing),
       and its evidence. docs/USAGE.md lists the ids.
 
@@ -45,6 +46,11 @@ struct CheckCommand: ParsableCommand {
         let listing = try SocketListing(topology: topology).listReportingSkipped(steering: steering)
         socketCount = listing.sockets.count
         findings += check.findings(sockets: listing.sockets)
+        let groups = try ReuseportListing(topology: topology).groups()
+        findings += check.findings(reuseportGroups: groups.groups)
+        if groups.unreadableMembers > 0 {
+          limits.append("\(groups.unreadableMembers) SO_REUSEPORT candidate sockets could not be read")
+        }
         if !listing.notPermitted.isEmpty {
           limits.append("\(listing.notPermitted.count) processes' sockets could not be read")
         }

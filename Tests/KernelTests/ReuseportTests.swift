@@ -91,6 +91,18 @@ final class ReuseportTests: KernelTestCase {
     XCTAssertEqual(text.status, 0, text.stderr)
     XCTAssertTrue(text.stdout.contains("udp 127.0.0.1:\(port)"), text.stdout)
     XCTAssertEqual(text.stdout.split(separator: "\n").filter { $0.hasSuffix("yes !") }.count, 1, text.stdout)
+
+    // check names the group and the one member, by its holder.
+    let check = try Command.run([Command.sockaffPath, "check", "--json", "--sysfs-root", Self.twoNodeSysfs])
+    XCTAssertEqual(check.status, 21, check.stderr)
+    let report = try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any] ?? [:]
+    let findings = (report["findings"] as? [[String: Any]] ?? []).filter {
+      $0["id"] as? String == "reuseport_member_off_node" && ($0["message"] as? String)?.contains(":\(port) ") == true
+    }
+    XCTAssertEqual(findings.count, 1, "\(report)")
+    let evidence = findings.first?["evidence"] as? [String] ?? []
+    XCTAssertEqual(evidence.count, 1, "\(evidence)")
+    XCTAssertTrue(evidence.first?.hasPrefix("pid \(members[0].pid) fd \(members[0].fd())") == true, "\(evidence)")
   }
 
   /// A listener's traced packets are the SYN and the handshake-completing

@@ -44,6 +44,13 @@ final class ReuseportGroupTests: XCTestCase {
       networkNamespace: 1, family: .inet, transport: .udp, local: "0.0.0.0:53", boundInterface: nil,
       members: [local, remote, silent], steering: .judge(members: [], hostPrograms: []))
     XCTAssertEqual(group.offNodeMembers.count, 1)
+
+    let findings = HostCheck(topology: topology).findings(reuseportGroups: [group])
+    XCTAssertEqual(findings.map(\.id), ["reuseport_member_off_node"])
+    XCTAssertTrue(findings[0].message.hasPrefix("1 of 3 members of the SO_REUSEPORT group udp 0.0.0.0:53"))
+    XCTAssertEqual(
+      findings[0].evidence,
+      ["pid 100 fd 3 (server): threads on node 0, 100 packets received on node 0,1, 40% on the threads' node"])
   }
 
   func testSteeringFromTheMembersEvidence() {

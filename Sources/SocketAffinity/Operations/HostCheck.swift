@@ -163,6 +163,25 @@ public struct HostCheck: Sendable {
 
   /// The rules over the traced sockets: cross-NUMA sockets, busiest first,
   /// and hash checks that contradict RSS.
+  /// SO_REUSEPORT groups whose kernel choice hands members packets
+  /// received on a node none of their threads run on: the group's steering
+  /// (the hash, a program, SO_INCOMING_CPU) does not follow the workers.
+  public func findings(reuseportGroups groups: [ReuseportGroup]) -> [Finding] {
+    groups.filter { !$0.offNodeMembers.isEmpty }.map { group in
+      let off = group.offNodeMembers
+      return Finding(
+        id: "reuseport_member_off_node", severity: .warning, interface: nil,
+        message:
+          "\(off.count) of \(group.members.count) members of the SO_REUSEPORT group \(group.transport.rawValue) \(group.local) (netns \(group.networkNamespace.map(String.init) ?? "?")) are handed packets received on a node their threads do not run on; steering: \(group.steering.kind.rawValue)",
+        evidence: off.prefix(10).map { member in
+          let holders = member.holders.prefix(3).map { "pid \($0.pid) fd \($0.fd) (\($0.command ?? "?"))" }
+          return "\(holders.joined(separator: ", ")): threads on node \(CPUList.joined(member.threadNodes)), "
+            + "\(member.packets ?? 0) packets received on node \(CPUList.joined(member.receivedNodes)), "
+            + "\(Int(((member.sameNode ?? 0) * 100).rounded()))% on the threads' node"
+        })
+    }
+  }
+
   public func findings(sockets: [SocketAffinity]) -> [Finding] {
     var found: [Finding] = []
     var seen = Set<UInt64>()
