@@ -18,12 +18,12 @@ public enum ReuseportTable {
     let rows =
       [
         [
-          "HOLDERS", "COMMAND", "THREAD CPUS", "THREAD NODES", "PINNED", "PACKETS", "RECEIVED ON", "RX NODES",
-          "MAP SLOT", "OFF-NODE",
+          "HOLDERS", "COMMAND", "THREADS", "THREAD CPUS", "THREAD NODES", "PINNED", "PACKETS", "RECEIVED ON",
+          "RX NODES", "LOCAL%", "MAP SLOT", "OFF-NODE",
         ]
       ]
       + group.members.map(row)
-    let table = SocketTable.format(rows, rightAligned: [4, 5]).split(separator: "\n").map { "  " + $0 }
+    let table = SocketTable.format(rows, rightAligned: [5, 6]).split(separator: "\n").map { "  " + $0 }
     return ([heading, "  " + group.steering.detail] + table).joined(separator: "\n")
   }
 
@@ -33,13 +33,14 @@ public enum ReuseportTable {
       + (member.holders.count > 3 ? ",+\(member.holders.count - 3)" : "")
     let commands = Array(Set(member.holders.compactMap(\.command))).sorted().joined(separator: ",")
     return [
-      holders.isEmpty ? "-" : holders, commands.isEmpty ? "-" : commands,
+      holders.isEmpty ? "-" : holders, commands.isEmpty ? "-" : commands, member.threads.rawValue,
       member.threadCPUs.isEmpty ? "-" : CPUList.format(member.threadCPUs),
       member.threadNodes.isEmpty ? "-" : CPUList.format(member.threadNodes),
       member.incomingCPU.map(String.init) ?? "-", member.packets.map(String.init) ?? "-",
       member.cpus.isEmpty
         ? "-" : member.cpus.prefix(3).map { "\($0.cpu):\(Int(($0.share * 100).rounded()))%" }.joined(separator: " "),
       member.receivedNodes.isEmpty ? "-" : CPUList.format(member.receivedNodes),
+      member.locality.map { "\(Int(($0.sameNode * 100).rounded()))% \($0.source == .recvmsg ? "rx" : "thr")" } ?? "-",
       member.slots.isEmpty ? "-" : member.slots.map { "\($0.mapID):\($0.key)" }.joined(separator: ","),
       member.offNode.map { $0 ? "yes !" : "no" } ?? "-",
     ]

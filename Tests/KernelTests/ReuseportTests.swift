@@ -62,7 +62,7 @@ final class ReuseportTests: KernelTestCase {
   }
 
   func testUDPMembersCountWhatTheKernelDeliveredToEach() throws {
-    try attach()
+    try attach("--sysfs-root", Self.twoNodeSysfs)
     let members = try startGroup("udp", cpus: [0, 1])
     defer { members.forEach { try? $0.finish() } }
     let port = members[0].hello["port"] as! Int
@@ -81,7 +81,7 @@ final class ReuseportTests: KernelTestCase {
       XCTAssertEqual((member["cpus"] as? [[String: Any]])?.compactMap { $0["cpu"] as? Int }, [1], "the sender's CPU")
       XCTAssertEqual(member["received_nodes"] as? [Int], [1])
     }
-    XCTAssertEqual(listed[0]["off_node"] as? Bool, true, "threads on node 0, received on node 1")
+    XCTAssertEqual(listed[0]["off_node"] as? Bool, true, "read on node 0, received on node 1")
     XCTAssertEqual(listed[1]["off_node"] as? Bool, false)
     XCTAssertEqual(group["off_node_members"] as? Int, 1)
 
@@ -105,10 +105,45 @@ final class ReuseportTests: KernelTestCase {
     XCTAssertTrue(evidence.first?.hasPrefix("pid \(members[0].pid) fd \(members[0].fd())") == true, "\(evidence)")
   }
 
+  /// One process, a member per thread (the Envoy shape): the process's
+  /// threads say nothing of a member, the thread blocked in epoll_wait on
+  /// an epoll holding it does. Each member's threads are its own pinned
+  /// thread's CPU, and its reads (traced, exact) decide the off-node flag.
+  func testAThreadPerMemberIsToldApartByTheThreadWaitingOnIt() throws {
+    try attach("--sysfs-root", Self.twoNodeSysfs)
+    let server = try Peer(["reuseport-threads", "127.0.0.1", "0", "1"])
+    defer { try? server.finish() }
+    let port = server.hello["port"] as! Int
+    let fds = server.hello["fds"] as! [Int]
+    let sender = try Peer(["--cpu", "1", "udp-spray", "127.0.0.1", "\(port)", "64", "3"])
+    try sender.finish()
+    var delivered: [Int] = []
+    for _ in 0..<50 {
+      server.send("count")
+      delivered = try server.readLine()["received"] as! [Int]
+      if delivered.reduce(0, +) >= 192 { break }
+      usleep(100_000)
+    }
+    XCTAssertEqual(delivered.reduce(0, +), 192)
+    XCTAssertTrue(delivered.allSatisfy { $0 > 0 }, "the hash spread the flows: \(delivered)")
+    let listed = try groups("--port", "\(port)").first?["members"] as? [[String: Any]] ?? []
+    XCTAssertEqual(listed.count, 2, "\(listed)")
+    for (index, fd) in fds.enumerated() {
+      let member = try XCTUnwrap(
+        listed.first { ($0["holders"] as? [[String: Any]])?.first?["fd"] as? Int == fd }, "fd \(fd): \(listed)")
+      XCTAssertEqual(member["threads"] as? String, "waiting", "member \(index)")
+      XCTAssertEqual(member["thread_cpus"] as? [Int], [index], "its own thread, pinned to CPU \(index)")
+      XCTAssertEqual(member["packets"] as? Int, delivered[index])
+      XCTAssertEqual(member["consumer_cpu"] as? Int, index, "read by its thread")
+      XCTAssertEqual((member["locality"] as? [String: Any])?["source"] as? String, "recvmsg")
+      XCTAssertEqual(member["off_node"] as? Bool, index == 0, "read on node \(index), received on node 1")
+    }
+  }
+
   /// A listener's traced packets are the SYN and the handshake-completing
   /// ACK of each connection the kernel gave it: twice what it accepted.
   func testTCPListenersCountTheHandshakesThatChoseThem() throws {
-    try attach()
+    try attach("--sysfs-root", Self.twoNodeSysfs)
     let members = try startGroup("tcp", cpus: [0, 1])
     defer { members.forEach { try? $0.finish() } }
     let port = members[0].hello["port"] as! Int
@@ -127,7 +162,7 @@ final class ReuseportTests: KernelTestCase {
   /// the kernel gives member 0 everything, and sockaff names the map (as
   /// bpftool shows it), each member's slot, and the program that uses it.
   func testAProgramsMapNamesEachMembersSlot() throws {
-    try attach()
+    try attach("--sysfs-root", Self.twoNodeSysfs)
     let members = try startGroup("udp", cpus: [0, 1])
     defer { members.forEach { try? $0.finish() } }
     let port = members[0].hello["port"] as! Int

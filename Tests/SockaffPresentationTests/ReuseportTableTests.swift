@@ -9,8 +9,9 @@ final class ReuseportTableTests: XCTestCase {
   func member(pid: Int32, threadCPUs: [Int], receivedCPU: Int, node: Int, sameNode: Double) -> ReuseportGroup.Member {
     ReuseportGroup.Member(
       cookie: UInt64(pid), holders: [.init(pid: pid, fd: 3, command: "server")], threadCPUs: threadCPUs,
-      threadNodes: [0], incomingCPU: nil, packets: 30,
-      cpus: [.init(cpu: receivedCPU, numaNode: node, packets: 30, share: 1)], sameNode: sameNode, slots: [])
+      threadNodes: [0], threads: .waiting, incomingCPU: nil, packets: 30,
+      cpus: [.init(cpu: receivedCPU, numaNode: node, packets: 30, share: 1)], readerCPU: nil,
+      locality: .init(sameCPU: nil, sameNode: sameNode, source: .threadSampling), slots: [])
   }
 
   func testTheTableFlagsOffNodeMembers() {
@@ -27,7 +28,9 @@ final class ReuseportTableTests: XCTestCase {
       "udp 127.0.0.1:5353 on eth0  netns 4026531833  2 members  steering: hash  1 received off their threads' node")
     XCTAssertTrue(lines[1].hasPrefix("  no map holds a member"), lines[1])
     XCTAssertTrue(lines[2].hasPrefix("  HOLDERS"), lines[2])
-    XCTAssertTrue(lines[3].contains("10/3") && lines[3].contains("0-1") && lines[3].hasSuffix("yes !"), lines[3])
+    XCTAssertTrue(
+      lines[3].contains("10/3") && lines[3].contains("waiting  0-1") && lines[3].contains("0% thr")
+        && lines[3].hasSuffix("yes !"), lines[3])
     XCTAssertTrue(lines[4].contains("11/3") && lines[4].contains("1:100%") && lines[4].hasSuffix("no"), lines[4])
   }
 }

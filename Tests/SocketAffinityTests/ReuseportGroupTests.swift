@@ -16,15 +16,18 @@ final class ReuseportGroupTests: XCTestCase {
     let threadNodes = topology.nodes(ofCPUs: threadCPUs)
     return ReuseportGroup.Member(
       cookie: 1, holders: [.init(pid: pid, fd: 3, command: "server")], threadCPUs: threadCPUs,
-      threadNodes: threadNodes, incomingCPU: incomingCPU, packets: received.reduce(0) { $0 + $1.packets },
+      threadNodes: threadNodes, threads: .holders, incomingCPU: incomingCPU,
+      packets: received.reduce(0) { $0 + $1.packets },
       cpus: received.map {
         .init(
           cpu: $0.cpu, numaNode: topology.node(ofCPU: $0.cpu), packets: $0.packets, share: Double($0.packets) / total)
       },
-      sameNode: received.isEmpty
+      readerCPU: nil,
+      locality: received.isEmpty
         ? nil
         : SocketInspection.sampledSameNode(
-          packetsByCPU: received, otherPackets: 0, threadNodes: threadNodes, topology: topology),
+          packetsByCPU: received, otherPackets: 0, threadNodes: threadNodes, topology: topology
+        ).map { .init(sameCPU: nil, sameNode: $0, source: .threadSampling) },
       slots: slots)
   }
 
@@ -50,7 +53,9 @@ final class ReuseportGroupTests: XCTestCase {
     XCTAssertTrue(findings[0].message.hasPrefix("1 of 3 members of the SO_REUSEPORT group udp 0.0.0.0:53"))
     XCTAssertEqual(
       findings[0].evidence,
-      ["pid 100 fd 3 (server): threads on node 0, 100 packets received on node 0,1, 40% on the threads' node"])
+      [
+        "pid 100 fd 3 (server): its holders' threads on node 0, 100 packets received on node 0,1, 40% of its packets on the same node"
+      ])
   }
 
   func testSteeringFromTheMembersEvidence() {

@@ -17,11 +17,21 @@ public struct ReuseportGroup: Sendable, JSONFields {
 
   /// One socket of the group, with every process that holds it.
   public struct Member: Sendable, JSONFields {
+    /// Where `threadCPUs` come from.
+    public enum Threads: String, Sendable {
+      /// The threads blocked on this socket now (in accept or recv on it,
+      /// or in epoll_wait on an epoll instance that holds it): its workers.
+      case waiting
+      /// Every thread of its holders: none was found waiting on it alone.
+      case holders
+    }
+
     public let cookie: UInt64?
     public let holders: [Holder]
-    /// The CPUs the holders' threads last ran on, and their nodes.
+    /// The CPUs its threads last ran on, and their nodes.
     public let threadCPUs: [Int]
     public let threadNodes: [Int]
+    public let threads: Threads
     /// SO_INCOMING_CPU as the member set it (a listener's or an unconnected
     /// UDP socket's is only ever set by setsockopt); nil when unset.
     public let incomingCPU: Int?
@@ -30,15 +40,19 @@ public struct ReuseportGroup: Sendable, JSONFields {
     /// connection), the packets that choose the member. nil without the tracer.
     public let packets: UInt64?
     public let cpus: [SocketAffinity.CPUShare]
-    /// Share of its packets received on a node where its holders' threads
-    /// last ran; nil without packets or thread nodes.
-    public let sameNode: Double?
+    /// The CPU of its latest traced read (a UDP member's recvmsg), when traced.
+    public let readerCPU: Int?
+    /// Where its packets are read compared with where they are received:
+    /// exact from traced reads (a UDP member's), else the share of its
+    /// packets received on its threads' nodes. nil without packets.
+    public let locality: SocketAffinity.Locality?
     /// Map slots that hold this socket (`ReuseportSteeringObjects`).
     public let slots: [ReuseportSteeringObjects.MapSlot]
 
-    /// Most of its packets were received on a node none of its holders'
-    /// threads ran on: the kernel hands them to a thread on another node.
-    public var offNode: Bool? { sameNode.map(SocketInspection.isCrossNUMA) }
+    /// Most of its packets are read (or, untraced reads, received) off the
+    /// node they were received on: the kernel hands them to a thread on
+    /// another node.
+    public var offNode: Bool? { locality.map { SocketInspection.isCrossNUMA(sameNode: $0.sameNode) } }
 
     public var receivedNodes: [Int] { Set(cpus.compactMap(\.numaNode)).sorted() }
 
@@ -47,11 +61,13 @@ public struct ReuseportGroup: Sendable, JSONFields {
       try visitor.field("holders", holders)
       try visitor.field("thread_cpus", threadCPUs)
       try visitor.field("thread_nodes", threadNodes)
+      try visitor.field("threads", threads.rawValue)
       try visitor.field("incoming_cpu", incomingCPU)
       try visitor.field("packets", packets)
       try visitor.field("cpus", cpus)
       try visitor.field("received_nodes", receivedNodes)
-      try visitor.field("same_node", sameNode)
+      try visitor.field("consumer_cpu", readerCPU)
+      try visitor.field("locality", locality)
       try visitor.field("off_node", offNode)
       try visitor.field("map_slots", slots)
     }

@@ -175,9 +175,12 @@ public struct HostCheck: Sendable {
           "\(off.count) of \(group.members.count) members of the SO_REUSEPORT group \(group.transport.rawValue) \(group.local) (netns \(group.networkNamespace.map(String.init) ?? "?")) are handed packets received on a node their threads do not run on; steering: \(group.steering.kind.rawValue)",
         evidence: off.prefix(10).map { member in
           let holders = member.holders.prefix(3).map { "pid \($0.pid) fd \($0.fd) (\($0.command ?? "?"))" }
-          return "\(holders.joined(separator: ", ")): threads on node \(CPUList.joined(member.threadNodes)), "
+          let share = Int(((member.locality?.sameNode ?? 0) * 100).rounded())
+          let basis = member.locality?.source == .recvmsg ? "of its reads" : "of its packets"
+          let threads = member.threads == .waiting ? "threads waiting on it" : "its holders' threads"
+          return "\(holders.joined(separator: ", ")): \(threads) on node \(CPUList.joined(member.threadNodes)), "
             + "\(member.packets ?? 0) packets received on node \(CPUList.joined(member.receivedNodes)), "
-            + "\(Int(((member.sameNode ?? 0) * 100).rounded()))% on the threads' node"
+            + "\(share)% \(basis) on the same node"
         })
     }
   }

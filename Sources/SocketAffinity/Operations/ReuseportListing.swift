@@ -79,11 +79,11 @@ public struct ReuseportListing: Sendable {
     let inspection = SocketInspection(topology: topology)
     let steering = ReuseportSteeringObjects.read()
     var facts: [Int32: SocketInspection.ProcessFacts] = [:]
-    func factsOf(_ pid: Int32) -> SocketInspection.ProcessFacts {
-      if let known = facts[pid] { return known }
-      let read = inspection.facts(pid: pid)
-      facts[pid] = read
-      return read
+    var waiting: [Int32: [WaitingThreads.Thread]] = [:]
+    func factsOf(_ pid: Int32) -> ProcessSample {
+      if facts[pid] == nil { facts[pid] = inspection.facts(pid: pid) }
+      if waiting[pid] == nil { waiting[pid] = WaitingThreads.threads(pid: pid) }
+      return ProcessSample(facts: facts[pid]!, waiting: waiting[pid]!)
     }
     for (key, inodes) in candidates {
       var byDevice: [Int32: [ReuseportGroup.Member]] = [:]
@@ -91,7 +91,8 @@ public struct ReuseportListing: Sendable {
       var deviceNames: [Int32: String] = [:]
       for inode in inodes {
         let held = holders[inode] ?? []
-        guard let seen = try inspect(held, maps: maps, steering: steering, facts: factsOf) else {
+        guard let seen = try inspect(held, maps: maps, steering: steering, inspection: inspection, facts: factsOf)
+        else {
           result.unreadableMembers += 1
           continue
         }
@@ -124,7 +125,8 @@ public struct ReuseportListing: Sendable {
   /// could be read.
   private func inspect(
     _ held: [(pid: Int32, fd: Int32)], maps: PinnedMaps?, steering: ReuseportSteeringObjects.Found,
-    facts: (Int32) -> SocketInspection.ProcessFacts
+    inspection: SocketInspection,
+    facts: (Int32) -> ProcessSample
   ) throws(SockaffError) -> (
     member: ReuseportGroup.Member, reuseport: Bool, boundIfindex: Int32, boundInterface: String?, local: String?
   )? {
@@ -142,8 +144,14 @@ public struct ReuseportListing: Sendable {
       let incoming = (try? socket.intOption(SOL_SOCKET, SO_INCOMING_CPU)) ?? -1
       let cookie = try? socket.cookie()
       let record = try maps?.record(socketFD: socket.descriptor.rawValue)
-      let allHolders = held.map { ReuseportGroup.Holder(pid: $0.pid, fd: $0.fd, command: facts($0.pid).command) }
-      let threadCPUs = Set(held.flatMap { facts($0.pid).threadCPUs }).sorted()
+      let allHolders = held.map {
+        ReuseportGroup.Holder(pid: $0.pid, fd: $0.fd, command: facts($0.pid).facts.command)
+      }
+      // Its workers: the threads waiting on it, else every holder's thread.
+      let workers = held.flatMap { holder in facts(holder.pid).waiting.filter { $0.fds.contains(holder.fd) } }
+      let threadCPUs =
+        workers.isEmpty
+        ? Set(held.flatMap { facts($0.pid).facts.threadCPUs }).sorted() : Set(workers.compactMap(\.cpu)).sorted()
       let threadNodes = topology.nodes(ofCPUs: threadCPUs)
       let total = Double(max(record?.packets ?? 1, 1))
       let cpus =
@@ -152,20 +160,24 @@ public struct ReuseportListing: Sendable {
             cpu: $0.cpu, numaNode: topology.node(ofCPU: $0.cpu), packets: $0.packets,
             share: Double($0.packets) / total)
         } ?? []
-      let sameNode = record.flatMap { record -> Double? in
-        guard record.packets > 0 else { return nil }
-        return SocketInspection.sampledSameNode(
-          packetsByCPU: record.packetsByCPU, otherPackets: record.otherPackets, threadNodes: threadNodes,
-          topology: topology)
-      }
+      let locality = record.flatMap { inspection.locality(record: $0, cpus: cpus, threadNodes: threadNodes) }
       let member = ReuseportGroup.Member(
         cookie: cookie, holders: allHolders, threadCPUs: threadCPUs, threadNodes: threadNodes,
-        incomingCPU: incoming >= 0 ? Int(incoming) : nil, packets: record.map(\.packets) ?? (maps == nil ? nil : 0),
-        cpus: cpus, sameNode: sameNode, slots: cookie.flatMap { steering.slotsByCookie[$0] } ?? [])
+        threads: workers.isEmpty ? .holders : .waiting, incomingCPU: incoming >= 0 ? Int(incoming) : nil,
+        packets: record.map(\.packets) ?? (maps == nil ? nil : 0), cpus: cpus,
+        readerCPU: record?.readerCPU, locality: locality,
+        slots: cookie.flatMap { steering.slotsByCookie[$0] } ?? [])
       let device = boundIfindex > 0 ? socket.interfaceName(ifindex: UInt32(boundIfindex)) : nil
       return (member, reuseport != 0, boundIfindex, device, socket.address(peer: false))
     }
     return nil
+  }
+
+  /// What a member's holder process tells: its facts, and its threads
+  /// blocked on a socket now.
+  struct ProcessSample {
+    let facts: SocketInspection.ProcessFacts
+    let waiting: [WaitingThreads.Thread]
   }
 
   /// Members in the order of their first holder's pid and fd.

@@ -23,6 +23,11 @@ sockets being queried, driven line by line over stdin, answering in JSON lines.
                                    port), listening if TCP; print {pid, fd, port}; each
                                    "drain" reads (UDP) or accepts and closes (TCP) what
                                    is queued and prints {"received": total so far}
+  peer.py reuseport-threads HOST CPU...
+                                   one process, a UDP SO_REUSEPORT member per CPU given,
+                                   each read by a thread of its own pinned to that CPU
+                                   and blocked in epoll_wait on an epoll of its own;
+                                   print {pid, fds, port}; "count" prints {"received": [..]}
   peer.py reuseport-steer PID:FD ...
                                    takes the members' sockets (pidfd_getfd), puts member
                                    i in slot i of a REUSEPORT_SOCKARRAY map, attaches an
@@ -252,6 +257,41 @@ def reuseport_member(proto, host, port):
             say(received=received)
 
 
+def reuseport_threads(host, *cpus):
+    import threading
+    sockets = []
+    for _ in cpus:
+        sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, SO_REUSEPORT, 1)
+        sock.bind((host, sockets[0].getsockname()[1] if sockets else 0))
+        sock.setblocking(False)
+        sockets.append(sock)
+    received = [0] * len(sockets)
+    ready = threading.Barrier(len(sockets) + 1)
+
+    def worker(index, cpu):
+        os.sched_setaffinity(0, {int(cpu)})  # this thread only
+        poller = select.epoll()
+        poller.register(sockets[index].fileno(), select.EPOLLIN)
+        ready.wait()
+        while True:
+            poller.poll()
+            while True:
+                try:
+                    sockets[index].recv(SIZE)
+                except BlockingIOError:
+                    break
+                received[index] += 1
+
+    for index, cpu in enumerate(cpus):
+        threading.Thread(target=worker, args=(index, cpu), daemon=True).start()
+    ready.wait()
+    say(pid=os.getpid(), fds=[sock.fileno() for sock in sockets], port=sockets[0].getsockname()[1])
+    for line in sys.stdin:
+        if line.split()[:1] == ["count"]:
+            say(received=list(received))
+
+
 def bpf_syscall(cmd, attr):
     """bpf(2) through libc: Python has no binding. Returns the result and the attr buffer."""
     import ctypes
@@ -365,6 +405,8 @@ def main(argv):
         fork_share(args[0])
     elif mode == "reuseport":
         reuseport_member(*args)
+    elif mode == "reuseport-threads":
+        reuseport_threads(*args)
     elif mode == "reuseport-steer":
         reuseport_steer(args)
     elif mode == "udp-spray":
