@@ -129,6 +129,24 @@ int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_func
 	return result;
 }
 
+int sockaff_ethtool_set_rss_table(int sockfd, const char *ifname, const unsigned int *table, unsigned int table_size)
+{
+	struct ethtool_rxfh *rxfh;
+	int result;
+
+	rxfh = calloc(1, sizeof(*rxfh) + table_size * sizeof(__u32));
+	if (!rxfh)
+		return -1;
+	rxfh->cmd = ETHTOOL_SRSSH;
+	rxfh->indir_size = table_size;
+	rxfh->key_size = 0;			/* the key unchanged */
+	rxfh->hfunc = 0;				/* ETH_RSS_HASH_NO_CHANGE: the function unchanged */
+	memcpy(rxfh->rss_config, table, table_size * sizeof(__u32));
+	result = ethtool(sockfd, ifname, rxfh);
+	free(rxfh);
+	return result;
+}
+
 int sockaff_ethtool_hash_fields(int sockfd, const char *ifname, unsigned int flow_type, unsigned long long *fields)
 {
 	struct ethtool_rxnfc nfc = { .cmd = ETHTOOL_GRXFH, .flow_type = flow_type };

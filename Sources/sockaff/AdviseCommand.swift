@@ -206,7 +206,13 @@ struct AdviseCommand: ParsableCommand {
     let undone = try application.undo()
     if json { return try Output.json(Undone(undoFile: application.undoPath, restored: undone.entries)) }
     print("sockaff advise --undo: restored \(undone.entries.count) values from \(application.undoPath)")
-    for entry in undone.entries.reversed() { print("  \(entry.path): \(entry.after) -> \(entry.before)") }
+    for entry in undone.entries.reversed() {
+      let (after, before) =
+        entry.what == .rssTable
+        ? (ReceiveAdvice.Change.tableInWords(entry.after), ReceiveAdvice.Change.tableInWords(entry.before))
+        : (entry.after, entry.before)
+      print("  \(entry.path)\(entry.what == .rssTable ? " (RSS table)" : ""): \(after) -> \(before)")
+    }
   }
 
   /// Per socket cookie, every CPU its holders' threads may run on.
@@ -238,9 +244,12 @@ struct AdviseCommand: ParsableCommand {
         + (count > 1 ? " (effects are of all of them together)" : ""))
     for change in report.changes {
       lines.append(
-        "\(change.what.rawValue) \(change.interface) rx-\(change.rxQueue)\(change.irq.map { " irq \($0)" } ?? ""): "
+        "\(change.what.rawValue) \(change.interface)\(change.rxQueue.map { " rx-\($0)" } ?? "")\(change.irq.map { " irq \($0)" } ?? ""): "
           + change.reason)
-      lines.append("  \(change.command)    # now \(change.before.isEmpty ? "unreadable" : change.before)")
+      let now =
+        change.before.isEmpty
+        ? "unreadable" : change.what == .rssTable ? ReceiveAdvice.Change.tableInWords(change.before) : change.before
+      lines.append("  \(change.command)    # now \(now)")
       for effect in change.effects { lines.append("  \(effect.inScope ? "" : "(also) ")\(effect.line)") }
     }
     for withheld in report.withheld {

@@ -12,7 +12,7 @@ final class AdviceTests: XCTestCase {
   let sys = Fixture.path("rss-virtio/sys")
   let proc = Fixture.path("rss-virtio/proc")
 
-  func nic(table: [UInt32] = (0..<128).map { UInt32($0 % 4) }, ntuple: Int = 0) -> HostCheck.NIC {
+  func nic(table: [UInt32]? = (0..<128).map { UInt32($0 % 4) }, ntuple: Int = 0) -> HostCheck.NIC {
     HostCheck.NIC(
       queues: InterfaceQueues(interface: "eth0", sys: sys, proc: proc, netlink: false), table: table,
       ntupleRules: ntuple)
@@ -48,7 +48,7 @@ final class AdviceTests: XCTestCase {
   /// NIC's node, one CPU each; RFS's rx-3 is left alone, and said.
   func testWithoutSocketsTheNICDecides() throws {
     let advice = advise(nic())
-    let summary = advice.changes.map { "\($0.what.rawValue) rx-\($0.rxQueue) \($0.before) -> \($0.after)" }
+    let summary = advice.changes.map { "\($0.what.rawValue) rx-\($0.rxQueue ?? -1) \($0.before) -> \($0.after)" }
     XCTAssertEqual(
       summary,
       [
@@ -129,11 +129,11 @@ final class AdviceTests: XCTestCase {
     XCTAssertTrue(ntuple.withheld[0].why.hasPrefix("2 ntuple rules override RSS"), ntuple.withheld[0].why)
   }
 
-  /// Without RSS spreading (a one-queue table), RPS stays and its mask is
-  /// what moves; irqbalance running adds the ban to make the IRQs stay.
+  /// Without RSS (no table), RPS stays and its mask is what moves;
+  /// irqbalance running adds the ban to make the IRQs stay.
   func testWithoutRSSTheRPSMaskMovesAndIRQBalanceIsNamed() throws {
     let advice = advise(
-      nic(table: [UInt32](repeating: 0, count: 128)), sockets: [socket(fd: 5, cookie: 1, queue: 2, packets: 9)],
+      nic(table: nil), sockets: [socket(fd: 5, cookie: 1, queue: 2, packets: 9)],
       readers: [1: [5]], irqbalance: true)
     let rps = try XCTUnwrap(advice.changes.first { $0.rxQueue == 2 })
     XCTAssertEqual(rps.what, .rpsCPUs)
@@ -220,6 +220,21 @@ final class AdviceTests: XCTestCase {
     }
   }
 
+  /// An RSS table entry names a device, nothing below or beside it, and
+  /// holds queue numbers: anything else in an undo file is not sockaff's.
+  func testATableEntryNamesOneDevice() {
+    let application = AdviceApplication(undoPath: "/nonexistent", sys: "/s", proc: "/p")
+    func entry(_ path: String, after: String = "0,1,2,3") -> AdviceApplication.UndoFile.Entry {
+      .init(what: .rssTable, path: path, before: "0,1,0,1", after: after)
+    }
+    XCTAssertTrue(application.allowed(entry("/s/class/net/eth0")))
+    for path in ["/s/class/net/eth0/queues", "/s/class/net/..", "/s/class/net/", "/sys/class/net/eth0", "/p/irq/5"] {
+      XCTAssertFalse(application.allowed(entry(path)), path)
+    }
+    XCTAssertFalse(application.allowed(entry("/s/class/net/eth0", after: "0,1;reboot")))
+    XCTAssertEqual(AdviceApplication.device("/s/class/net/eth0"), "eth0")
+  }
+
   /// A write that fails rolls back the ones before it, and leaves no undo file.
   func testAFailedWriteRollsBack() throws {
     let (root, application, changes) = try scratch()
@@ -235,5 +250,55 @@ final class AdviceTests: XCTestCase {
     XCTAssertEqual(try read(changes[0].path), "00000081")
     XCTAssertEqual(try read(changes[1].path), "0-7")
     XCTAssertFalse(FileManager.default.fileExists(atPath: application.undoPath))
+  }
+
+  /// A table that leaves rx-2 and rx-3 out (`ethtool -X weight 1 1 0 0`):
+  /// the even table over all four, alone, with each flow whose NIC hash is
+  /// known moved to its bucket's new queue, and its processing CPU by the
+  /// model (the queue's IRQ CPU). A flow whose bucket keeps its queue, and
+  /// one with no NIC hash, are no effect.
+  func testATableThatLeavesQueuesOutIsSpreadEvenly() throws {
+    let weighted: [UInt32] = (0..<128).map { UInt32($0 % 2) }
+    func hashed(_ answer: SocketAffinity, _ hash: UInt32?) -> SocketAffinity {
+      var answer = answer
+      answer.hashCheck = HashCheck(
+        observedHash: hash, fromNIC: hash != nil, predictedHash: hash, verdict: hash == nil ? .unverifiable : .verified,
+        reason: "")
+      return answer
+    }
+    // Buckets: 6 % 128 = 6 (rx-0 -> rx-2), 131 % 128 = 3 (rx-1 -> rx-3), 4 (rx-0 stays).
+    let sockets = [
+      hashed(socket(fd: 5, cookie: 1, queue: 0, packets: 9), 6),
+      hashed(socket(fd: 6, cookie: 2, queue: 1, packets: 9), 131),
+      hashed(socket(fd: 7, cookie: 3, queue: 0, packets: 9), 4),
+      hashed(socket(fd: 8, cookie: 4, queue: 1, packets: 9), nil),
+    ]
+    let advice = advise(nic(table: weighted), sockets: sockets, readers: [1: [5], 2: [5], 3: [5], 4: [5]])
+    XCTAssertEqual(advice.changes.count, 1, "the table alone: \(advice.changes.map(\.what))")
+    let change = try XCTUnwrap(advice.changes.first)
+    XCTAssertEqual(change.what, .rssTable)
+    XCTAssertNil(change.rxQueue)
+    XCTAssertEqual(change.path, "\(sys)/class/net/eth0")
+    XCTAssertEqual(change.command, "ethtool -X eth0 equal 4")
+    XCTAssertEqual(ReceiveAdvice.Change.tableInWords(change.before), "equal 2")
+    XCTAssertEqual(ReceiveAdvice.Change.tableInWords("0,0,0,1,1,1,0,1"), "weight 1 1", "ethtool's blocks")
+    XCTAssertEqual(ReceiveAdvice.Change.tableInWords("0,0,2,2"), "weight 1 0 1")
+    XCTAssertEqual(change.after.split(separator: ",").count, 128)
+    XCTAssertTrue(change.reason.contains("rx-2, rx-3"), change.reason)
+    XCTAssertEqual(change.effects.map(\.fd), [5, 6])
+    XCTAssertEqual(change.effects.map(\.rxQueue), [0, 1])
+    XCTAssertEqual(change.effects.map(\.afterRxQueue), [2, 3])
+    XCTAssertEqual(change.effects.map(\.beforeCPUs), [[0], [1]], "rx-0's and rx-1's IRQ CPUs")
+    XCTAssertEqual(
+      change.effects.map(\.afterCPUs), [[0, 7], [5]],
+      "rx-2's RPS mask (it stays: the RPS rule waits); RFS on rx-3: the reader's CPU")
+    XCTAssertTrue(change.effects[1].line.contains("received on rx-3 (now rx-1)"), change.effects[1].line)
+    XCTAssertTrue(advice.notes.contains { $0.contains("ask advise again") }, "\(advice.notes)")
+
+    // Scoped to one socket: the table is the NIC's, withheld.
+    let scoped = advise(
+      nic(table: weighted), sockets: sockets, readers: [1: [5]], inScope: { $0.fd == 5 }, scoped: true)
+    XCTAssertFalse(scoped.changes.contains { $0.what == .rssTable })
+    XCTAssertTrue(scoped.withheld.contains { $0.why.contains("RSS table leaves queues out") }, "\(scoped.withheld)")
   }
 }

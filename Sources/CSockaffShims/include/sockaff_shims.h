@@ -59,6 +59,13 @@ int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_func
 			unsigned char *key, unsigned int *key_size, unsigned int *table, unsigned int *table_size);
 
 /*
+ * ETHTOOL_SRSSH: sets the indirection table of RSS context 0 to `table`
+ * (`table_size` entries, the size the driver reports), key and hash
+ * function unchanged. `advise --apply` and `--undo`, which read it back.
+ */
+int sockaff_ethtool_set_rss_table(int sockfd, const char *ifname, const unsigned int *table, unsigned int table_size);
+
+/*
  * ETHTOOL_GRXFH: the fields (RXH_* bits) the NIC hashes for flow_type
  * (TCP_V4_FLOW, UDP_V6_FLOW, ...) into *fields.
  */

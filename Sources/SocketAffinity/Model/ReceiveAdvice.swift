@@ -10,11 +10,17 @@ public struct ReceiveAdvice: Sendable, Equatable {
       case irqAffinity = "irq_affinity"
       /// /sys/class/net/DEV/queues/rx-Q/rps_cpus: RPS's CPUs (0: off).
       case rpsCPUs = "rps_cpus"
+      /// RSS context 0's indirection table of the device at `path`
+      /// (/sys/class/net/DEV), through ethtool (ETHTOOL_SRSSH): which queue
+      /// each hash bucket's flows go to. Its values are the table's queue
+      /// numbers, comma-separated.
+      case rssTable = "rss_table"
     }
 
     public let what: What
     public let interface: String
-    public let rxQueue: Int
+    /// The queue it concerns; nil for a table change (every queue's flows).
+    public let rxQueue: Int?
     public let irq: Int?
     /// The file written, its value now, and the value written.
     public let path: String
@@ -27,7 +33,24 @@ public struct ReceiveAdvice: Sendable, Equatable {
     public internal(set) var effects: [Effect]
 
     /// The shell line that makes the change by hand.
-    public var command: String { "echo \(after) > \(path)" }
+    public var command: String {
+      guard what == .rssTable else { return "echo \(after) > \(path)" }
+      return "ethtool -X \(interface) \(Self.tableInWords(after))"
+    }
+
+    /// A table's value as ethtool's arguments would make it: "equal 4" or
+    /// "weight 1 1 0 0" (the queues' shares; not the order of the buckets).
+    public static func tableInWords(_ value: String) -> String {
+      let queues = value.split(separator: ",").compactMap { Int($0) }
+      let count = (queues.max() ?? 0) + 1
+      if queues.enumerated().allSatisfy({ $0.element == $0.offset % count }) { return "equal \(count)" }
+      var weights = (0..<count).map { queue in queues.filter { $0 == queue }.count }
+      // The smallest weights of the same shares: 64 64 is 1 1.
+      func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+      let divisor = max(weights.reduce(0, gcd), 1)
+      weights = weights.map { $0 / divisor }
+      return "weight \(weights.map(String.init).joined(separator: " "))"
+    }
 
     public func visitFields<Visitor: JSONFieldVisitor>(_ visitor: inout Visitor) throws {
       try visitor.field("what", what.rawValue)
@@ -51,6 +74,8 @@ public struct ReceiveAdvice: Sendable, Equatable {
     public let local: String?
     public let remote: String?
     public let rxQueue: Int
+    /// The queue it moves to (a table change); nil: it stays on `rxQueue`.
+    public var afterRxQueue: Int? = nil
     public let beforeCPUs: [Int]
     public let beforeNodes: [Int]
     public let afterCPUs: [Int]
@@ -68,6 +93,7 @@ public struct ReceiveAdvice: Sendable, Equatable {
       try visitor.field("local", local)
       try visitor.field("remote", remote)
       try visitor.field("rx_queue", rxQueue)
+      try visitor.field("after_rx_queue", afterRxQueue)
       try visitor.field("before_cpus", beforeCPUs)
       try visitor.field("before_nodes", beforeNodes)
       try visitor.field("after_cpus", afterCPUs)
@@ -85,7 +111,8 @@ public struct ReceiveAdvice: Sendable, Equatable {
         return "\(cpus.count == 1 ? "CPU" : "CPUs") \(c) (\(nodes.count == 1 ? "node" : "nodes") \(n))"
       }
       let read = CPUList.joined(readNodes)
-      return "pid \(pid) fd \(fd) \(local ?? "-") <- \(remote ?? "-"): received on "
+      let queue = afterRxQueue.map { " on rx-\($0) (now rx-\(rxQueue))" } ?? ""
+      return "pid \(pid) fd \(fd) \(local ?? "-") <- \(remote ?? "-"): received\(queue) on "
         + "\(cpus(afterCPUs, afterNodes)) instead of \(cpus(beforeCPUs, beforeNodes)); read on node \(read)"
     }
   }

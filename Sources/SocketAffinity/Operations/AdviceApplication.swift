@@ -61,8 +61,26 @@ public struct AdviceApplication: Sendable {
     case .rpsCPUs:
       return InterfaceQueues.parseCPUMask(text) == InterfaceQueues.parseCPUMask(value)
         && !text.trimmingWhitespace().isEmpty
+    case .rssTable:
+      return !text.isEmpty && text == value
     }
   }
+
+  /// The value `entry`'s file (or table) holds now.
+  static func read(_ entry: UndoFile.Entry) throws(SockaffError) -> String {
+    guard entry.what == .rssTable else { return try readTextFile(entry.path).trimmingWhitespace() }
+    return try RSSConfiguration.table(interface: device(entry.path)).map(String.init).joined(separator: ",")
+  }
+
+  /// Writes `value` as `entry`'s kind of value: a file's text, or a table.
+  static func write(_ value: String, for entry: UndoFile.Entry) throws(SockaffError) {
+    guard entry.what == .rssTable else { return try write(value, to: entry.path) }
+    let queues = value.split(separator: ",").compactMap { UInt32($0) }
+    try RSSConfiguration.setTable(queues, interface: device(entry.path))
+  }
+
+  /// A table entry's device: the last component of /sys/class/net/DEV.
+  static func device(_ path: String) -> String { String(path.split(separator: "/").last ?? "") }
 
   static func write(_ value: String, to path: String) throws(SockaffError) {
     // O_TRUNC as the shell's `echo V > F`: sysfs and procfs ignore it; a plain file needs it.
@@ -81,6 +99,7 @@ public struct AdviceApplication: Sendable {
       switch entry.what {
       case .irqAffinity: ("\(proc)/irq/", "/smp_affinity_list")
       case .rpsCPUs: ("\(sys)/class/net/", "/rps_cpus")
+      case .rssTable: ("\(sys)/class/net/", "")
       }
     guard entry.path.hasPrefix(prefix), entry.path.hasSuffix(suffix) else { return false }
     let middle = entry.path.dropFirst(prefix.count).dropLast(suffix.count).split(
@@ -91,6 +110,9 @@ public struct AdviceApplication: Sendable {
     case .rpsCPUs:
       return middle.count == 3 && !middle[0].isEmpty && middle[0] != ".." && middle[0] != "."
         && middle[1] == "queues" && middle[2].hasPrefix("rx-") && Int(middle[2].dropFirst(3)) != nil
+    case .rssTable:
+      return middle.count == 1 && !middle[0].isEmpty && middle[0] != ".." && middle[0] != "."
+        && entry.after.split(separator: ",").allSatisfy { UInt32($0) != nil }
     }
   }
 
@@ -106,7 +128,7 @@ public struct AdviceApplication: Sendable {
         hint: "\(undoPath) holds an earlier --apply's changes: 'sockaff advise --undo' first")
     }
     let entries = changes.map { UndoFile.Entry(what: $0.what, path: $0.path, before: $0.before, after: $0.after) }
-    for entry in entries where access(entry.path, W_OK) != 0 {
+    for entry in entries where entry.what != .rssTable && access(entry.path, W_OK) != 0 {
       throw SockaffError.lastErrno(operation: "--apply: \(entry.path)", hint: "not writable: nothing changed")
     }
     let undo = UndoFile(
@@ -116,9 +138,9 @@ public struct AdviceApplication: Sendable {
     var done: [UndoFile.Entry] = []
     do throws(SockaffError) {
       for entry in entries {
-        try Self.write(entry.after, to: entry.path)
+        try Self.write(entry.after, for: entry)
         done.append(entry)
-        let back = (try readTextFile(entry.path)).trimmingWhitespace()
+        let back = try Self.read(entry)
         guard Self.same(entry.what, back, entry.after) else {
           throw SockaffError(
             .other, operation: "--apply: \(entry.path)", hint: "wrote \(entry.after), reads back \(back)")
@@ -126,7 +148,7 @@ public struct AdviceApplication: Sendable {
       }
     } catch {
       // Unmade in reverse, then the undo file is no longer true.
-      for entry in done.reversed() { try? Self.write(entry.before, to: entry.path) }
+      for entry in done.reversed() { try? Self.write(entry.before, for: entry) }
       unlink(undoPath)
       throw SockaffError(
         error.kind, errno: error.errno, operation: error.operation,
@@ -169,7 +191,7 @@ public struct AdviceApplication: Sendable {
         throw SockaffError(
           .staleUndo, operation: operation, hint: "names \(entry.path), not a file advise writes: nothing changed")
       }
-      let now = ((try? readTextFile(entry.path)) ?? "").trimmingWhitespace()
+      let now = (try? Self.read(entry)) ?? ""
       guard Self.same(entry.what, now, entry.after) else {
         throw SockaffError(
           .staleUndo, operation: operation,
@@ -185,8 +207,8 @@ public struct AdviceApplication: Sendable {
   public func undo() throws(SockaffError) -> UndoFile {
     let undo = try load()
     for entry in undo.entries.reversed() {
-      try Self.write(entry.before, to: entry.path)
-      let back = (try readTextFile(entry.path)).trimmingWhitespace()
+      try Self.write(entry.before, for: entry)
+      let back = try Self.read(entry)
       guard Self.same(entry.what, back, entry.before) else {
         throw SockaffError(
           .other, operation: "--undo: \(entry.path)",

@@ -6,6 +6,11 @@
 /// model cannot give; those cases are `withheld`, with why.
 ///
 /// The rules, per NIC:
+/// 0. An RSS table that leaves queues out gets them all back, evenly
+///    (`ethtool -X DEV equal N`). Each traced flow's new queue is its NIC
+///    hash's bucket in the new table (the hash the tracer kept, as the NIC
+///    gave it). That change comes alone: the other rules need each flow's
+///    queue, which it moves, so advise is asked again once it is applied.
 /// 1. RPS on a queue of an RSS NIC (the table spreads over several queues)
 ///    is turned off: RSS already spreads, and RPS moves each packet off the
 ///    IRQ's CPU and cache for nothing.
@@ -43,6 +48,11 @@ public struct AdvicePlanning: Sendable {
         inScope: inScope, scoped: scoped, into: &advice)
     }
     let irqs = advice.changes.compactMap { $0.what == .irqAffinity ? $0.irq : nil }
+    if advice.changes.contains(where: { $0.what == .rssTable }) {
+      advice.notes.append(
+        "a table change moves flows to other queues: the IRQ and RPS rules wait for it; ask advise again once it is applied"
+      )
+    }
     if irqbalanceRunning && !irqs.isEmpty {
       advice.notes.append(
         "irqbalance is running: it moves IRQs (every ~10 s) unless they are banned from it; ban these first "
@@ -75,6 +85,17 @@ public struct AdvicePlanning: Sendable {
     }
     func onQueue(_ queue: Int) -> [SocketAffinity] { sockets.filter { $0.rxQueue.map(Int.init) == queue } }
     let queues = Array(0..<q.rxQueues)
+    if let table = nic.table, !table.isEmpty, q.rxQueues > 1, Set(table).count < q.rxQueues {
+      if scoped {
+        withhold(
+          nil,
+          "\(name)'s RSS table leaves queues out: a table is the NIC's, for every flow; advise without "
+            + "--pid/--port/--cgroup proposes it")
+      } else {
+        advice.changes.append(evenTable(nic, table: table, sockets: sockets, readers: readers, inScope: inScope))
+        return
+      }
+    }
     // Only queues an in-scope socket is on, when the operator named some.
     let wanted = Set(queues.filter { !scoped || onQueue($0).contains(where: inScope) })
     var after = q
@@ -187,7 +208,7 @@ public struct AdvicePlanning: Sendable {
     // The effects: every traced socket on a changed queue, before and
     // after all of the NIC's changes, each queue's once.
     var effects: [Int: [ReceiveAdvice.Effect]] = [:]
-    for queue in Set(changes.map(\.rxQueue)) {
+    for queue in Set(changes.compactMap(\.rxQueue)) {
       effects[queue] = onQueue(queue).compactMap { socket in
         let readerCPUs = readers[socket.cookie] ?? []
         func processing(_ queues: InterfaceQueues) -> [Int]? {
@@ -204,7 +225,45 @@ public struct AdvicePlanning: Sendable {
           inScope: inScope(socket))
       }
     }
-    for index in changes.indices { changes[index].effects = effects[changes[index].rxQueue] ?? [] }
+    for index in changes.indices { changes[index].effects = changes[index].rxQueue.flatMap { effects[$0] } ?? [] }
     advice.changes += changes
+  }
+
+  /// Rule 0: the table spread evenly over every queue, with each traced
+  /// flow's move: its bucket (NIC hash mod table size) now and after.
+  private func evenTable(
+    _ nic: HostCheck.NIC, table: [UInt32], sockets: [SocketAffinity], readers: [UInt64: [Int]],
+    inScope: (SocketAffinity) -> Bool
+  ) -> ReceiveAdvice.Change {
+    let q = nic.queues
+    let even = (0..<table.count).map { UInt32($0 % q.rxQueues) }
+    let left = (0..<q.rxQueues).filter { !table.contains(UInt32($0)) }
+    let effects = sockets.compactMap { socket -> ReceiveAdvice.Effect? in
+      guard let check = socket.hashCheck, check.fromNIC, let hash = check.observedHash else { return nil }
+      let bucket = Int(hash % UInt32(table.count))
+      let (from, to) = (Int(table[bucket]), Int(even[bucket]))
+      let readerCPUs = readers[socket.cookie] ?? []
+      func processing(_ queue: Int) -> [Int]? {
+        try? q.processing(
+          queue: queue, pid: socket.pid, incomingNAPI: nil, readerCPUs: readerCPUs,
+          busyPolling: socket.path?.busyPolling
+        ).cpus
+      }
+      guard from != to, let before = processing(from), let now = processing(to) else { return nil }
+      var effect = ReceiveAdvice.Effect(
+        pid: socket.pid, fd: socket.fd, command: socket.command, local: socket.local, remote: socket.remote,
+        rxQueue: from, beforeCPUs: before, beforeNodes: topology.nodes(ofCPUs: before), afterCPUs: now,
+        afterNodes: topology.nodes(ofCPUs: now), readNodes: topology.nodes(ofCPUs: readerCPUs), inScope: inScope(socket)
+      )
+      effect.afterRxQueue = to
+      return effect
+    }
+    let text = { (table: [UInt32]) in table.map(String.init).joined(separator: ",") }
+    return ReceiveAdvice.Change(
+      what: .rssTable, interface: q.interface, rxQueue: nil, irq: nil, path: "\(sys)/class/net/\(q.interface)",
+      before: text(table), after: text(even),
+      reason: "\(q.interface)'s RSS table sends no flow to rx-\(left.map(String.init).joined(separator: ", rx-")): "
+        + "their IRQs and CPUs sit idle while the others take every flow",
+      effects: effects)
   }
 }

@@ -167,6 +167,34 @@ public struct RSSConfiguration: Sendable, Equatable {
       deliversHash: haveFlags && flags & UInt32(ETH_FLAG_RXHASH.rawValue) != 0)
   }
 
+  /// RSS context 0's indirection table of `interface` in sockaff's own
+  /// network namespace, through a socket of its own.
+  static func table(interface: String) throws(SockaffError) -> [UInt32] {
+    try withControlSocket { (socket) throws(SockaffError) in
+      try read(interface: interface, through: socket, netlink: false).table
+    }
+  }
+
+  /// Writes that table (its size must be the driver's); key and hash
+  /// function stay.
+  static func setTable(_ table: [UInt32], interface: String) throws(SockaffError) {
+    try withControlSocket { (socket) throws(SockaffError) in
+      let status = table.withUnsafeBufferPointer {
+        sockaff_ethtool_set_rss_table(socket.rawValue, interface, $0.baseAddress, UInt32($0.count))
+      }
+      guard status == 0 else { throw .lastErrno(operation: "SIOCETHTOOL ETHTOOL_SRSSH(\(interface))") }
+    }
+  }
+
+  private static func withControlSocket<T>(_ body: (FileDescriptor) throws(SockaffError) -> T) throws(SockaffError)
+    -> T
+  {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard socket >= 0 else { throw .lastErrno(operation: "socket(AF_INET)") }
+    defer { close(socket) }
+    return try body(FileDescriptor(rawValue: socket))
+  }
+
   /// The fields the NIC hashes for `flow` (RXH_* bits); nil when the driver
   /// does not say.
   public static func hashFields(interface: String, flow: FlowType, through socket: FileDescriptor) -> HashFields? {
