@@ -131,16 +131,21 @@ int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_func
 
 int sockaff_ethtool_set_rss_table(int sockfd, const char *ifname, const unsigned int *table, unsigned int table_size)
 {
+	struct ethtool_rxfh now = { .cmd = ETHTOOL_GRSSH };
 	struct ethtool_rxfh *rxfh;
 	int result;
 
+	/* The input transform as it is: 0 would turn a symmetric one off (6.8+). */
+	if (ethtool(sockfd, ifname, &now) < 0)
+		return -1;
 	rxfh = calloc(1, sizeof(*rxfh) + table_size * sizeof(__u32));
 	if (!rxfh)
 		return -1;
 	rxfh->cmd = ETHTOOL_SRSSH;
 	rxfh->indir_size = table_size;
 	rxfh->key_size = 0;			/* the key unchanged */
-	rxfh->hfunc = 0;				/* ETH_RSS_HASH_NO_CHANGE: the function unchanged */
+	rxfh->hfunc = 0;			/* ETH_RSS_HASH_NO_CHANGE */
+	rxfh->rsvd8[0] = now.rsvd8[0];		/* input_xfrm, kept */
 	memcpy(rxfh->rss_config, table, table_size * sizeof(__u32));
 	result = ethtool(sockfd, ifname, rxfh);
 	free(rxfh);
