@@ -10,13 +10,17 @@ import SocketAffinity
 struct AdviseCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "advise",
-    abstract: "Advise IRQ and RPS changes that make flows node-local, with each one's effect; apply and undo them.",
+    abstract:
+      "Advise IRQ, RPS and RSS table changes that make flows node-local, with each one's effect; apply and undo them.",
     discussion: paragraphs(
       """
       Reads what 'sockaff check' reads and proposes, per RX queue: RPS off where RSS already
       spreads the NIC's flows over several queues, and the queue's processing (its IRQ, or
       RPS's mask on a NIC without RSS) on the node where most of its traced packets are read.
-      Each change is one file write, shown as its shell command, with the effect the
+      An RSS table that leaves queues out is spread evenly over them all first ('ethtool -X
+      DEV equal N'), alone: it moves flows between queues, each to its NIC hash's bucket,
+      so advise is asked again once it is applied.
+      Each change is one write, shown as its shell command, with the effect the
       prediction model of 'query --predict' gives it for every traced socket on that queue:
       "received on CPU c (node n) instead of CPU c' (node n')". What the model cannot
       predict (threaded NAPI, busy polling, RFS, ntuple rules, readers not pinned to one

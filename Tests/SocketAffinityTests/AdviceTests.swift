@@ -144,6 +144,15 @@ final class AdviceTests: XCTestCase {
     XCTAssertTrue(advice.notes[0].contains("--banirq=25 --banirq=27"), advice.notes[0])
   }
 
+  /// An effective affinity outside the mask is a move still pending (x86
+  /// moves an MSI at its next interrupt): the mask is where it goes next.
+  func testAPendingIRQMoveIsWhereTheMaskSays() {
+    XCTAssertEqual(InterfaceQueues.deliveryCPUs(effective: [5], configured: [7]), [7])
+    XCTAssertEqual(InterfaceQueues.deliveryCPUs(effective: [3], configured: [0, 1, 2, 3]), [3], "settled")
+    XCTAssertEqual(InterfaceQueues.deliveryCPUs(effective: nil, configured: [2, 3]), [2, 3], "no effective affinity")
+    XCTAssertEqual(InterfaceQueues.deliveryCPUs(effective: [], configured: nil), [])
+  }
+
   func testCPUMasksRoundTrip() {
     for cpus in [[], [0], [1, 5], [4, 5, 6, 7], [0, 31, 32, 63, 64]] {
       XCTAssertEqual(InterfaceQueues.parseCPUMask(InterfaceQueues.cpuMask(cpus)), cpus)

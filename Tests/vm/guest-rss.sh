@@ -325,9 +325,9 @@ advise_checks() {
 	advice=$(echo "$advice" | compact)
 	rps_changes=$(echo "$advice" | grep -o '"what":"rps_cpus"' | wc -l)
 	irq_changes=$(echo "$advice" | grep -o '"what":"irq_affinity"' | wc -l)
-	effects=$(echo "$advice" | grep -o '"after_cpus":\[[0-9,]*\],"after_nodes":\[[0-9,]*\],"before_cpus":\[[0-9,]*\],"before_nodes":\[[0-9,]*\],"command":"[^"]*","fd":[0-9]*')
+	effects=$(echo "$advice" | grep -o '"after_cpus":\[[0-9,]*\],"after_nodes":\[[0-9,]*\],"after_rx_queue":null,"before_cpus":\[[0-9,]*\],"before_nodes":\[[0-9,]*\],"command":"[^"]*","fd":[0-9]*')
 	[ "$advice_status" = 0 ] && [ "$rps_changes" = 4 ] && [ "$irq_changes" = 4 ] &&
-		[ "$(echo "$effects" | grep -c '"after_nodes":\[2\],"before_cpus":\[1\],"before_nodes":\[0\]')" = $((2 * flows)) ] &&
+		[ "$(echo "$effects" | grep -c '"after_nodes":\[2\],"after_rx_queue":null,"before_cpus":\[1\],"before_nodes":\[0\]')" = $((2 * flows)) ] &&
 		[ "$(echo "$effects" | wc -l)" = $((2 * flows)) ]
 	check rss-advise-moves-every-flow-to-its-readers $? "exit $advice_status: $rps_changes rps and $irq_changes irq changes, $(echo "$effects" | grep -c '"after_nodes":\[2\]') of $((2 * flows)) effects from cpu 1 (node 0) to node 2: $(echo "$advice" | cut -c1-600)"
 	echo "SOCKAFF-SHOW sockaff advise"
@@ -384,6 +384,60 @@ advise_checks() {
 	while read -r irq affinity rps; do echo "$affinity" >/proc/irq/"$irq"/smp_affinity_list; done </tmp/advise.saved
 	for q in 0 1 2 3; do echo 0 >/sys/class/net/eth0/queues/rx-$q/rps_cpus; done
 	pin_flows ff
+}
+
+# sockaff advise on a table that leaves rx-2 and rx-3 out (ethtool -X
+# weight 1 1 0 0): one rss_table change (`ethtool -X eth0 equal 4`), each
+# traced flow whose bucket moves named with its new queue and CPU. After
+# --apply, `ethtool -x` prints the even table the lab had before, and each
+# flow's SO_INCOMING_CPU is the CPU its effect predicted (or, with no
+# effect, the one it had); --undo puts the weighted table back, bucket by
+# bucket as ethtool prints it.
+advise_table_checks() {
+	equal_rows=$(ethtool -x eth0 | grep '^ *[0-9]*:' | compact)
+	# Traffic on every queue first: an IRQ whose affinity was just written
+	# back moves at its next interrupt (x86 MSI), and this settles them.
+	while read -r index _; do flows_send "$index" 2 >/dev/null; done </tmp/predictions
+	ethtool -X eth0 weight 1 1 0 0
+	weighted_rows=$(ethtool -x eth0 | grep '^ *[0-9]*:' | compact)
+	: >/tmp/table.before
+	while read -r index kind fd port _; do
+		echo "$fd $(flows_send "$index" 4 | cut -d' ' -f5)" >>/tmp/table.before
+	done </tmp/predictions
+	advice=$(sockaff advise --json | compact)
+	kinds=$(echo "$advice" | grep -o '"what":"[a-z_]*"' | tr '\n' ' ')
+	effects=$(echo "$advice" | grep -o '"after_cpus":\[[0-9]*\],"after_nodes":\[[0-9,]*\],"after_rx_queue":[0-9]*,"before_cpus":\[[0-9,]*\],"before_nodes":\[[0-9,]*\],"command":"[^"]*","fd":[0-9]*')
+	moved=$(echo "$effects" | grep -c fd)
+	[ "$kinds" = '"what":"rss_table" ' ] && echo "$advice" | grep -q '"command":"ethtool-Xeth0equal4"' && [ "$moved" -gt 0 ]
+	check rss-advise-table-spreads-every-queue $? "changes: $kinds; $moved flows moved: $(echo "$advice" | cut -c1-500)"
+	echo "SOCKAFF-SHOW sockaff advise (a table leaving rx-2 and rx-3 out)"
+	sockaff advise
+	echo "SOCKAFF-SHOW end"
+
+	sockaff advise --apply --measure 1 >/tmp/table.apply 2>&1
+	apply_status=$?
+	applied_rows=$(ethtool -x eth0 | grep '^ *[0-9]*:' | compact)
+	[ "$apply_status" = 0 ] && [ "$applied_rows" = "$equal_rows" ]
+	check rss-advise-table-applied $? "exit $apply_status: $(head -n 2 /tmp/table.apply | tr '\n' ' '); ethtool -x now$([ "$applied_rows" = "$equal_rows" ] || echo " not") the even table"
+
+	agree=0
+	detail=""
+	while read -r index kind fd port _; do
+		effect=$(echo "$effects" | grep "\"fd\":$fd\$" | head -n 1)
+		predicted=$(echo "$effect" | sed -n 's/^"after_cpus":\[\([0-9]*\)\].*/\1/p')
+		[ -n "$predicted" ] || predicted=$(awk -v fd="$fd" '$1 == fd { print $2 }' /tmp/table.before)
+		kernel_cpu=$(flows_send "$index" 4 | cut -d' ' -f5)
+		[ "$kernel_cpu" = "$predicted" ] || agree=1
+		detail="$detail $kind/$port: predicted cpu $predicted$([ -n "$effect" ] && echo " (moved)"), kernel $kernel_cpu;"
+	done </tmp/predictions
+	check rss-advise-table-prediction-is-the-kernels-cpu "$agree" "$detail"
+
+	sockaff advise --undo >/tmp/table.undo 2>&1
+	undo_status=$?
+	undone_rows=$(ethtool -x eth0 | grep '^ *[0-9]*:' | compact)
+	[ "$undo_status" = 0 ] && [ "$undone_rows" = "$weighted_rows" ] && grep -q "weight 1 1" /tmp/table.undo
+	check rss-advise-table-undo-restores-exactly $? "exit $undo_status: $(cat /tmp/table.undo | tr '\n' ' ')"
+	ethtool -X eth0 equal 4
 }
 
 rss_checks() {
@@ -590,6 +644,7 @@ rss_checks() {
 	busy_poll_checks
 	check_checks
 	advise_checks
+	advise_table_checks
 
 	# ethtool -L: the channel count changes under the traced flows (the
 	# table first: the kernel refuses fewer channels than a table set by

@@ -58,7 +58,7 @@ public struct InterfaceQueues: Sendable {
   /// Every numbered line of /proc/interrupts, to name an IRQ netlink gave.
   public let interrupts: [Int: InterruptLine]
   /// Per IRQ: the CPUs it is delivered to (effective affinity where the
-  /// kernel reports it, else the affinity mask). Settable only here, for
+  /// kernel reports it, else the affinity mask; `deliveryCPUs`). Settable only here, for
   /// `changing(irq:to:)`'s what-if copies.
   public internal(set) var irqCPUs: [Int: [Int]]
   /// Per RX queue: RPS's CPUs (empty: RPS off) and RFS's flow table size.
@@ -136,7 +136,7 @@ public struct InterfaceQueues: Sendable {
       let configured = (try? readTextFile("\(proc)/irq/\(line.irq)/smp_affinity_list")).flatMap {
         try? CPUList.parse($0)
       }
-      irqCPUs[line.irq] = (effective?.isEmpty == false ? effective : configured) ?? []
+      irqCPUs[line.irq] = Self.deliveryCPUs(effective: effective, configured: configured)
     }
     self.irqCPUs = irqCPUs
     var rps: [Int: [Int]] = [:]
@@ -186,6 +186,18 @@ public struct InterfaceQueues: Sendable {
 
   /// sysfs CPU masks: hex words, most significant first, comma separated
   /// ("00000000,00000003" is CPUs 0 and 1).
+  /// Where an IRQ is delivered: its effective affinity, unless that lies
+  /// outside the configured mask. x86 moves an MSI without interrupt
+  /// remapping at its next interrupt, so until the queue takes one the
+  /// effective CPU is still the old one (seen in the VM lab: a queue left out
+  /// of the RSS table kept an effective CPU its new mask excluded); its next
+  /// packets go where the mask says.
+  static func deliveryCPUs(effective: [Int]?, configured: [Int]?) -> [Int] {
+    guard let effective, !effective.isEmpty else { return configured ?? [] }
+    guard let configured, !configured.isEmpty, !Set(effective).isSubset(of: configured) else { return effective }
+    return configured
+  }
+
   public static func parseCPUMask(_ text: String) -> [Int] {
     var cpus: [Int] = []
     let words = text.trimmingWhitespace().split(separator: ",").reversed()
