@@ -188,10 +188,11 @@ public struct InterfaceQueues: Sendable {
   /// ("00000000,00000003" is CPUs 0 and 1).
   /// Where an IRQ is delivered: its effective affinity, unless that lies
   /// outside the configured mask. x86 moves an MSI without interrupt
-  /// remapping at its next interrupt, so until the queue takes one the
-  /// effective CPU is still the old one (seen in the VM lab: a queue left out
-  /// of the RSS table kept an effective CPU its new mask excluded); its next
-  /// packets go where the mask says.
+  /// remapping when it acknowledges the next interrupt, so until the queue
+  /// takes one the effective CPU is still the old one (seen in the VM lab: a
+  /// queue left out of the RSS table kept an effective CPU its new mask
+  /// excluded). That one interrupt still lands on the old CPU; every later
+  /// one where the mask says, and that is the queue's steady state.
   static func deliveryCPUs(effective: [Int]?, configured: [Int]?) -> [Int] {
     guard let effective, !effective.isEmpty else { return configured ?? [] }
     guard let configured, !configured.isEmpty, !Set(effective).isSubset(of: configured) else { return effective }
