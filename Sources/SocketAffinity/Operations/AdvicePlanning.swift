@@ -180,7 +180,7 @@ public struct AdvicePlanning: Sendable {
         withhold(queue, "no interrupt of \(name) is known to serve rx-\(queue): nothing to move")
         continue
       }
-      let current = after.irqCPUs[line.irq] ?? []
+      let current = after.steadyCPUs(irq: line.irq)
       if !current.isEmpty && topology.nodes(ofCPUs: current) == [target.node] { continue }
       moving.append((queue, line.irq, target.node, target.why))
     }

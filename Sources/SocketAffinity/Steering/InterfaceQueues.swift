@@ -57,10 +57,17 @@ public struct InterfaceQueues: Sendable {
   public let napiByQueue: [Int: UInt32]
   /// Every numbered line of /proc/interrupts, to name an IRQ netlink gave.
   public let interrupts: [Int: InterruptLine]
-  /// Per IRQ: the CPUs it is delivered to (effective affinity where the
-  /// kernel reports it, else the affinity mask; `deliveryCPUs`). Settable only here, for
+  /// Per IRQ: the CPUs it is delivered to now (effective affinity where the
+  /// kernel reports it, else the affinity mask). Settable only here, for
   /// `changing(irq:to:)`'s what-if copies.
   public internal(set) var irqCPUs: [Int: [Int]]
+  /// Per IRQ whose effective CPU lies outside its mask: the mask, where its
+  /// interrupts go from the next one on (`deliveryCPUs`).
+  public internal(set) var pendingIRQCPUs: [Int: [Int]]
+
+  /// Where IRQ `irq`'s interrupts go once any pending move is made: the
+  /// prediction model's IRQ CPUs.
+  public func steadyCPUs(irq: Int) -> [Int] { pendingIRQCPUs[irq] ?? irqCPUs[irq] ?? [] }
   /// Per RX queue: RPS's CPUs (empty: RPS off) and RFS's flow table size.
   public internal(set) var rpsCPUs: [Int: [Int]]
   public let rfsFlows: [Int: Int]
@@ -129,6 +136,7 @@ public struct InterfaceQueues: Sendable {
     irqSource = source
     napiByQueue = napis
     var irqCPUs: [Int: [Int]] = [:]
+    var pending: [Int: [Int]] = [:]
     for line in irqByQueue.values {
       let effective = (try? readTextFile("\(proc)/irq/\(line.irq)/effective_affinity_list")).flatMap {
         try? CPUList.parse($0)
@@ -136,9 +144,12 @@ public struct InterfaceQueues: Sendable {
       let configured = (try? readTextFile("\(proc)/irq/\(line.irq)/smp_affinity_list")).flatMap {
         try? CPUList.parse($0)
       }
-      irqCPUs[line.irq] = Self.deliveryCPUs(effective: effective, configured: configured)
+      irqCPUs[line.irq] = (effective?.isEmpty == false ? effective : configured) ?? []
+      let steady = Self.deliveryCPUs(effective: effective, configured: configured)
+      if steady != irqCPUs[line.irq] { pending[line.irq] = steady }
     }
     self.irqCPUs = irqCPUs
+    self.pendingIRQCPUs = pending
     var rps: [Int: [Int]] = [:]
     var rfs: [Int: Int] = [:]
     for queue in queues {

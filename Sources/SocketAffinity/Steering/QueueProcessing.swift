@@ -27,7 +27,7 @@ extension InterfaceQueues {
     queue: Int, pid: Int32, incomingNAPI: UInt32?, readerCPUs: [Int], busyPolling: BusyPolling?
   ) throws(QueueProcessing.Unknown) -> QueueProcessing {
     func unknown(_ why: String) -> QueueProcessing.Unknown { QueueProcessing.Unknown(why: why) }
-    let irqCPUs = irqByQueue[queue].flatMap { self.irqCPUs[$0.irq] } ?? []
+    let irqCPUs = irqByQueue[queue].map { steadyCPUs(irq: $0.irq) } ?? []
     var notes: [String] = []
     // Where the queue's packets are polled: the IRQ's CPU, or under
     // threaded NAPI wherever its kernel thread runs.
@@ -80,6 +80,7 @@ extension InterfaceQueues {
   public func changing(irq: Int, to cpus: [Int]) -> InterfaceQueues {
     var changed = self
     changed.irqCPUs[irq] = cpus
+    changed.pendingIRQCPUs[irq] = nil
     return changed
   }
 
