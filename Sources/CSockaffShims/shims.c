@@ -7,6 +7,7 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/signalfd.h>
+#include <errno.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -71,6 +72,21 @@ int sockaff_has_effective_capability(int cap)
 	if (syscall(SYS_capget, &header, data) != 0)
 		return -1;
 	return (data[cap / 32].effective >> (cap % 32)) & 1;
+}
+
+int sockaff_set_thread_affinity(int tid, const int *cpus, int count)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	for (int i = 0; i < count; i++) {
+		if (cpus[i] < 0 || cpus[i] >= CPU_SETSIZE) {
+			errno = EINVAL;
+			return -1;
+		}
+		CPU_SET(cpus[i], &set);
+	}
+	return sched_setaffinity(tid, sizeof(set), &set);
 }
 
 int sockaff_pin_thread_to_cpu(int cpu)

@@ -22,8 +22,9 @@ struct AdviseCommand: ParsableCommand {
       so advise is asked again once it is applied.
       Each change is one write, shown as its shell command, with the effect the
       prediction model of 'query --predict' gives it for every traced socket on that queue:
-      "received on CPU c (node n) instead of CPU c' (node n')". What the model cannot
-      predict (threaded NAPI, busy polling, RFS, ntuple rules, readers not pinned to one
+      "received on CPU c (node n) instead of CPU c' (node n')". Under threaded NAPI the
+      queue's kernel thread is pinned instead (taskset), the IRQ only waking it. What the
+      model cannot predict (busy polling, RFS, ntuple rules, readers not pinned to one
       node) is not advised: the output says what and why. Without the tracer only the NICs
       decide (RPS, IRQs off the NIC's node).
 

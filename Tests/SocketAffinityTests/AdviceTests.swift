@@ -19,13 +19,15 @@ final class AdviceTests: XCTestCase {
   }
 
   /// A traced socket on eth0's `queue`.
-  func socket(fd: Int32, cookie: UInt64, queue: UInt32, packets: UInt64, busyPolling: BusyPolling? = nil)
+  func socket(
+    fd: Int32, cookie: UInt64, queue: UInt32, packets: UInt64, busyPolling: BusyPolling? = nil, napiID: UInt32? = nil
+  )
     -> SocketAffinity
   {
     var answer = SocketAffinity(
       pid: 812, fd: fd, command: "server", networkNamespace: nil, cookie: cookie, family: .inet, transport: .udp,
       local: "10.0.0.2:\(7000 + fd)", remote: "10.0.0.1:4000", connected: true, cpu: 1, processor: nil,
-      numaNode: 0, rxQueue: queue, napiID: nil, ifindex: 2, interface: "eth0", packets: packets, bytes: packets * 64,
+      numaNode: 0, rxQueue: queue, napiID: napiID, ifindex: 2, interface: "eth0", packets: packets, bytes: packets * 64,
       cpuChanges: 0, cpus: [], otherCPUsPackets: 0, firstSeen: nil, lastSeen: nil, kernelIncomingCPU: 1, source: .bpf,
       consumerCPU: nil, reads: nil, threadNodes: [], locality: nil, crossNUMA: nil)
     if let busyPolling {
@@ -115,7 +117,7 @@ final class AdviceTests: XCTestCase {
   }
 
   /// What the model cannot predict is not advised: busy polling, ntuple
-  /// rules, threaded NAPI.
+  /// rules.
   func testWhatCannotBePredictedIsWithheld() throws {
     let polling = BusyPolling(socketMicroseconds: 50, prefer: false, busyRead: 0, busyPoll: 0)
     let advice = advise(
@@ -230,8 +232,9 @@ final class AdviceTests: XCTestCase {
   }
 
   /// An RSS table entry names a device, nothing below or beside it, and
-  /// holds queue numbers: anything else in an undo file is not sockaff's.
-  func testATableEntryNamesOneDevice() {
+  /// holds queue numbers; a thread entry names a NAPI thread's /proc/PID:
+  /// anything else in an undo file is not sockaff's.
+  func testTableAndThreadEntriesNameWhatAdviseWrites() {
     let application = AdviceApplication(undoPath: "/nonexistent", sys: "/s", proc: "/p")
     func entry(_ path: String, after: String = "0,1,2,3") -> AdviceApplication.UndoFile.Entry {
       .init(what: .rssTable, path: path, before: "0,1,0,1", after: after)
@@ -242,6 +245,17 @@ final class AdviceTests: XCTestCase {
     }
     XCTAssertFalse(application.allowed(entry("/s/class/net/eth0", after: "0,1;reboot")))
     XCTAssertEqual(AdviceApplication.device("/s/class/net/eth0"), "eth0")
+    // A NAPI thread's entry: /proc/PID of a thread named napi/..., nothing else.
+    func thread(_ path: String, _ name: String?) -> AdviceApplication.UndoFile.Entry {
+      var entry = AdviceApplication.UndoFile.Entry(what: .napiThreadAffinity, path: path, before: "0-7", after: "4")
+      entry.thread = name
+      return entry
+    }
+    XCTAssertTrue(application.allowed(thread("/p/413", "napi/eth0-8194")))
+    XCTAssertFalse(application.allowed(thread("/p/413", "sshd")), "only NAPI threads")
+    XCTAssertFalse(application.allowed(thread("/p/413", nil)))
+    XCTAssertFalse(application.allowed(thread("/p/self", "napi/eth0-8194")))
+    XCTAssertFalse(application.allowed(thread("/p/413/task/413", "napi/eth0-8194")))
   }
 
   /// A write that fails rolls back the ones before it, and leaves no undo file.
@@ -309,5 +323,36 @@ final class AdviceTests: XCTestCase {
       nic(table: weighted), sockets: sockets, readers: [1: [5]], inScope: { $0.fd == 5 }, scoped: true)
     XCTAssertFalse(scoped.changes.contains { $0.what == .rssTable })
     XCTAssertTrue(scoped.withheld.contains { $0.why.contains("RSS table leaves queues out") }, "\(scoped.withheld)")
+  }
+
+  /// Threaded NAPI (the threaded-napi fixture: napi/eth0-8193, pid 412,
+  /// pinned to CPU 6; napi/eth0-8194, pid 413, on CPUs 0-7): the queue's
+  /// kernel thread is pinned to a CPU of its readers' node, the one with
+  /// the fewest of the NIC's pinned threads; a thread already on that node
+  /// stays. The effect: from any CPU the scheduler picks to that one.
+  func testUnderThreadedNAPIThePollingThreadIsPinned() throws {
+    let sys = Fixture.path("threaded-napi/sys")
+    let proc = Fixture.path("threaded-napi/proc")
+    let threaded = HostCheck.NIC(
+      queues: InterfaceQueues(interface: "eth0", sys: sys, proc: proc, netlink: false),
+      table: (0..<128).map { UInt32($0 % 4) })
+    XCTAssertTrue(threaded.queues.threaded)
+    let roaming = socket(fd: 5, cookie: 1, queue: 0, packets: 30, napiID: 8194)
+    let pinned = socket(fd: 6, cookie: 2, queue: 1, packets: 30, napiID: 8193)
+    let advice = AdvicePlanning(topology: topology, sys: sys, proc: proc).advise(
+      nics: [threaded], sockets: [roaming, pinned], readers: [1: [5], 2: [7]], irqbalanceRunning: false)
+    let pins = advice.changes.filter { $0.what == .napiThreadAffinity }
+    XCTAssertEqual(pins.count, 1, "rx-1's thread is on node 1 already: \(advice.changes.map(\.command))")
+    let pin = try XCTUnwrap(pins.first)
+    XCTAssertEqual(pin.rxQueue, 0)
+    XCTAssertEqual(pin.path, "\(proc)/413")
+    XCTAssertEqual(pin.before, "0-7")
+    XCTAssertEqual(pin.after, "4", "node 1's CPU with no pinned thread (CPU 6 has napi/eth0-8193)")
+    XCTAssertEqual(pin.command, "taskset -pc 4 413")
+    XCTAssertTrue(pin.reason.hasPrefix("threaded NAPI: napi/eth0-8194 polls rx-0"), pin.reason)
+    XCTAssertEqual(pin.effects.map(\.fd), [5])
+    XCTAssertEqual(pin.effects.first?.beforeCPUs, Array(0...7))
+    XCTAssertEqual(pin.effects.first?.afterCPUs, [4])
+    XCTAssertFalse(advice.changes.contains { $0.what == .irqAffinity }, "the IRQ only wakes the thread")
   }
 }

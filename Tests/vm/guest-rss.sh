@@ -211,7 +211,56 @@ threaded_napi_checks() {
 			echo "$predicted" | compact | grep -q "threadedNAPI:napi/eth0-$napi"
 		check "rss-threaded-napi-predicted-$kind-$port" $? "exit $predicted_status, cpu $(echo "$predicted" | field cpu), expected $target; $(echo "$predicted" | grep '"note"'; cat /tmp/predict.err)"
 	done </tmp/predictions
+	advise_napi_checks
 	echo 0 >/sys/class/net/eth0/threaded
+}
+
+# sockaff advise under threaded NAPI: the threads free to run anywhere, the
+# flows' readers pinned to node 2 (CPUs 4 and 5). Each queue's thread is
+# pinned to a CPU of node 2 (taskset), and nothing else changes (the IRQs
+# only wake the threads). After --apply each thread's affinity is the one
+# advised and each flow's SO_INCOMING_CPU the CPU its effect predicted;
+# --undo gives each thread back the CPUs it had.
+advise_napi_checks() {
+	while read -r queue napi pid _; do taskset -p ff "$pid" >/dev/null; done </tmp/threads
+	pin_flows 30
+	while read -r index _; do flows_send "$index" 4 >/dev/null; done </tmp/predictions
+	advice=$(sockaff advise --json | compact)
+	kinds=$(echo "$advice" | grep -o '"what":"[a-z_]*"' | sort | uniq -c | tr -s ' ' | tr '\n' ';')
+	afters=$(echo "$advice" | grep -o '"after":"[0-9]*","before":"0-7","command":"taskset' | sed 's/"after":"\([0-9]*\)".*/\1/' | sort | tr '\n' ' ')
+	effects=$(echo "$advice" | grep -o '"after_cpus":\[[0-9]*\],"after_nodes":\[[0-9,]*\],"after_rx_queue":null,"before_cpus":\[[0-9,]*\],"before_nodes":\[[0-9,]*\],"command":"[^"]*","fd":[0-9]*')
+	[ "$kinds" = " 4 \"what\":\"napi_thread_affinity\";" ] && [ "$(echo "$afters" | tr -d '45 ')" = "" ] &&
+		[ "$(echo "$effects" | grep -c '"after_nodes":\[2\]')" = "$(wc -l </tmp/predictions)" ]
+	check rss-advise-pins-napi-threads $? "changes:$kinds threads to cpus $afters; $(echo "$effects" | grep -c '"after_nodes":\[2\]') of $(wc -l </tmp/predictions) flows to node 2: $(echo "$advice" | cut -c1-400)"
+	echo "SOCKAFF-SHOW sockaff advise (threaded NAPI)"
+	sockaff advise
+	echo "SOCKAFF-SHOW end"
+	sockaff advise --apply --measure 1 >/tmp/napi.apply 2>&1
+	apply_status=$?
+	agree=0
+	detail=""
+	while read -r queue napi pid _; do
+		allowed=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/"$pid"/status)
+		case "$allowed" in 4 | 5) ;; *) agree=1 ;; esac
+		detail="$detail napi/eth0-$napi on $allowed;"
+	done </tmp/threads
+	while read -r index kind fd port _; do
+		predicted=$(echo "$effects" | grep "\"fd\":$fd\$" | head -n 1 | sed 's/^"after_cpus":\[\([0-9]*\)\].*/\1/')
+		flows_send "$index" 4 >/dev/null # a thread moves to its CPU when it next wakes
+		kernel_cpu=$(flows_send "$index" 8 | cut -d' ' -f5)
+		[ -n "$predicted" ] && [ "$kernel_cpu" = "$predicted" ] || agree=1
+		detail="$detail $kind/$port: predicted $predicted, kernel $kernel_cpu;"
+	done </tmp/predictions
+	[ "$apply_status" = 0 ]
+	check rss-advise-napi-applied-as-predicted "$([ "$apply_status" = 0 ] && [ "$agree" = 0 ]; echo $?)" "exit $apply_status $(head -n 1 /tmp/napi.apply):$detail"
+	sockaff advise --undo >/tmp/napi.undo 2>&1
+	undo_status=$?
+	restored=0
+	while read -r queue napi pid _; do
+		[ "$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/"$pid"/status)" = "0-7" ] || restored=1
+	done </tmp/threads
+	check rss-advise-napi-undo-restores "$([ "$undo_status" = 0 ] && [ "$restored" = 0 ]; echo $?)" "exit $undo_status: $(tr '\n' ' ' </tmp/napi.undo)"
+	pin_flows ff
 }
 
 # RFS: with a flow table on every queue and the flows' process pinned to

@@ -41,6 +41,12 @@ int sockaff_has_effective_capability(int cap);
  */
 char *sockaff_format_message(const char *format, va_list args);
 
+/*
+ * Sets thread `tid`'s affinity to the `count` CPUs in `cpus` (a threaded
+ * NAPI kernel thread's, for `advise --apply` and `--undo`).
+ */
+int sockaff_set_thread_affinity(int tid, const int *cpus, int count);
+
 /* Pins the calling thread to one CPU (sched_setaffinity needs _GNU_SOURCE). */
 int sockaff_pin_thread_to_cpu(int cpu);
 

@@ -15,6 +15,10 @@ public struct ReceiveAdvice: Sendable, Equatable {
       /// each hash bucket's flows go to. Its values are the table's queue
       /// numbers, comma-separated.
       case rssTable = "rss_table"
+      /// The affinity of the kernel thread at `path` (/proc/PID) that
+      /// polls a queue under threaded NAPI (`napi/DEV-ID`): where its
+      /// packets are processed, the IRQ only waking it.
+      case napiThreadAffinity = "napi_thread_affinity"
     }
 
     public let what: What
@@ -34,8 +38,11 @@ public struct ReceiveAdvice: Sendable, Equatable {
 
     /// The shell line that makes the change by hand.
     public var command: String {
-      guard what == .rssTable else { return "echo \(after) > \(path)" }
-      return "ethtool -X \(interface) \(Self.tableInWords(after))"
+      switch what {
+      case .rssTable: return "ethtool -X \(interface) \(Self.tableInWords(after))"
+      case .napiThreadAffinity: return "taskset -pc \(after) \(path.split(separator: "/").last ?? "")"
+      case .irqAffinity, .rpsCPUs: return "echo \(after) > \(path)"
+      }
     }
 
     /// A table's value as ethtool's arguments would make it: "equal 4" or

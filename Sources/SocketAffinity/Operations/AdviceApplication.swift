@@ -1,3 +1,4 @@
+import CSockaffShims
 import FoundationEssentials
 import Glibc
 
@@ -16,6 +17,9 @@ public struct AdviceApplication: Sendable {
       public let path: String
       public let before: String
       public let after: String
+      /// A NAPI thread's name when applied: its pid names that thread only
+      /// while it lives (threaded NAPI turned off and on makes new ones).
+      public var thread: String? = nil
     }
 
     public var version = 1
@@ -55,7 +59,7 @@ public struct AdviceApplication: Sendable {
   /// their CPUs ("00000002" is "2" is "02"), as the kernel prints them back.
   static func same(_ what: ReceiveAdvice.Change.What, _ text: String, _ value: String) -> Bool {
     switch what {
-    case .irqAffinity:
+    case .irqAffinity, .napiThreadAffinity:
       guard let a = try? CPUList.parse(text), let b = try? CPUList.parse(value) else { return false }
       return a == b
     case .rpsCPUs:
@@ -66,17 +70,36 @@ public struct AdviceApplication: Sendable {
     }
   }
 
-  /// The value `entry`'s file (or table) holds now.
+  /// The value `entry`'s file, table or thread holds now; a thread that is
+  /// no longer the one applied to holds nothing ("").
   static func read(_ entry: UndoFile.Entry) throws(SockaffError) -> String {
-    guard entry.what == .rssTable else { return try readTextFile(entry.path).trimmingWhitespace() }
-    return try RSSConfiguration.table(interface: device(entry.path)).map(String.init).joined(separator: ",")
+    switch entry.what {
+    case .irqAffinity, .rpsCPUs: return try readTextFile(entry.path).trimmingWhitespace()
+    case .rssTable:
+      return try RSSConfiguration.table(interface: device(entry.path)).map(String.init).joined(separator: ",")
+    case .napiThreadAffinity:
+      guard (try? readTextFile(entry.path + "/comm"))?.trimmingWhitespace() == entry.thread else { return "" }
+      return ProcFS.allowedCPUs(statusText: try readTextFile(entry.path + "/status")).map(CPUList.format) ?? ""
+    }
   }
 
-  /// Writes `value` as `entry`'s kind of value: a file's text, or a table.
+  /// Writes `value` as `entry`'s kind of value: a file's text, a table, or
+  /// a thread's affinity.
   static func write(_ value: String, for entry: UndoFile.Entry) throws(SockaffError) {
-    guard entry.what == .rssTable else { return try write(value, to: entry.path) }
-    let queues = value.split(separator: ",").compactMap { UInt32($0) }
-    try RSSConfiguration.setTable(queues, interface: device(entry.path))
+    switch entry.what {
+    case .irqAffinity, .rpsCPUs: try write(value, to: entry.path)
+    case .rssTable:
+      let queues = value.split(separator: ",").compactMap { UInt32($0) }
+      try RSSConfiguration.setTable(queues, interface: device(entry.path))
+    case .napiThreadAffinity:
+      guard let cpus = try? CPUList.parse(value), let tid = Int32(device(entry.path)) else {
+        throw SockaffError(.other, operation: "taskset \(entry.path)", hint: "not a CPU list: \(value)")
+      }
+      let status = cpus.map(Int32.init).withUnsafeBufferPointer {
+        sockaff_set_thread_affinity(tid, $0.baseAddress, Int32($0.count))
+      }
+      guard status == 0 else { throw .lastErrno(operation: "sched_setaffinity(\(tid), \(value))") }
+    }
   }
 
   /// A table entry's device: the last component of /sys/class/net/DEV.
@@ -100,6 +123,7 @@ public struct AdviceApplication: Sendable {
       case .irqAffinity: ("\(proc)/irq/", "/smp_affinity_list")
       case .rpsCPUs: ("\(sys)/class/net/", "/rps_cpus")
       case .rssTable: ("\(sys)/class/net/", "")
+      case .napiThreadAffinity: ("\(proc)/", "")
       }
     guard entry.path.hasPrefix(prefix), entry.path.hasSuffix(suffix) else { return false }
     let middle = entry.path.dropFirst(prefix.count).dropLast(suffix.count).split(
@@ -113,6 +137,8 @@ public struct AdviceApplication: Sendable {
     case .rssTable:
       return middle.count == 1 && !middle[0].isEmpty && middle[0] != ".." && middle[0] != "."
         && entry.after.split(separator: ",").allSatisfy { UInt32($0) != nil }
+    case .napiThreadAffinity:
+      return middle.count == 1 && Int32(middle[0]) != nil && entry.thread?.hasPrefix("napi/") == true
     }
   }
 
@@ -127,8 +153,14 @@ public struct AdviceApplication: Sendable {
         .conflict, operation: "--apply",
         hint: "\(undoPath) holds an earlier --apply's changes: 'sockaff advise --undo' first")
     }
-    let entries = changes.map { UndoFile.Entry(what: $0.what, path: $0.path, before: $0.before, after: $0.after) }
-    for entry in entries where entry.what != .rssTable && access(entry.path, W_OK) != 0 {
+    let entries = changes.map { change in
+      var entry = UndoFile.Entry(what: change.what, path: change.path, before: change.before, after: change.after)
+      if change.what == .napiThreadAffinity {
+        entry.thread = (try? readTextFile(change.path + "/comm"))?.trimmingWhitespace()
+      }
+      return entry
+    }
+    for entry in entries where [.irqAffinity, .rpsCPUs].contains(entry.what) && access(entry.path, W_OK) != 0 {
       throw SockaffError.lastErrno(operation: "--apply: \(entry.path)", hint: "not writable: nothing changed")
     }
     let undo = UndoFile(

@@ -20,6 +20,9 @@
 ///    NIC's own node where its IRQ is elsewhere. Where RPS stays on (a NIC
 ///    without RSS), RPS's mask becomes that node's CPUs; else the IRQ moves
 ///    to one CPU of that node, the one with the fewest of the NIC's IRQs.
+///    Under threaded NAPI the queue's kernel thread (`napi/DEV-ID`) polls
+///    it wherever it may run, and the IRQ only wakes it: the thread is
+///    pinned to one CPU of that node instead (`taskset -pc CPU PID`).
 public struct AdvicePlanning: Sendable {
   public let topology: Topology
   /// The roots the advised files are under (fixture trees in tests).
@@ -73,14 +76,11 @@ public struct AdvicePlanning: Sendable {
       advice.withheld.append(.init(interface: name, rxQueue: queue, socket: socket, why: why))
     }
     // What makes every queue of the NIC unpredictable.
-    if nic.ntupleRules > 0 || q.threaded {
+    if nic.ntupleRules > 0 {
       withhold(
         nil,
-        nic.ntupleRules > 0
-          ? "\(nic.ntupleRules) ntuple rules override RSS for their flows: which queue a flow takes is not "
-            + "known, so no change's effect is"
-          : "threaded NAPI: kernel threads (napi/\(name)-ID) poll its queues and the IRQ only wakes them; "
-            + "sockaff does not change kernel threads' affinity (taskset -pc CPU PID pins one)")
+        "\(nic.ntupleRules) ntuple rules override RSS for their flows: which queue a flow takes is not known, so no "
+          + "change's effect is")
       return
     }
     func onQueue(_ queue: Int) -> [SocketAffinity] { sockets.filter { $0.rxQueue.map(Int.init) == queue } }
@@ -159,9 +159,36 @@ public struct AdvicePlanning: Sendable {
         targets[queue] = (node, "no traced socket on rx-\(queue) is read on one known node: the NIC's own node \(node)")
       }
     }
+    // Under threaded NAPI a kernel thread polls each queue wherever it may
+    // run, the IRQ only waking it: the thread is what moves.
+    if q.threaded {
+      var pinned: [Int: Int] = [:]  // CPU: the NIC's threads pinned there
+      for thread in q.napiThreads.values { if let cpu = thread.pinnedCPU { pinned[cpu, default: 0] += 1 } }
+      for (queue, target) in targets.sorted(by: { $0.key < $1.key }) {
+        let napi = q.napiByQueue[queue] ?? onQueue(queue).compactMap(\.napiID).first
+        guard let napi, let thread = after.napiThreads[napi] else {
+          withhold(
+            queue, "threaded NAPI: which kernel thread polls rx-\(queue) is not known (the kernel names no NAPI for it)"
+          )
+          continue
+        }
+        if let cpu = thread.pinnedCPU, topology.node(ofCPU: cpu) == target.node { continue }
+        guard
+          let cpu = (topology.cpusByNode[target.node] ?? []).min(by: { (pinned[$0] ?? 0, $0) < (pinned[$1] ?? 0, $1) })
+        else { continue }
+        pinned[cpu, default: 0] += 1
+        after = after.changing(napiThread: napi, to: [cpu])
+        changes.append(
+          .init(
+            what: .napiThreadAffinity, interface: name, rxQueue: queue, irq: nil, path: "\(proc)/\(thread.pid)",
+            before: CPUList.format(thread.allowedCPUs), after: "\(cpu)",
+            reason: "threaded NAPI: \(thread.name) polls rx-\(queue) (the IRQ only wakes it): \(target.why)",
+            effects: []))
+      }
+    }
     // Where RPS stays (no RSS spreading), its mask decides; else the IRQ.
     var moving: [(queue: Int, irq: Int, node: Int, why: String)] = []
-    for (queue, target) in targets.sorted(by: { $0.key < $1.key }) {
+    for (queue, target) in targets.sorted(by: { $0.key < $1.key }) where !q.threaded {
       let rps = after.rpsCPUs[queue] ?? []
       if !rps.isEmpty {
         guard topology.nodes(ofCPUs: rps) != [target.node], let cpus = topology.cpusByNode[target.node], !cpus.isEmpty
@@ -217,7 +244,9 @@ public struct AdvicePlanning: Sendable {
             busyPolling: socket.path?.busyPolling
           ).cpus
         }
-        guard let before = processing(q), let now = processing(after), before != now else { return nil }
+        // An unpinned NAPI thread runs wherever the scheduler puts it: any of its CPUs.
+        let unpinned = q.threaded ? socket.napiID.flatMap { q.napiThreads[$0]?.allowedCPUs } : nil
+        guard let before = processing(q) ?? unpinned, let now = processing(after), before != now else { return nil }
         return .init(
           pid: socket.pid, fd: socket.fd, command: socket.command, local: socket.local, remote: socket.remote,
           rxQueue: queue, beforeCPUs: before, beforeNodes: topology.nodes(ofCPUs: before), afterCPUs: now,

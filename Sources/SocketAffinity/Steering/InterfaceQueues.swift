@@ -79,7 +79,7 @@ public struct InterfaceQueues: Sendable {
   public let threaded: Bool
   /// The polling threads by NAPI id, found by name (`napi/<dev>-<id>`).
   /// Empty unless threaded.
-  public let napiThreads: [UInt32: NAPIThread]
+  public internal(set) var napiThreads: [UInt32: NAPIThread]
   /// The device's napi_defer_hard_irqs and gro_flush_timeout (ns): with
   /// both set, the IRQ stays masked while the stack or a busy-polling
   /// reader keeps polling.

@@ -84,6 +84,18 @@ extension InterfaceQueues {
     return changed
   }
 
+  /// This interface as it would be with NAPI `napiID`'s kernel thread
+  /// (threaded NAPI) allowed on `cpus` only.
+  public func changing(napiThread napiID: UInt32, to cpus: [Int]) -> InterfaceQueues {
+    var changed = self
+    if let thread = napiThreads[napiID] {
+      changed.napiThreads[napiID] = NAPIThread(
+        napiID: napiID, pid: thread.pid, name: thread.name, allowedCPUs: cpus, lastCPU: thread.lastCPU,
+        source: thread.source)
+    }
+    return changed
+  }
+
   /// This interface as it would be with RX queue `queue`'s RPS set to
   /// `cpus` (empty: off).
   public func changing(rpsOf queue: Int, to cpus: [Int]) -> InterfaceQueues {
