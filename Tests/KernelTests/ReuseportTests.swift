@@ -147,7 +147,7 @@ final class ReuseportTests: KernelTestCase {
     let members = try startGroup("tcp", cpus: [0, 1])
     defer { members.forEach { try? $0.finish() } }
     let port = members[0].hello["port"] as! Int
-    let client = try Peer(["--cpu", "1", "tcp-connect", "127.0.0.1", "\(port)", "24"])
+    let client = try Peer(["--cpu", "1", "tcp-connect", "127.0.0.1", "\(port)", "24"], script: FanInTests.fanin)
     defer { try? client.finish() }
     let accepted = try drain(members, total: 24)
     settle()

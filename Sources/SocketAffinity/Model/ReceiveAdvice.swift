@@ -113,8 +113,8 @@ public struct ReceiveAdvice: Sendable, Equatable {
     /// 2) instead of CPU 1 (node 0); read on node 2"
     public var line: String {
       func cpus(_ cpus: [Int], _ nodes: [Int]) -> String {
-        let c = CPUList.joined(cpus)
-        let n = CPUList.joined(nodes)
+        let c = CPUList.format(cpus)
+        let n = CPUList.format(nodes)
         return "\(cpus.count == 1 ? "CPU" : "CPUs") \(c) (\(nodes.count == 1 ? "node" : "nodes") \(n))"
       }
       let read = CPUList.joined(readNodes)

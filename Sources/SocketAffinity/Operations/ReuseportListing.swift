@@ -153,13 +153,7 @@ public struct ReuseportListing: Sendable {
         workers.isEmpty
         ? Set(held.flatMap { facts($0.pid).facts.threadCPUs }).sorted() : Set(workers.compactMap(\.cpu)).sorted()
       let threadNodes = topology.nodes(ofCPUs: threadCPUs)
-      let total = Double(max(record?.packets ?? 1, 1))
-      let cpus =
-        record?.packetsByCPU.map {
-          SocketAffinity.CPUShare(
-            cpu: $0.cpu, numaNode: topology.node(ofCPU: $0.cpu), packets: $0.packets,
-            share: Double($0.packets) / total)
-        } ?? []
+      let cpus = inspection.cpuShares(record)
       let locality = record.flatMap { inspection.locality(record: $0, cpus: cpus, threadNodes: threadNodes) }
       let member = ReuseportGroup.Member(
         cookie: cookie, holders: allHolders, threadCPUs: threadCPUs, threadNodes: threadNodes,

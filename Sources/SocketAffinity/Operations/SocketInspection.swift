@@ -106,13 +106,7 @@ struct SocketInspection {
     let remote = socket.address(peer: true)
     let threadNodes = process.threadNodes
     let cpu = record?.lastCPU ?? Int(incomingCPU)
-    let total = Double(max(record?.packets ?? 1, 1))
-    let cpus =
-      record?.packetsByCPU.map {
-        SocketAffinity.CPUShare(
-          cpu: $0.cpu, numaNode: topology.node(ofCPU: $0.cpu), packets: $0.packets,
-          share: Double($0.packets) / total)
-      } ?? []
+    let cpus = cpuShares(record)
     let locality = record.flatMap { self.locality(record: $0, cpus: cpus, threadNodes: threadNodes) }
     let firstSeen: Date? = record.flatMap { r in
       clock.map { Date(timeIntervalSince1970: $0.unixTime(atJiffies: r.firstJiffies)) }
@@ -165,6 +159,16 @@ struct SocketInspection {
     answer.hashCheck = hashCheck(
       socket: socket, kind: kind, record: record, interface: interface, connected: remote != nil, process: process)
     return answer
+  }
+
+  /// A record's packets by CPU, each with its node and share (none without a record).
+  func cpuShares(_ record: ReceiveRecord?) -> [SocketAffinity.CPUShare] {
+    guard let record else { return [] }
+    let total = Double(max(record.packets, 1))
+    return record.packetsByCPU.map {
+      SocketAffinity.CPUShare(
+        cpu: $0.cpu, numaNode: topology.node(ofCPU: $0.cpu), packets: $0.packets, share: Double($0.packets) / total)
+    }
   }
 
   /// The packets' hash against RSS's for the socket's flow (`HashCheck`).

@@ -36,8 +36,6 @@ sockets being queried, driven line by line over stdin, answering in JSON lines.
   peer.py udp-spray HOST PORT FLOWS COUNT
                                    COUNT datagrams from each of FLOWS new sockets (FLOWS
                                    source ports: flows the reuseport hash spreads)
-  peer.py tcp-connect HOST PORT COUNT
-                                   COUNT connections, held until EOF; prints {done}
 
 Any mode takes --cpu N (first): pin the process to CPU N (sched_setaffinity).
 
@@ -373,17 +371,6 @@ def udp_spray(host, port, flows, count):
     say(done=int(flows) * int(count))
 
 
-def tcp_connect(host, port, count):
-    held = []
-    for _ in range(int(count)):
-        sock = socket.socket(family_of(host), socket.SOCK_STREAM)
-        sock.settimeout(TIMEOUT)
-        sock.connect((host, int(port)))
-        held.append(sock)
-    say(done=int(count))
-    sys.stdin.read()
-
-
 def main(argv):
     if argv[1] == "--cpu":
         os.sched_setaffinity(0, {int(argv[2])})
@@ -411,8 +398,7 @@ def main(argv):
         reuseport_steer(args)
     elif mode == "udp-spray":
         udp_spray(*args)
-    elif mode == "tcp-connect":
-        tcp_connect(*args)
+
     else:
         sys.exit(f"unknown mode {mode}")
 
