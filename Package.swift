@@ -62,6 +62,7 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOTLS", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "Yams", package: "Yams"),
         .product(name: "Logging", package: "swift-log"),
@@ -95,7 +96,8 @@ let package = Package(
       exclude: ["Fixtures"]),
     .testTarget(name: "SockaffPresentationTests", dependencies: ["SockaffPresentation"]),
     // The web config's parsing and checks, and bcrypt, without root.
-    .testTarget(name: "SockaffWebTests", dependencies: ["SockaffWeb"]),
+    .testTarget(
+      name: "SockaffWebTests", dependencies: ["SockaffWeb", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
     // The exposition from a reading made by hand, without root.
     .testTarget(name: "SockaffMetricsTests", dependencies: ["SockaffMetrics", "SocketAffinity"]),
     .testTarget(

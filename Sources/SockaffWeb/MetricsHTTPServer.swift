@@ -72,6 +72,9 @@ public enum MetricsHTTPServer {
               throw NIOSSLError.failedToLoadCertificate
             }
             try channel.pipeline.syncOperations.addHandler(Self.tlsHandler(tls))
+            if let allowed = tls.allowedSANs {
+              try channel.pipeline.syncOperations.addHandler(ClientSANCheck(allowed: allowed))
+            }
           }
           try channel.pipeline.syncOperations.configureHTTPServerPipeline()
           try channel.pipeline.syncOperations.addHandler(handler)

@@ -36,6 +36,10 @@ public struct WebConfig: Sendable {
     public let clientAuth: ClientAuth
     /// Built once per reading of the file: every connection's handshake uses it.
     public let context: NIOSSLContext
+    /// `client_allowed_sans`: a client's certificate must name one of these
+    /// as a subject alternative name (DNS name, email, IP address or URI,
+    /// compared exactly, as the toolkit does); nil: any.
+    public var allowedSANs: [String]? = nil
   }
 
   /// A token bucket: one request per `interval` seconds, bursts of `burst`.
@@ -292,11 +296,6 @@ private struct Reader {
         "client_allowed_sans", "min_version", "max_version", "cipher_suites", "prefer_server_cipher_suites",
         "curve_preferences",
       ])
-    if let sans = fields["client_allowed_sans"] {
-      throw WebConfigError(
-        line: sans.mark?.line, key: "\(path).client_allowed_sans",
-        problem: "not supported by sockaff: verify client certificates by their CA (client_ca_file)")
-    }
     // The toolkit's rule: a TLS section naming no certificate at all is plain HTTP.
     let namesCertificate = ["cert", "key", "cert_file", "key_file"].contains { fields[$0] != nil }
     guard namesCertificate else {
@@ -401,8 +400,21 @@ private struct Reader {
       }
       if !curves.isEmpty { configuration.curves = curves }
     }
+    var allowedSANs: [String]?
+    if let node = fields["client_allowed_sans"] {
+      // The toolkit's rule: only where a certificate is required is there one to match.
+      guard clientAuth == .requireAnyClientCert || clientAuth == .requireAndVerifyClientCert else {
+        throw WebConfigError(
+          line: node.mark?.line, key: "\(path).client_allowed_sans",
+          problem:
+            "needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert, not \(clientAuth.rawValue)")
+      }
+      allowedSANs = try strings(node, path: "\(path).client_allowed_sans")
+    }
     do {
-      return WebConfig.TLS(clientAuth: clientAuth, context: try NIOSSLContext(configuration: configuration))
+      var tls = WebConfig.TLS(clientAuth: clientAuth, context: try NIOSSLContext(configuration: configuration))
+      tls.allowedSANs = allowedSANs
+      return tls
     } catch NIOSSLError.failedToLoadPrivateKey {
       // BoringSSL's check that the key is the certificate's.
       throw WebConfigError(line: key.line, key: key.key, problem: "not the key of the certificate")

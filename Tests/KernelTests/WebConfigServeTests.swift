@@ -32,7 +32,10 @@ final class WebConfigServeTests: KernelTestCase {
           "-days", "2", "-subj", "/CN=sockaff test \(ca)", "-keyout", file("\(ca).key"), "-out", file("\(ca).crt"),
         ])
     }
-    for (name, extensions) in [("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")] {
+    for (name, extensions) in [
+      ("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth"),
+      ("named-client", "extendedKeyUsage=clientAuth\nsubjectAltName=DNS:prometheus.example,URI:spiffe://example.org/p"),
+    ] {
       try Command.must(
         ["openssl", "req", "-new"] + ec + [
           "-subj", "/CN=\(name)", "-keyout", file("\(name).key"), "-out", file("\(name).csr"),
@@ -164,6 +167,33 @@ final class WebConfigServeTests: KernelTestCase {
     ])
     let stranger = try curl(server.url, ca + ["--cert", file("stranger.crt"), "--key", file("stranger.key")])
     XCTAssertEqual(stranger.code, "000", "a client certificate of another CA: no answer")
+  }
+
+  /// client_allowed_sans: of two client certificates the CA signed, only
+  /// the one naming an allowed SAN gets an answer; the other's connection
+  /// is closed before its request is read.
+  func testOnlyClientCertificatesNamingAnAllowedSANAreAnswered() throws {
+    try makeCertificates()
+    try writeConfig(
+      """
+      tls_server_config:
+        cert_file: \(file("server.crt"))
+        key_file: \(file("server.key"))
+        client_auth_type: RequireAndVerifyClientCert
+        client_ca_file: ca.crt
+        client_allowed_sans:
+          - spiffe://example.org/p
+
+      """)
+    let server = try MetricsServer(arguments: ["--web.config.file", file("web.yml")])
+    defer { server.stop() }
+    let ca = ["--cacert", file("ca.crt")]
+    let named = try curl(server.url, ca + ["--cert", file("named-client.crt"), "--key", file("named-client.key")])
+    XCTAssertEqual(named.code, "200", "its URI SAN is allowed")
+    let unnamed = try curl(server.url, ca + ["--cert", file("client.crt"), "--key", file("client.key")])
+    XCTAssertEqual(unnamed.code, "000", "signed by the CA, but naming no allowed SAN: no answer")
+    XCTAssertNotEqual(unnamed.exit, 0)
+    XCTAssertEqual(try curl(server.url, ca).code, "000", "no certificate at all")
   }
 
   /// A file that does not load is refused at start: one line naming its

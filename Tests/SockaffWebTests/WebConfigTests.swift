@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import XCTest
 
 @testable import SockaffWeb
@@ -169,7 +170,40 @@ final class WebConfigTests: XCTestCase {
     XCTAssertEqual(refusal(base + "  min_version: TLS13\n  max_version: TLS12\n")?.key, "tls_server_config.max_version")
     XCTAssertEqual(refusal(base + "  cipher_suites: [TLS_NULL]\n")?.key, "tls_server_config.cipher_suites")
     XCTAssertNotNil(try parse(base + "  curve_preferences: [X25519, CurveP256]\n").tls)
-    XCTAssertNotNil(refusal(base + "  client_allowed_sans: [a]\n"))
+    // client_allowed_sans: only where a certificate is required (the toolkit's rule).
+    XCTAssertEqual(
+      refusal(base + "  client_allowed_sans: [a]\n")?.description,
+      "line 4: tls_server_config.client_allowed_sans: needs client_auth_type RequireAnyClientCert or "
+        + "RequireAndVerifyClientCert, not NoClientCert")
+    XCTAssertEqual(
+      try parse(
+        base + "  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [prometheus.example, 10.0.0.9]\n"
+      )
+      .tls?.allowedSANs, ["prometheus.example", "10.0.0.9"])
+    XCTAssertNil(verified.tls?.allowedSANs, "none given: any certificate its CA signed")
+    XCTAssertEqual(
+      refusal(base + "  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: prometheus\n")?.problem,
+      "not a list")
+  }
+
+  /// A certificate's subject alternative names as the toolkit compares
+  /// them: openssl writes each kind into one certificate.
+  func testSubjectAlternativeNamesAsTheToolkitWritesThem() throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+    process.arguments = [
+      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+      "-subj", "/CN=client", "-keyout", "\(directory)/sans.key", "-out", "\(directory)/sans.crt", "-addext",
+      "subjectAltName=DNS:prometheus.example,IP:10.0.0.9,IP:2001:db8::1,email:ops@example.org,URI:spiffe://example.org/prometheus",
+    ]
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    XCTAssertEqual(process.terminationStatus, 0, "openssl req")
+    let certificate = try XCTUnwrap(try NIOSSLCertificate.fromPEMFile("\(directory)/sans.crt").first)
+    XCTAssertEqual(
+      ClientSANCheck.names(of: certificate),
+      ["prometheus.example", "10.0.0.9", "2001:db8::1", "ops@example.org", "spiffe://example.org/prometheus"])
   }
 
   func testTheStoreReadsAChangedFileAgainAndFailsClosedWhileItIsBroken() throws {
