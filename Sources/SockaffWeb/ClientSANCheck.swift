@@ -10,7 +10,7 @@ import NIOTLS
 /// verification would replace its chain check rather than add to it, so the
 /// names are checked right after it, and nothing the client sends before
 /// the check passes reaches the HTTP decoder.
-final class ClientSANCheck: ChannelInboundHandler, RemovableChannelHandler {
+final class ClientSANCheck: ChannelInboundHandler {
   typealias InboundIn = ByteBuffer
   typealias InboundOut = ByteBuffer
 

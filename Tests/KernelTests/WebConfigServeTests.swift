@@ -141,19 +141,18 @@ final class WebConfigServeTests: KernelTestCase {
     XCTAssertEqual(try curl(server.url, ca).code, "200", "no basic_auth_users: no authentication")
   }
 
-  func testVerifiedClientCertificatesAreRequired() throws {
+  /// serve with TLS that verifies clients against ca.crt, `extra` lines
+  /// added to tls_server_config.
+  private func serveVerifyingClients(_ extra: String) throws -> MetricsServer {
     try makeCertificates()
     try writeConfig(
-      """
-      tls_server_config:
-        cert_file: \(file("server.crt"))
-        key_file: \(file("server.key"))
-        client_auth_type: RequireAndVerifyClientCert
-        client_ca_file: ca.crt
-        min_version: TLS12
+      "tls_server_config:\n  cert_file: \(file("server.crt"))\n  key_file: \(file("server.key"))\n"
+        + "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n" + extra)
+    return try MetricsServer(arguments: ["--web.config.file", file("web.yml")])
+  }
 
-      """)
-    let server = try MetricsServer(arguments: ["--web.config.file", file("web.yml")])
+  func testVerifiedClientCertificatesAreRequired() throws {
+    let server = try serveVerifyingClients("  min_version: TLS12\n")
     defer { server.stop() }
     let ca = ["--cacert", file("ca.crt")]
     XCTAssertEqual(try curl(server.url, ca + ["--cert", file("client.crt"), "--key", file("client.key")]).code, "200")
@@ -173,19 +172,7 @@ final class WebConfigServeTests: KernelTestCase {
   /// the one naming an allowed SAN gets an answer; the other's connection
   /// is closed before its request is read.
   func testOnlyClientCertificatesNamingAnAllowedSANAreAnswered() throws {
-    try makeCertificates()
-    try writeConfig(
-      """
-      tls_server_config:
-        cert_file: \(file("server.crt"))
-        key_file: \(file("server.key"))
-        client_auth_type: RequireAndVerifyClientCert
-        client_ca_file: ca.crt
-        client_allowed_sans:
-          - spiffe://example.org/p
-
-      """)
-    let server = try MetricsServer(arguments: ["--web.config.file", file("web.yml")])
+    let server = try serveVerifyingClients("  client_allowed_sans:\n    - spiffe://example.org/p\n")
     defer { server.stop() }
     let ca = ["--cacert", file("ca.crt")]
     let named = try curl(server.url, ca + ["--cert", file("named-client.crt"), "--key", file("named-client.key")])
