@@ -108,10 +108,11 @@ static int ethtool(int sockfd, const char *ifname, void *data)
 	return ioctl(sockfd, SIOCETHTOOL, &ifr);
 }
 
-int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_function, unsigned char *input_xfrm,
-			unsigned char *key, unsigned int *key_size, unsigned int *table, unsigned int *table_size)
+int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned int rss_context, unsigned char *hash_function,
+			unsigned char *input_xfrm, unsigned char *key, unsigned int *key_size, unsigned int *table,
+			unsigned int *table_size)
 {
-	struct ethtool_rxfh sizes = { .cmd = ETHTOOL_GRSSH };
+	struct ethtool_rxfh sizes = { .cmd = ETHTOOL_GRSSH, .rss_context = rss_context };
 	struct ethtool_rxfh *rxfh;
 	int result;
 
@@ -130,6 +131,7 @@ int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_func
 	if (!rxfh)
 		return -1;
 	rxfh->cmd = ETHTOOL_GRSSH;
+	rxfh->rss_context = rss_context;
 	rxfh->indir_size = sizes.indir_size;
 	rxfh->key_size = sizes.key_size;
 	result = ethtool(sockfd, ifname, rxfh);
@@ -195,6 +197,46 @@ int sockaff_ethtool_rule_count(int sockfd, const char *ifname, unsigned int *rul
 	if (ethtool(sockfd, ifname, &nfc) < 0)
 		return -1;
 	*rules = nfc.rule_cnt;
+	return 0;
+}
+
+int sockaff_ethtool_rules(int sockfd, const char *ifname, struct ethtool_rx_flow_spec *rules,
+			  unsigned int *rss_contexts, unsigned int *count)
+{
+	struct ethtool_rxnfc counted = { .cmd = ETHTOOL_GRXCLSRLCNT };
+	struct ethtool_rxnfc *all;
+	unsigned int i, found;
+
+	if (ethtool(sockfd, ifname, &counted) < 0)
+		return -1;
+	if (*count < counted.rule_cnt || counted.rule_cnt == 0) {
+		*count = counted.rule_cnt;
+		return 0;
+	}
+	all = calloc(1, sizeof(*all) + counted.rule_cnt * sizeof(__u32));
+	if (!all)
+		return -1;
+	all->cmd = ETHTOOL_GRXCLSRLALL;
+	all->rule_cnt = counted.rule_cnt;
+	if (ethtool(sockfd, ifname, all) < 0) {
+		free(all);
+		return -1;
+	}
+	/* Rules may have been deleted in between: the driver's count now. */
+	found = all->rule_cnt < counted.rule_cnt ? all->rule_cnt : counted.rule_cnt;
+	for (i = 0; i < found; i++) {
+		struct ethtool_rxnfc one = { .cmd = ETHTOOL_GRXCLSRULE };
+
+		one.fs.location = all->rule_locs[i];
+		if (ethtool(sockfd, ifname, &one) < 0) {
+			free(all);
+			return -1;
+		}
+		rules[i] = one.fs;
+		rss_contexts[i] = (one.fs.flow_type & FLOW_RSS) ? one.rss_context : 0;
+	}
+	free(all);
+	*count = found;
 	return 0;
 }
 

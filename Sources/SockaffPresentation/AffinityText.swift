@@ -120,6 +120,9 @@ public enum AffinityText {
     lines.append(
       "  rss: \(p.hashFunction) hash 0x\(String(p.hash, radix: 16)) of the \(hashed), table entry \(p.tableIndex) of \(p.tableSize)"
     )
+    if let rule = p.ntupleRule {
+      lines.append("  ntuple rule \(rule.rule.location): \(rule.rule.action) -> rx queue \(rule.rxQueue) (before RSS)")
+    }
     lines.append("  path: " + path(p.path))
     if let check = p.hashCheck, check.observedHash != nil { lines.append("  hash: " + hashCheck(check)) }
     if let note = p.note { lines.append("  note: \(note)") }

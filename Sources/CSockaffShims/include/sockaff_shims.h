@@ -54,15 +54,17 @@ int sockaff_pin_thread_to_cpu(int cpu);
  * An interface's RSS configuration through the SIOCETHTOOL ioctl on socket
  * sockfd (so in that socket's network namespace). ETHTOOL_GRSSH: the hash
  * function bits (ETH_RSS_HASH_TOP = 1: Toeplitz), the key and the
- * indirection table of RSS context 0; key and table are filled up to their
+ * indirection table of RSS context rss_context (0: the default one, which
+ * every flow no ntuple rule sends elsewhere takes); key and table are filled up to their
  * capacity, and their real sizes are returned in *key_size and
  * *table_size (call with capacities of 0 to learn them). *input_xfrm gets
  * the input transform (RXH_XFRM_SYM_XOR 1, RXH_XFRM_SYM_OR_XOR 2; 6.8+,
  * the byte older kernels reserve and leave 0). The struct has a flexible
  * array, which Swift cannot import.
  */
-int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned char *hash_function, unsigned char *input_xfrm,
-			unsigned char *key, unsigned int *key_size, unsigned int *table, unsigned int *table_size);
+int sockaff_ethtool_rss(int sockfd, const char *ifname, unsigned int rss_context, unsigned char *hash_function,
+			unsigned char *input_xfrm, unsigned char *key, unsigned int *key_size, unsigned int *table,
+			unsigned int *table_size);
 
 /*
  * ETHTOOL_SRSSH: sets the indirection table of RSS context 0 to `table`
@@ -83,6 +85,17 @@ int sockaff_ethtool_hash_fields(int sockfd, const char *ifname, unsigned int flo
  */
 int sockaff_ethtool_rx_rings(int sockfd, const char *ifname, unsigned long long *rings);
 int sockaff_ethtool_rule_count(int sockfd, const char *ifname, unsigned int *rules);
+
+/*
+ * The ntuple rules themselves: ETHTOOL_GRXCLSRLALL for their locations,
+ * then ETHTOOL_GRXCLSRULE for each, as the driver reports it, into
+ * rules[i], and the RSS context of a rule whose flow_type has FLOW_RSS
+ * into rss_contexts[i] (0 otherwise). *count holds the capacity on entry
+ * and the number of rules on return; a capacity below it returns the
+ * number only (call with 0 to learn it). Swift decodes each spec's union.
+ */
+int sockaff_ethtool_rules(int sockfd, const char *ifname, struct ethtool_rx_flow_spec *rules,
+			  unsigned int *rss_contexts, unsigned int *count);
 
 /*
  * 1 if socket sockfd belongs to this process's network namespace, 0 if to

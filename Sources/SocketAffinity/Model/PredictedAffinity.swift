@@ -30,6 +30,9 @@ public struct PredictedAffinity: Sendable, JSONFields {
   public let tableIndex: Int
   public let tableSize: Int
   public let keyBytes: Int
+  /// The ntuple rule that picks the queue, before RSS: its queue, or the
+  /// RSS context whose table (hash, table fields) does. Nil: RSS decides.
+  public let ntupleRule: FlowRuleSteering?
   public let path: SteeringPath
   /// The prediction's hash against the NIC's, where the tracer kept the
   /// socket's (`HashCheck`); unverifiable before any packet.
@@ -42,7 +45,8 @@ public struct PredictedAffinity: Sendable, JSONFields {
     remote: String?, interface: String, rxQueue: Int, irq: Int?, cpu: Int?, processor: ProcessorNumber?,
     numaNode: Int?, candidateCPUs: [Int], hashFunction: String, rssSource: String, hash: UInt32, hashedPorts: Bool,
     tableIndex: Int,
-    tableSize: Int, keyBytes: Int, path: SteeringPath, hashCheck: HashCheck? = nil, note: String?
+    tableSize: Int, keyBytes: Int, ntupleRule: FlowRuleSteering? = nil, path: SteeringPath, hashCheck: HashCheck? = nil,
+    note: String?
   ) {
     self.hashCheck = hashCheck
     self.pid = pid
@@ -65,6 +69,7 @@ public struct PredictedAffinity: Sendable, JSONFields {
     self.tableIndex = tableIndex
     self.tableSize = tableSize
     self.keyBytes = keyBytes
+    self.ntupleRule = ntupleRule
     self.path = path
     self.note = note
   }
@@ -92,6 +97,7 @@ public struct PredictedAffinity: Sendable, JSONFields {
     try visitor.field("table_index", tableIndex)
     try visitor.field("table_size", tableSize)
     try visitor.field("key_bytes", keyBytes)
+    try visitor.field("ntuple_rule", ntupleRule)
     try visitor.field("path", path)
     try visitor.field("hash_check", hashCheck)
     try visitor.field("note", note)

@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 
 extension AffinityQuery {
   /// Where RSS will deliver socket `fd` of process `pid`'s packets, from the
@@ -33,21 +34,32 @@ extension AffinityQuery {
     } catch {
       throw impossible("\(interface) has no RSS to predict from (\(error.description))")
     }
-    if configuration.ntupleRules > 0 {
-      throw impossible("\(interface) has \(configuration.ntupleRules) ntuple rules, which override RSS for their flows")
-    }
     let flow = ReceivedFlow(
       source: remote.address, sourcePort: remote.port, destination: local.address, destinationPort: local.port,
       tcp: kind.transport == .tcp)
+    var notes: [String] = []
+    // ntuple rules come before RSS: the first that takes the flow names its
+    // queue, or the RSS context whose own table does.
+    let (ruleSteering, rss) = try ruleDecision(
+      flow: flow, configuration: configuration, socket: socket.descriptor, notes: &notes, impossible: impossible)
     let fields = RSSConfiguration.hashFields(interface: interface, flow: flow.flowType, through: socket.descriptor)
     let prediction: RSSPrediction
     do {
-      prediction = try RSSPrediction.predict(flow: flow, configuration: configuration, fields: fields)
+      prediction = try RSSPrediction.predict(flow: flow, configuration: rss, fields: fields)
     } catch {
       throw impossible("\(interface): \(error.description)")
     }
     let queues = inspection.steering.queues(of: interface)
-    let queue = prediction.rxQueue
+    var ruleQueue: FlowRuleSteering?
+    if let ruleSteering {
+      switch ruleSteering.action {
+      case .queue(let queue): ruleQueue = FlowRuleSteering(rule: ruleSteering, rxQueue: queue)
+      case .rssContext(_, let offset):
+        ruleQueue = FlowRuleSteering(rule: ruleSteering, rxQueue: prediction.rxQueue + offset)
+      default: break
+      }
+    }
+    let queue = ruleQueue?.rxQueue ?? prediction.rxQueue
     let line = queues.irqByQueue[queue]
     let irqCPUs = line.flatMap { queues.irqCPUs[$0.irq] } ?? []
     let rps = queues.rpsCPUs[queue] ?? []
@@ -57,7 +69,6 @@ extension AffinityQuery {
         "\(interface) has n-tuple filtering and RFS on rx-\(queue): accelerated RFS steers a flow to "
           + "its reader's queue, not RSS's")
     }
-    var notes: [String] = []
     // The queue's NAPI as netdev queue-get names it (6.8+, drivers that
     // link them), else as the socket's latest packet did (SO_INCOMING_NAPI_ID).
     let incomingNAPI = (try? socket.intOption(SOL_SOCKET, SO_INCOMING_NAPI_ID)).flatMap { $0 > 0 ? UInt32($0) : nil }
@@ -80,25 +91,30 @@ extension AffinityQuery {
     let interrupt = line.map {
       SteeringPath.Interrupt(
         number: $0.irq, name: $0.name, cpus: irqCPUs, nodes: topology.nodes(ofCPUs: irqCPUs),
-        source: queues.irqSource[prediction.rxQueue] ?? "sysfs")
+        source: queues.irqSource[queue] ?? "sysfs")
     }
     let path = SteeringPath(
-      interface: interface, deviceNode: queues.deviceNode, rxQueue: prediction.rxQueue,
-      napiID: queues.napiByQueue[prediction.rxQueue],
+      interface: interface, deviceNode: queues.deviceNode, rxQueue: queue,
+      napiID: queues.napiByQueue[queue],
       interrupt: interrupt, rpsCPUs: rps, rfs: rfs, napiThread: napiThread, busyPolling: busyPolling, receiveCPU: cpu,
       receiveNode: cpu.flatMap(topology.node(ofCPU:)), readerCPU: readerCPU,
       readerNode: readerCPU.flatMap(topology.node(ofCPU:)), readerSource: readerCPU == nil ? nil : "affinity",
       readerCPUs: readerCPU.map { [$0] } ?? [],
-      unresolved: line == nil ? "no interrupt of \(interface)'s device names RX queue \(prediction.rxQueue)" : nil)
+      unresolved: line == nil ? "no interrupt of \(interface)'s device names RX queue \(queue)" : nil)
     // The NIC's own hash of the flow, where the tracer kept one: the
     // prediction checked against it.
     let record = (try? PinnedMaps(pins: pins)).flatMap { maps in
       (try? maps.requireAttached()) == nil ? nil : (try? maps.record(socketFD: socket.descriptor.rawValue)) ?? nil
     }
     let hashCheck =
-      record.map {
-        HashCheck.check(
-          observed: $0.rxHash, connected: true, flow: flow, interface: .rss(configuration, fields: fields))
+      ruleQueue.flatMap { steering -> HashCheck? in
+        guard case .queue = steering.rule.action else { return nil }
+        return HashCheck(
+          observedHash: record?.rxHash, fromNIC: rss.deliversHash, predictedHash: nil, verdict: .unverifiable,
+          reason: "ntuple rule \(steering.rule.location), not RSS, picks its queue: the NIC need not hash its packets")
+      }
+      ?? record.map {
+        HashCheck.check(observed: $0.rxHash, connected: true, flow: flow, interface: .rss(rss, fields: fields))
       }
       ?? HashCheck(
         observedHash: nil, fromNIC: configuration.deliversHash, predictedHash: prediction.hash, verdict: .unverifiable,
@@ -111,11 +127,56 @@ extension AffinityQuery {
       pid: pid, fd: fd, command: process.command, transport: kind.transport, local: socket.address(peer: false),
       remote: socket.address(peer: true), interface: interface, rxQueue: prediction.rxQueue, irq: line?.irq,
       cpu: cpu, processor: cpu.flatMap(topology.processorNumber(ofCPU:)), numaNode: cpu.flatMap(topology.node(ofCPU:)),
-      candidateCPUs: candidates, hashFunction: configuration.hashFunction.description,
-      rssSource: configuration.source, hash: prediction.hash,
-      hashedPorts: prediction.hashedPorts, tableIndex: prediction.tableIndex, tableSize: configuration.table.count,
-      keyBytes: configuration.key.count, path: path, hashCheck: hashCheck,
+      candidateCPUs: candidates, hashFunction: rss.hashFunction.description,
+      rssSource: rss.source, hash: prediction.hash,
+      hashedPorts: prediction.hashedPorts, tableIndex: prediction.tableIndex, tableSize: rss.table.count,
+      keyBytes: rss.key.count, ntupleRule: ruleQueue, path: path, hashCheck: hashCheck,
       note: notes.isEmpty ? nil : notes.joined(separator: "; "))
   }
 
+  /// The ntuple rule that takes `flow`, if one does, and the RSS
+  /// configuration its packets are hashed under: an RSS context's own for
+  /// a rule that spreads over one, else the default context's. Throws where
+  /// a rule sends the flow off this host's queues, or where the rules
+  /// cannot be read or the flow cannot tell whether one takes it.
+  private func ruleDecision(
+    flow: ReceivedFlow, configuration: RSSConfiguration, socket: FileDescriptor, notes: inout [String],
+    impossible: (String) -> SockaffError
+  ) throws(SockaffError) -> (FlowRule?, RSSConfiguration) {
+    let interface = configuration.interface
+    guard configuration.ntupleRules > 0 else { return (nil, configuration) }
+    let rules: [FlowRule]
+    do {
+      rules = try FlowRule.read(interface: interface, through: socket)
+    } catch {
+      throw impossible(
+        "\(interface) has \(configuration.ntupleRules) ntuple rules, which override RSS for their flows, "
+          + "and it does not list them (\(error.description))")
+    }
+    switch FlowRule.decide(flow, rules: rules) {
+    case .none:
+      notes.append("none of \(interface)'s \(rules.count) ntuple rules takes the flow: RSS decides")
+      return (nil, configuration)
+    case .undecided(let rule, let fields):
+      throw impossible(
+        "ntuple rule \(rule.location) of \(interface) takes the flow if its \(fields.joined(separator: ", ")) "
+          + "match, which a socket does not tell")
+    case .rule(let rule):
+      let which = "ntuple rule \(rule.location) of \(interface)"
+      switch rule.action {
+      case .queue:
+        return (rule, configuration)
+      case .rssContext(let context, _):
+        do {
+          return (rule, try RSSConfiguration.read(interface: interface, through: socket, context: context))
+        } catch {
+          throw impossible("\(which) spreads the flow over rss context \(context), unreadable (\(error.description))")
+        }
+      case .discard: throw impossible("\(which) drops the flow's packets")
+      case .wakeOnLAN: throw impossible("\(which) takes the flow's packets for wake-on-lan")
+      case .virtualFunction(let vf, let queue):
+        throw impossible("\(which) sends the flow to virtual function \(vf)'s queue \(queue), not this host's")
+      }
+    }
+  }
 }

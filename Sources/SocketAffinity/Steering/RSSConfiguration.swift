@@ -117,14 +117,17 @@ public struct RSSConfiguration: Sendable, Equatable {
   /// of the right network namespace). Throws with the kernel's errno when
   /// the interface has no RSS to report (loopback, veth: EOPNOTSUPP).
   /// `netlink: false` asks the ioctl only (the tests compare the two).
-  public static func read(interface: String, through socket: FileDescriptor, netlink: Bool = true) throws(SockaffError)
-    -> RSSConfiguration
-  {
+  /// `context` names an RSS context other than the default one (an ntuple
+  /// rule's, `FlowRule`), read through the ioctl.
+  public static func read(
+    interface: String, through socket: FileDescriptor, netlink: Bool = true, context: UInt32 = 0
+  ) throws(SockaffError) -> RSSConfiguration {
     // ethtool's netlink family where the kernel has RSS_GET (it asks this
     // process's namespace: only for a socket known to be in it), else the
     // ioctl on the socket itself.
     let fromNetlink =
-      netlink && sockaff_socket_in_own_netns(socket.rawValue) == 1 ? EthtoolNetlink.rss(interface: interface) : nil
+      netlink && context == 0 && sockaff_socket_in_own_netns(socket.rawValue) == 1
+      ? EthtoolNetlink.rss(interface: interface) : nil
     var function: UInt8 = 0
     var transform: UInt8 = 0
     var keySize: UInt32 = 0
@@ -135,8 +138,10 @@ public struct RSSConfiguration: Sendable, Equatable {
       (function, key, table) = (fromNetlink.hashFunction, fromNetlink.key, fromNetlink.table)
       transform = UInt8(truncatingIfNeeded: fromNetlink.inputTransform)
     } else {
-      let operation = "SIOCETHTOOL ETHTOOL_GRSSH(\(interface))"
-      guard sockaff_ethtool_rss(socket.rawValue, interface, &function, &transform, nil, &keySize, nil, &tableSize) == 0
+      let operation = "SIOCETHTOOL ETHTOOL_GRSSH(\(interface)\(context == 0 ? "" : ", context \(context)"))"
+      guard
+        sockaff_ethtool_rss(socket.rawValue, interface, context, &function, &transform, nil, &keySize, nil, &tableSize)
+          == 0
       else {
         throw .lastErrno(operation: operation, hint: "no RSS configuration on this interface")
       }
@@ -145,7 +150,8 @@ public struct RSSConfiguration: Sendable, Equatable {
       let result = key.withUnsafeMutableBufferPointer { keyBuffer in
         table.withUnsafeMutableBufferPointer { tableBuffer in
           sockaff_ethtool_rss(
-            socket.rawValue, interface, &function, &transform, keyBuffer.baseAddress, &keySize, tableBuffer.baseAddress,
+            socket.rawValue, interface, context, &function, &transform, keyBuffer.baseAddress, &keySize,
+            tableBuffer.baseAddress,
             &tableSize)
         }
       }
