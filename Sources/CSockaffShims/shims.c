@@ -240,6 +240,56 @@ int sockaff_ethtool_rules(int sockfd, const char *ifname, struct ethtool_rx_flow
 	return 0;
 }
 
+int sockaff_ethtool_driver(int sockfd, const char *ifname, char *driver)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+
+	if (ethtool(sockfd, ifname, &info) < 0)
+		return -1;
+	memcpy(driver, info.driver, sizeof(info.driver));
+	driver[sizeof(info.driver) - 1] = 0;
+	return 0;
+}
+
+int sockaff_ethtool_private_flag(int sockfd, const char *ifname, const char *name, int *on)
+{
+	struct {
+		struct ethtool_sset_info info;
+		__u32 count;
+	} sset = { .info = { .cmd = ETHTOOL_GSSET_INFO, .sset_mask = 1ULL << ETH_SS_PRIV_FLAGS } };
+	struct ethtool_value flags = { .cmd = ETHTOOL_GPFLAGS };
+	struct ethtool_gstrings *strings;
+	unsigned int i, count;
+	int found = -1;
+
+	if (ethtool(sockfd, ifname, &sset) < 0)
+		return -1;
+	/* The kernel clears the set's bit where the driver has no such strings. */
+	count = sset.info.sset_mask ? sset.count : 0;
+	strings = calloc(1, sizeof(*strings) + (size_t)count * ETH_GSTRING_LEN);
+	if (!strings)
+		return -1;
+	strings->cmd = ETHTOOL_GSTRINGS;
+	strings->string_set = ETH_SS_PRIV_FLAGS;
+	strings->len = count;
+	if (count && ethtool(sockfd, ifname, strings) < 0) {
+		free(strings);
+		return -1;
+	}
+	for (i = 0; i < count && i < 32 && found < 0; i++)
+		if (strncmp((const char *)strings->data + i * ETH_GSTRING_LEN, name, ETH_GSTRING_LEN) == 0)
+			found = (int)i;
+	free(strings);
+	if (found < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (ethtool(sockfd, ifname, &flags) < 0)
+		return -1;
+	*on = (flags.data >> found) & 1;
+	return 0;
+}
+
 int sockaff_ethtool_flags(int sockfd, const char *ifname, unsigned int *flags)
 {
 	struct ethtool_value value = { .cmd = ETHTOOL_GFLAGS };

@@ -64,6 +64,14 @@ public enum AffinityText {
       let last = thread.lastCPU.map { ", last on cpu \($0)" } ?? ""
       hops.append("napi thread \(thread.name) pid \(thread.pid) \(on)\(last)")
     }
+    for program in p.xdp?.programs ?? [] {
+      var hop = "xdp program \(program.id)\(program.name.isEmpty ? "" : " \(program.name)") (\(program.mode))"
+      for map in program.cpumaps { hop += " -> cpumap \(map.id) cpus \(cpus(map.cpus))" }
+      if !program.xskmapIDs.isEmpty {
+        hop += " -> af_xdp (xskmap \(program.xskmapIDs.map(String.init).joined(separator: ",")))"
+      }
+      hops.append(hop)
+    }
     if let polling = p.busyPolling { hops.append("busy-polled by the reader (\(polling.description))") }
     if !p.rpsCPUs.isEmpty { hops.append("rps cpus \(cpus(p.rpsCPUs))") }
     if p.rfs { hops.append("rfs") }
@@ -78,6 +86,7 @@ public enum AffinityText {
       let cause =
         switch p.movedOffInterruptCause {
         case "napi_thread": "by its napi thread"
+        case "xdp_cpumap": "by xdp, to a cpumap's cpu"
         case "busy_poll": "by busy polling"
         case "rfs": "by RFS, to its reader"
         case "rps": "by RPS"
@@ -87,6 +96,17 @@ public enum AffinityText {
     }
     if p.interruptOffDeviceNode == true { costs.append("irq off the nic's node") }
     if p.readerOffReceiveNode == true { costs.append("read on another node") }
+    if !p.mayResteer.isEmpty {
+      let names = p.mayResteer.map { name in
+        switch name {
+        case "ntuple_rules": "ntuple rules"
+        case "atr": "ATR"
+        case "arfs": "aRFS"
+        default: name
+        }
+      }
+      costs.append("may be re-steered by \(names.joined(separator: ", "))")
+    }
     if !costs.isEmpty { text += "  (" + costs.joined(separator: "; ") + ")" }
     if let unresolved = p.unresolved { text += "  (unresolved: \(unresolved))" }
     return text

@@ -62,6 +62,10 @@ struct StatusCommand: ParsableCommand {
           if nic.rxhash == true { rss += ", hash handed over" }
         }
         if nic.threadedNAPI { rss += ", threaded NAPI" }
+        for program in nic.xdp?.programs ?? [] {
+          rss += ", xdp program \(program.id) (\(program.mode))"
+          for map in program.cpumaps { rss += " cpumap \(map.id) cpus \(CPUList.format(map.cpus))" }
+        }
         print(
           "interface \(nic.interface):\(String(repeating: " ", count: max(1, 6 - nic.interface.count)))\(nic.queues) rx queues\(node), \(rss)"
         )

@@ -55,7 +55,11 @@ final class JSONFieldsTests: XCTestCase {
     SteeringPath(
       interface: interface, deviceNode: nil, rxQueue: 2, napiID: 8195,
       interrupt: .init(number: 29, name: "virtio0-input.2", cpus: [5], nodes: [2], source: "sysfs"),
-      rpsCPUs: [0, 7], rfs: false, receiveCPU: 7, receiveNode: 3, readerCPU: 6, readerNode: 3,
+      rpsCPUs: [0, 7], rfs: false,
+      xdp: InterfaceXDP(programs: [
+        .init(id: 41, name: "fw", mode: "driver", cpumaps: [.init(id: 7, cpus: [2, 3])], xskmapIDs: [9])
+      ]),
+      mayResteer: ["atr", "arfs \"quoted\""], receiveCPU: 7, receiveNode: 3, readerCPU: 6, readerNode: 3,
       unresolved: nil)
   }
 

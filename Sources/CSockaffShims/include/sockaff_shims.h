@@ -103,6 +103,17 @@ int sockaff_ethtool_rules(int sockfd, const char *ifname, struct ethtool_rx_flow
  */
 int sockaff_socket_in_own_netns(int sockfd);
 
+/*
+ * ETHTOOL_GDRVINFO: the driver's name (driver must hold 32 bytes).
+ */
+int sockaff_ethtool_driver(int sockfd, const char *ifname, char *driver);
+
+/*
+ * The private flag `name` (ETH_SS_PRIV_FLAGS strings, ETHTOOL_GPFLAGS):
+ * *on gets 1 or 0; -1 with ENOENT where the driver has no such flag.
+ */
+int sockaff_ethtool_private_flag(int sockfd, const char *ifname, const char *name, int *on);
+
 /* ETHTOOL_GFLAGS: the interface's flags (ETH_FLAG_NTUPLE: n-tuple filters, and so aRFS, enabled). */
 int sockaff_ethtool_flags(int sockfd, const char *ifname, unsigned int *flags);
 

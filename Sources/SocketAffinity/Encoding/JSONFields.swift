@@ -21,6 +21,7 @@ public protocol JSONFieldVisitor {
   mutating func field(_ key: StaticString, _ value: Double?) throws
   mutating func field(_ key: StaticString, _ value: Bool?) throws
   mutating func field(_ key: StaticString, _ values: [Int]) throws
+  mutating func field(_ key: StaticString, _ values: [String]) throws
   /// RFC 3339 UTC with milliseconds (`RFC3339.timestamp`).
   mutating func field(_ key: StaticString, _ value: Date?) throws
   mutating func field<Object: JSONFields>(_ key: StaticString, _ value: Object?) throws
@@ -66,6 +67,9 @@ private struct CodableFieldVisitor: JSONFieldVisitor {
   }
   mutating func field(_ key: StaticString, _ value: Bool?) throws { try container.encode(value, forKey: FieldKey(key)) }
   mutating func field(_ key: StaticString, _ values: [Int]) throws {
+    try container.encode(values, forKey: FieldKey(key))
+  }
+  mutating func field(_ key: StaticString, _ values: [String]) throws {
     try container.encode(values, forKey: FieldKey(key))
   }
   mutating func field(_ key: StaticString, _ value: Date?) throws {

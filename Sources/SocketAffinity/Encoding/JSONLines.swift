@@ -100,6 +100,16 @@ struct JSONObjectWriter: JSONFieldVisitor {
     bytes.append(UInt8(ascii: "]"))
   }
 
+  mutating func field(_ key: StaticString, _ values: [String]) throws {
+    self.key(key)
+    bytes.append(UInt8(ascii: "["))
+    for (index, value) in values.enumerated() {
+      if index > 0 { bytes.append(UInt8(ascii: ",")) }
+      string(value)
+    }
+    bytes.append(UInt8(ascii: "]"))
+  }
+
   mutating func field(_ key: StaticString, _ value: Date?) throws {
     field(key, value) { writer, date in
       writer.bytes.append(UInt8(ascii: "\""))

@@ -175,6 +175,21 @@ enum BPF {
     try info(of: fd, initial: bpf_link_info(), kind: "link")
   }
 
+  /// A program's map ids (the maps its instructions reference): a second
+  /// info call, with room for the `count` its first info gave.
+  static func programMapIDs(_ program: FileDescriptor, count: UInt32) -> [UInt32] {
+    guard count > 0 else { return [] }
+    var ids = [UInt32](repeating: 0, count: Int(count))
+    var info = bpf_prog_info()
+    var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+    let status = ids.withUnsafeMutableBufferPointer { buffer in
+      info.nr_map_ids = count
+      info.map_ids = UInt64(UInt(bitPattern: buffer.baseAddress))
+      return withUnsafeMutableBytes(of: &info) { bpf_obj_get_info_by_fd(program.rawValue, $0.baseAddress, &length) }
+    }
+    return status == 0 ? Array(ids.prefix(Int(min(info.nr_map_ids, count)))) : []
+  }
+
   /// bpf_obj_get_info_by_fd into a zeroed info struct of the object's kind.
   private static func info<Info>(of fd: FileDescriptor, initial: Info, kind: String) throws(SockaffError) -> Info {
     var info = initial
@@ -211,6 +226,6 @@ enum BPF {
 /// (libbpf's `<type>__last_field`), not the stride. libbpf refuses options
 /// whose bytes past the fields it knows are not zero, and the stride's tail
 /// is padding that Swift does not promise to zero.
-func libbpfOptionsSize<Options>(_ lastField: KeyPath<Options, UInt32>) -> Int {
-  MemoryLayout<Options>.offset(of: lastField)! + MemoryLayout<UInt32>.size
+func libbpfOptionsSize<Options, Field>(_ lastField: KeyPath<Options, Field>) -> Int {
+  MemoryLayout<Options>.offset(of: lastField)! + MemoryLayout<Field>.size
 }

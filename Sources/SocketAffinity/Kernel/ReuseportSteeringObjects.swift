@@ -104,24 +104,10 @@ public enum ReuseportSteeringObjects {
       defer { program.closeQuietly() }
       guard let info = try? BPF.programInfo(program), info.type == skReuseportProgramType else { continue }
       let name = withUnsafeBytes(of: info.name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-      found.programs.append(Program(id: id, name: name, mapIDs: mapIDs(of: program, count: info.nr_map_ids)))
+      found.programs.append(Program(id: id, name: name, mapIDs: BPF.programMapIDs(program, count: info.nr_map_ids)))
     }
     if !refused.isEmpty { found.limits = "not read: " + refused.joined(separator: "; ") }
     return found
-  }
-
-  /// A program's map ids: a second info call, with room for `count` of them.
-  private static func mapIDs(of program: FileDescriptor, count: UInt32) -> [UInt32] {
-    guard count > 0 else { return [] }
-    var ids = [UInt32](repeating: 0, count: Int(count))
-    var info = bpf_prog_info()
-    var length = UInt32(MemoryLayout<bpf_prog_info>.size)
-    let status = ids.withUnsafeMutableBufferPointer { buffer in
-      info.nr_map_ids = count
-      info.map_ids = UInt64(UInt(bitPattern: buffer.baseAddress))
-      return withUnsafeMutableBytes(of: &info) { bpf_obj_get_info_by_fd(program.rawValue, $0.baseAddress, &length) }
-    }
-    return status == 0 ? Array(ids.prefix(Int(min(info.nr_map_ids, count)))) : []
   }
 
   /// Calls `body(key, cookie)` for each slot that holds a socket; true when

@@ -44,6 +44,14 @@ public struct SteeringPath: Sendable, Equatable, JSONFields {
   /// Busy polling, when it applies to the socket: its reader processes
   /// the packets while it polls.
   public let busyPolling: BusyPolling?
+  /// XDP programs on the interface: they see each frame first, and one
+  /// with a cpumap moves the stack to the CPU it picks per frame.
+  public let xdp: InterfaceXDP?
+  /// What may send the flow to another queue than RSS's, which the path
+  /// cannot see per flow: "ntuple_rules" (the interface has some),
+  /// "atr" (Intel's Flow Director ATR), "arfs" (n-tuple filtering with RFS
+  /// on the queue: accelerated RFS).
+  public let mayResteer: [String]
   public let receiveCPU: Int?
   public let receiveNode: Int?
   public let readerCPU: Int?
@@ -53,7 +61,8 @@ public struct SteeringPath: Sendable, Equatable, JSONFields {
   /// kernels without the read tracepoint); nil with no reader known.
   public let readerSource: String?
   /// Why the packets were processed off the IRQ's CPUs: "napi_thread",
-  /// "busy_poll", "rfs", "rps", or "unknown"; nil when they were not.
+  /// "xdp_cpumap", "busy_poll", "rfs", "rps", or "unknown"; nil when they
+  /// were not.
   public let movedOffInterruptCause: String?
   /// The hops that cost locality: the packets were processed on a CPU the
   /// IRQ does not go to (`movedOffInterruptCause` says what moved them); the IRQ's CPUs are on another
@@ -70,7 +79,8 @@ public struct SteeringPath: Sendable, Equatable, JSONFields {
   public init(
     interface: String, softwareInterface: Bool = false, deviceNode: Int?, rxQueue: Int?, napiID: UInt32?,
     interrupt: Interrupt?, rpsCPUs: [Int],
-    rfs: Bool, napiThread: NAPIThread? = nil, busyPolling: BusyPolling? = nil, receiveCPU: Int?, receiveNode: Int?,
+    rfs: Bool, napiThread: NAPIThread? = nil, busyPolling: BusyPolling? = nil, xdp: InterfaceXDP? = nil,
+    mayResteer: [String] = [], receiveCPU: Int?, receiveNode: Int?,
     readerCPU: Int?, readerNode: Int?, readerSource: String? = nil, readerCPUs: [Int] = [], unresolved: String?
   ) {
     self.interface = interface
@@ -88,6 +98,8 @@ public struct SteeringPath: Sendable, Equatable, JSONFields {
     self.unresolved = unresolved
     self.napiThread = napiThread
     self.busyPolling = busyPolling
+    self.xdp = xdp
+    self.mayResteer = mayResteer
     self.readerSource = readerSource
     let moved = interrupt.flatMap { irq in
       receiveCPU.flatMap { irq.cpus.isEmpty ? nil : !irq.cpus.contains($0) }
@@ -98,6 +110,7 @@ public struct SteeringPath: Sendable, Equatable, JSONFields {
       moved == true
       ? receiveCPU.map { cpu in
         if let thread = napiThread, thread.lastCPU == cpu || thread.allowedCPUs.contains(cpu) { return "napi_thread" }
+        if xdp?.cpumapCPUs.contains(cpu) == true { return "xdp_cpumap" }
         if busyPolling?.active == true && readers.contains(cpu) { return "busy_poll" }
         if rfs && readers.contains(cpu) { return "rfs" }
         if rpsCPUs.contains(cpu) { return "rps" }
@@ -120,6 +133,8 @@ public struct SteeringPath: Sendable, Equatable, JSONFields {
     try visitor.field("rfs", rfs)
     try visitor.field("napi_thread", napiThread)
     try visitor.field("busy_polling", busyPolling)
+    try visitor.field("xdp", xdp)
+    try visitor.field("may_resteer", mayResteer)
     try visitor.field("receive_cpu", receiveCPU)
     try visitor.field("receive_node", receiveNode)
     try visitor.field("reader_cpu", readerCPU)

@@ -28,6 +28,18 @@ extension AffinityQuery {
     guard let interface = InterfaceAddresses.interface(holding: local.address) else {
       throw impossible("no interface holds the socket's address \(socket.address(peer: false) ?? "?")")
     }
+    // XDP sees each frame before the stack; a cpumap moves the stack to the
+    // CPU the program picks per frame, which no configuration tells.
+    let xdp = inspection.steering.xdp(of: interface)
+    if let xdp, xdp.hasCPUMap {
+      let programs = xdp.programs.filter { !$0.cpumaps.isEmpty }.map { program in
+        "XDP program \(program.id) (\(program.mode)) redirects through cpumap "
+          + program.cpumaps.map { "\($0.id) (cpus \(CPUList.format($0.cpus)))" }.joined(separator: ", ")
+      }
+      throw impossible(
+        "on \(interface), " + programs.joined(separator: "; ")
+          + ": the program picks each frame's CPU, and the stack runs there")
+    }
     let configuration: RSSConfiguration
     do {
       configuration = try RSSConfiguration.read(interface: interface, through: socket.descriptor)
@@ -38,10 +50,23 @@ extension AffinityQuery {
       source: remote.address, sourcePort: remote.port, destination: local.address, destinationPort: local.port,
       tcp: kind.transport == .tcp)
     var notes: [String] = []
+    for program in xdp?.programs ?? [] {
+      notes.append(
+        "XDP program \(program.id) (\(program.mode)) sees each frame first: the path holds for the frames it passes"
+          + (program.xskmapIDs.isEmpty ? "" : ", not those it hands to AF_XDP sockets"))
+    }
     // ntuple rules come before RSS: the first that takes the flow names its
     // queue, or the RSS context whose own table does.
     let (ruleSteering, rss) = try ruleDecision(
       flow: flow, configuration: configuration, socket: socket.descriptor, notes: &notes, impossible: impossible)
+    // ATR's filters come from what the host sends, and nothing lists them.
+    let atr = ApplicationTargetedRouting.reason(
+      interface: interface, through: socket.descriptor, ntupleEnabled: configuration.ntupleEnabled)
+    if let atr, ruleSteering == nil, flow.tcp {
+      throw impossible(
+        "ATR (Intel Flow Director) on \(interface) re-steers a TCP flow once its socket has sent (\(atr)): "
+          + "its packets then come to the RX queue paired with the TX queue of its sender's CPU, not RSS's")
+    }
     let fields = RSSConfiguration.hashFields(interface: interface, flow: flow.flowType, through: socket.descriptor)
     let prediction: RSSPrediction
     do {
@@ -96,7 +121,9 @@ extension AffinityQuery {
     let path = SteeringPath(
       interface: interface, deviceNode: queues.deviceNode, rxQueue: queue,
       napiID: queues.napiByQueue[queue],
-      interrupt: interrupt, rpsCPUs: rps, rfs: rfs, napiThread: napiThread, busyPolling: busyPolling, receiveCPU: cpu,
+      interrupt: interrupt, rpsCPUs: rps, rfs: rfs, napiThread: napiThread, busyPolling: busyPolling, xdp: xdp,
+      mayResteer: (configuration.ntupleRules > 0 ? ["ntuple_rules"] : []) + (atr == nil ? [] : ["atr"]),
+      receiveCPU: cpu,
       receiveNode: cpu.flatMap(topology.node(ofCPU:)), readerCPU: readerCPU,
       readerNode: readerCPU.flatMap(topology.node(ofCPU:)), readerSource: readerCPU == nil ? nil : "affinity",
       readerCPUs: readerCPU.map { [$0] } ?? [],

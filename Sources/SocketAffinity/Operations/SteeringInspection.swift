@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemPackage
 
 /// Builds a socket's `SteeringPath` from its answer (the traced queue, NAPI
 /// id, receiving and reading CPUs) and what the kernel says about that
@@ -20,6 +21,54 @@ public final class SteeringInspection: Sendable {
   public init(topology: Topology) {
     self.topology = topology
     busyPollSysctls = BusyPolling.sysctls()
+  }
+
+  /// XDP per interface of sockaff's own namespace, read once (`.some(nil)`: none).
+  private let xdpPrograms = Mutex<[String: InterfaceXDP?]>([:])
+
+  func xdp(of interface: String) -> InterfaceXDP? {
+    if let known = xdpPrograms.withLock({ $0[interface] }) { return known }
+    let read = InterfaceXDP.read(interface: interface)
+    xdpPrograms.withLock { $0[interface] = .some(read) }
+    return read
+  }
+
+  /// What may re-steer flows on a NIC of sockaff's own namespace before or
+  /// instead of RSS, read once per interface (ethtool, a control socket).
+  struct Resteering: Sendable {
+    var ntupleRules = 0
+    var ntupleEnabled = false
+    var atr: String?
+  }
+  private let resteering = Mutex<[String: Resteering]>([:])
+
+  func resteering(of interface: String) -> Resteering {
+    if let known = resteering.withLock({ $0[interface] }) { return known }
+    var read = Resteering()
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    if socket >= 0 {
+      defer { close(socket) }
+      let descriptor = FileDescriptor(rawValue: socket)
+      if let configuration = try? RSSConfiguration.read(interface: interface, through: descriptor, netlink: false) {
+        read.ntupleRules = configuration.ntupleRules
+        read.ntupleEnabled = configuration.ntupleEnabled
+      }
+      read.atr = ApplicationTargetedRouting.reason(
+        interface: interface, through: descriptor, ntupleEnabled: read.ntupleEnabled)
+    }
+    resteering.withLock { $0[interface] = read }
+    return read
+  }
+
+  /// The path's `may_resteer` for RX queue `queue` of `interface`.
+  func mayResteer(_ interface: String, queue: Int?, queues: InterfaceQueues) -> [String] {
+    guard queues.hasDevice else { return [] }
+    let known = resteering(of: interface)
+    var found: [String] = []
+    if known.ntupleRules > 0 { found.append("ntuple_rules") }
+    if known.atr != nil { found.append("atr") }
+    if known.ntupleEnabled, let queue, queues.rfs(queue: queue) { found.append("arfs") }
+    return found
   }
 
   func queues(of interface: String) -> InterfaceQueues {
@@ -71,13 +120,17 @@ public final class SteeringInspection: Sendable {
     let readerCPU = answer.consumerCPU ?? threadCPU
     let readerSource = answer.consumerCPU != nil ? "recvmsg" : (threadCPU != nil ? "threads" : nil)
     func path(_ queues: InterfaceQueues?, interrupt: SteeringPath.Interrupt?, unresolved: String?) -> SteeringPath {
-      SteeringPath(
+      // XDP as this namespace sees it: none for another namespace's interface.
+      let xdp = queues == nil ? nil : xdp(of: interface)
+      let resteer = queues.map { mayResteer(interface, queue: rxQueue, queues: $0) } ?? []
+      return SteeringPath(
         interface: interface, softwareInterface: queues.map { !$0.hasDevice } ?? false, deviceNode: queues?.deviceNode,
         rxQueue: rxQueue, napiID: answer.napiID,
         interrupt: interrupt, rpsCPUs: rxQueue.flatMap { queues?.rpsCPUs[$0] } ?? [],
         rfs: rxQueue.map { queues?.rfs(queue: $0) ?? false } ?? false,
-        napiThread: answer.napiID.flatMap { queues?.napiThreads[$0] }, busyPolling: busyPolling,
-        receiveCPU: receiveCPU, receiveNode: receiveCPU.flatMap(topology.node(ofCPU:)), readerCPU: readerCPU,
+        napiThread: answer.napiID.flatMap { queues?.napiThreads[$0] }, busyPolling: busyPolling, xdp: xdp,
+        mayResteer: resteer, receiveCPU: receiveCPU, receiveNode: receiveCPU.flatMap(topology.node(ofCPU:)),
+        readerCPU: readerCPU,
         readerNode: readerCPU.flatMap(topology.node(ofCPU:)), readerSource: readerSource, readerCPUs: threadCPUs,
         unresolved: unresolved)
     }

@@ -45,6 +45,8 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
   public let rxhash: Bool?
   /// Threaded NAPI: kernel threads, not the IRQs' CPUs, poll the queues.
   public let threadedNAPI: Bool
+  /// XDP programs on the interface (nil: none), their cpumaps and xskmaps.
+  public let xdp: InterfaceXDP?
   public let rxQueues: [Queue]
   /// What `SteeringSnapshot` keeps of it (key and table whole): not in
   /// the JSON.
@@ -62,6 +64,7 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
     case inputTransform = "input_transform"
     case rxhash
     case threadedNAPI = "threaded_napi"
+    case xdp
     case rxQueues = "rx_queues"
   }
 
@@ -104,7 +107,7 @@ public struct InterfaceSteering: Sendable, Codable, Equatable {
         keyBytes: configuration?.key.count,
         tableSize: configuration?.table.count, ntupleRules: configuration?.ntupleRules,
         inputTransform: configuration.map { $0.inputTransform.description }, rxhash: configuration?.deliversHash,
-        threadedNAPI: queues.threaded, rxQueues: rxQueues)
+        threadedNAPI: queues.threaded, xdp: InterfaceXDP.read(interface: name), rxQueues: rxQueues)
       nic.snapshot = SteeringSnapshot.NIC(queues: queues, configuration: configuration)
       return nic
     }

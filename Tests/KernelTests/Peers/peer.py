@@ -362,6 +362,44 @@ def reuseport_steer(members):
     sys.stdin.read()
 
 
+def xdp_cpumap(interface, cpu):
+    """An XDP program in generic (skb) mode on `interface` that redirects
+    every frame to `cpu` through a cpumap, held by a BPF link for as long
+    as this process lives (its exit detaches it, also when a test fails)."""
+    import ctypes
+    try:
+        # BPF_MAP_CREATE: CPUMAP (16), u32 keys (CPU numbers), u32 values (the queue size).
+        create = struct.pack("IIIIIII16s", 16, 4, 4, os.cpu_count(), 0, 0, 0, b"sockaff_cpumap") + bytes(84)
+        map_fd, _ = bpf_syscall(0, create)
+        key, value = ctypes.c_uint32(int(cpu)), ctypes.c_uint32(192)
+        update = struct.pack("IIQQQ", map_fd, 0, ctypes.addressof(key), ctypes.addressof(value), 0) + bytes(96)
+        bpf_syscall(2, update)  # BPF_MAP_UPDATE_ELEM: the CPU's kthread starts
+        def insn(code, dst=0, src=0, off=0, imm=0):
+            return struct.pack("<BBhi", code, dst | src << 4, off, imm)
+        program = b"".join([
+            insn(0x18, 1, 1, 0, map_fd), insn(0),  # r1 = the cpumap (BPF_PSEUDO_MAP_FD)
+            insn(0xB7, 2, 0, 0, int(cpu)),     # r2 = the CPU: the key
+            insn(0xB7, 3, 0, 0, 2),            # r3 = XDP_PASS where the entry is missing
+            insn(0x85, 0, 0, 0, 51),           # bpf_redirect_map
+            insn(0x95),
+        ])
+        license = ctypes.create_string_buffer(b"GPL")
+        code = ctypes.create_string_buffer(program, len(program))
+        load = struct.pack(
+            "IIQQIIQII16sII", 6, len(program) // 8, ctypes.addressof(code), ctypes.addressof(license),
+            0, 0, 0, 0, 0, b"sockaff_xdp", 0, 37) + bytes(56)
+        prog_fd, _ = bpf_syscall(5, load)  # BPF_PROG_LOAD, BPF_PROG_TYPE_XDP, expected BPF_XDP
+        # BPF_LINK_CREATE: the program on the interface, XDP_FLAGS_SKB_MODE.
+        link = struct.pack("IIII", prog_fd, socket.if_nametoindex(interface), 37, 2) + bytes(112)
+        bpf_syscall(28, link)
+    except OSError as error:
+        say(pid=os.getpid(), refused=str(error))
+        sys.stdin.read()
+        return
+    say(pid=os.getpid(), map_id=object_id(map_fd), prog_id=object_id(prog_fd))
+    sys.stdin.read()
+
+
 def udp_spray(host, port, flows, count):
     for _ in range(int(flows)):
         sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
@@ -396,6 +434,8 @@ def main(argv):
         reuseport_threads(*args)
     elif mode == "reuseport-steer":
         reuseport_steer(args)
+    elif mode == "xdp-cpumap":
+        xdp_cpumap(*args)
     elif mode == "udp-spray":
         udp_spray(*args)
 

@@ -90,14 +90,16 @@ struct PeerPair {
   /// place them in network namespaces.
   static func start(
     transport: String, serverHost: String, clientNamespace: String? = nil, serverNamespace: String? = nil,
-    connectOnFirst: Bool = false, serverCPU: Int? = nil
+    connectOnFirst: Bool = false, serverCPU: Int? = nil, clientCPU: Int? = nil
   ) throws -> PeerPair {
     var serverArguments = serverCPU.map { ["--cpu", "\($0)"] } ?? []
     serverArguments += ["\(transport)-server", serverHost]
     if connectOnFirst { serverArguments.append("--connect-on-first") }
     let server = try Peer(serverArguments, namespace: serverNamespace)
     let port = "\(server.hello["port"] as! Int)"
-    let client = try Peer(["\(transport)-client", serverHost, port], namespace: clientNamespace)
+    let client = try Peer(
+      (clientCPU.map { ["--cpu", "\($0)"] } ?? []) + ["\(transport)-client", serverHost, port],
+      namespace: clientNamespace)
     let serverFD = transport == "tcp" ? Int32(try server.readLine()["fd"] as! Int) : server.fd()
     return PeerPair(server: server, client: client, serverFD: serverFD)
   }
