@@ -1,7 +1,7 @@
-@testable import SocketAffinity
 import XCTest
 
 @testable import SockaffPresentation
+@testable import SocketAffinity
 
 /// The path line's hops for what decides before RSS: an XDP program and
 /// its cpumap, and what may re-steer a flow that the path cannot see.
