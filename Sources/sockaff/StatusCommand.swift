@@ -12,7 +12,8 @@ struct StatusCommand: ParsableCommand {
 
   func run() throws {
     try reporting(json: json) {
-      let status = try Tracer().status()
+      var status = try Tracer().status()
+      try? status.countHashChecks()
       if json { return try Output.json(status) }
       if let unreadable = status.unreadable {
         print("attached:        unknown (\(unreadable))")
@@ -62,6 +63,12 @@ struct StatusCommand: ParsableCommand {
           if nic.rxhash == true { rss += ", hash handed over" }
         }
         if nic.threadedNAPI { rss += ", threaded NAPI" }
+        if let checks = status.hashChecks?.first(where: { $0.interface == nic.interface }),
+          checks.verified + checks.contradicted + checks.unverifiable > 0
+        {
+          rss += ", hash checks \(checks.verified) verified, \(checks.unverifiable) unverifiable"
+          if checks.contradicted > 0 { rss += ", \(checks.contradicted) CONTRADICTED (its predictions are suspect)" }
+        }
         for program in nic.xdp?.programs ?? [] {
           rss += ", xdp program \(program.id) (\(program.mode))"
           for map in program.cpumaps { rss += " cpumap \(map.id) cpus \(CPUList.format(map.cpus))" }

@@ -81,6 +81,20 @@ final class SteeringTests: XCTestCase {
     XCTAssertFalse(addressesOnly.hashedPorts)
   }
 
+  /// Tables of any size (bnxt's newer firmware: 512 entries): the hash
+  /// modulo the size picks the entry.
+  func testLargeTablesAreIndexedByTheHashModuloTheirSize() throws {
+    let table = (0..<512).map { UInt32($0 % 12) }
+    let configuration = RSSConfiguration(
+      interface: "eth0", hashFunction: .toeplitz, key: ToeplitzTests.key, table: table, rxRings: 12, ntupleRules: 0)
+    let flow = ReceivedFlow(
+      source: ToeplitzTests.bytes("66.9.149.187"), sourcePort: 2794,
+      destination: ToeplitzTests.bytes("161.142.100.80"), destinationPort: 1766, tcp: true)
+    let prediction = try RSSPrediction.predict(flow: flow, configuration: configuration, fields: .addressesAndPorts)
+    XCTAssertEqual(prediction.tableIndex, Int(0x51cc_c178 % 512), "0x178: beyond a 128-entry table's reach")
+    XCTAssertEqual(prediction.rxQueue, 0x178 % 12)
+  }
+
   func testPredictionSaysWhyNot() {
     let flow = ReceivedFlow(
       source: [10, 0, 0, 1], sourcePort: 1, destination: [10, 0, 0, 2], destinationPort: 2, tcp: false)

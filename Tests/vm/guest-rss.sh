@@ -618,6 +618,13 @@ rss_checks() {
 	predicted=$(sockaff query --pid "$flows_pid" --fd "$fd" --predict --json | compact)
 	echo "$predicted" | grep -q '"verdict":"contradicted"' && echo "$predicted" | grep -q 'everypredictiononeth0issuspect'
 	check rss-prediction-says-the-nic-contradicts-it $? "$(echo "$predicted" | grep -o '"hash_check":{[^}]*}.*"note":"[^"]*"')"
+	# status counts them per NIC: every kept hash is the old key's now.
+	status_checks=$(sockaff status --json | compact | grep -o '"hash_checks":\[[^]]*\]')
+	echo "$status_checks" | grep -q '"interface":"eth0"' &&
+		echo "$status_checks" | grep -q "\"contradicted\":$(wc -l </tmp/predictions)[,}]" &&
+		echo "$status_checks" | grep -q '"verified":0[,}]' &&
+		sockaff status | grep -q '^interface eth0:.*CONTRADICTED (its predictions are suspect)'
+	check rss-status-counts-contradicted-flows $? "$status_checks ($(wc -l </tmp/predictions) flows)"
 	observe_flow "$index" "$fd" 8 "$(sockaff query --pid "$flows_pid" --fd "$fd" --predict --json | field rx_queue)" 0
 	hash_check=$(echo "$answer" | compact | grep -o '"hash_check":{[^}]*}')
 	hash_verified "$kind" "$port-new-key"
@@ -630,6 +637,10 @@ rss_checks() {
 	grep -q "^sockaff_rss_hash_checks{interface=\"eth0\",verdict=\"verified\"} $flows" /tmp/export.hash &&
 		! grep -q '^sockaff_rss_hash_checks{interface="eth0",verdict="contradicted"}' /tmp/export.hash
 	check rss-metrics-count-hash-verdicts $? "$(grep '^sockaff_rss_hash_checks' /tmp/export.hash | tr '\n' ' ') ($flows flows)"
+	status_checks=$(sockaff status --json | compact | grep -o '"hash_checks":\[[^]]*\]')
+	echo "$status_checks" | grep -q "\"verified\":$flows[,}]" && echo "$status_checks" | grep -q '"contradicted":0[,}]' &&
+		sockaff status | grep -q "^interface eth0:.*hash checks $flows verified" && ! sockaff status | grep -q CONTRADICTED
+	check rss-status-counts-verified-flows $? "$status_checks ($flows flows)"
 
 
 	# The metrics' per-queue view: each queue's IRQ and CPU as /proc/irq

@@ -53,6 +53,19 @@ public struct TracerStatus: Sendable, Codable {
   /// when no snapshot was kept.
   public var steeringChanges: [SteeringSnapshot.Change]? = nil
   public var steeringSince: Double? = nil
+  /// While attached, `status` alone: each NIC's traced sockets by the
+  /// verdict of their hash check (`HashCheck`), from one listing. nil when
+  /// not counted (detached, no NIC, or a scrape, which counts its own).
+  public var hashChecks: [NICHashChecks]? = nil
+
+  /// One NIC's verdicts. One contradicted socket makes every prediction
+  /// on the NIC suspect.
+  public struct NICHashChecks: Sendable, Codable, Equatable {
+    public let interface: String
+    public var verified = 0
+    public var contradicted = 0
+    public var unverifiable = 0
+  }
 
   enum CodingKeys: String, CodingKey {
     case attached, mode, cgroup, programs, kernel, features, interfaces, unreadable
@@ -72,6 +85,24 @@ public struct TracerStatus: Sendable, Codable {
     case nanosecondsPerPacket = "nanoseconds_per_packet"
     case steeringChanges = "steering_changes"
     case steeringSince = "steering_since"
+    case hashChecks = "hash_checks"
+  }
+
+  /// Counts each NIC's hash verdicts from one listing of every process's
+  /// traced sockets (what `check` reads too); no listing without a NIC.
+  public mutating func countHashChecks(topology: Topology = .live()) throws(SockaffError) {
+    guard attached, !interfaces.isEmpty else { return }
+    let listing = try SocketListing(topology: topology).listReportingSkipped()
+    var byInterface = Dictionary(
+      uniqueKeysWithValues: interfaces.map { ($0.interface, NICHashChecks(interface: $0.interface)) })
+    for count in HostReceiveSummary(listing: listing, top: 0).hashChecks where byInterface[count.interface] != nil {
+      switch count.verdict {
+      case .verified: byInterface[count.interface]?.verified += count.sockets
+      case .contradicted: byInterface[count.interface]?.contradicted += count.sockets
+      case .unverifiable: byInterface[count.interface]?.unverifiable += count.sockets
+      }
+    }
+    hashChecks = interfaces.compactMap { byInterface[$0.interface] }
   }
 }
 

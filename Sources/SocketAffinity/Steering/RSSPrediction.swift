@@ -46,7 +46,11 @@ public struct RSSPrediction: Sendable, Equatable {
 
     public var description: String {
       switch self {
-      case .notToeplitz(let function): "the hash function is \(function), not toeplitz"
+      case .notToeplitz(let function):
+        // mlx5's XOR8 and ENA's CRC32 are defined by firmware: no driver
+        // publishes their input order, seed and test vectors.
+        "the hash function is \(function): sockaff recomputes Toeplitz only, as no driver publishes "
+          + "its XOR or CRC32 input, seed and test vectors"
       case .emptyTable: "the indirection table is empty"
       case .keyTooShort(let bytes, let needed): "the RSS key has \(bytes) bytes, the flow needs \(needed)"
       case .unknownHashFields: "the driver does not say which fields it hashes"
