@@ -53,7 +53,10 @@ final class HashCheckTests: XCTestCase {
       (check(0x51cc_c178, .software("lo")), "lo has no NIC"),
       (check(0x51cc_c178, .rss(Self.nic(deliversHash: false), fields: .addressesAndPorts)), "receive-hashing off"),
       (check(nil, .rss(Self.nic(), fields: .addressesAndPorts)), "no hash in its packets"),
-      (check(0x51cc_c178, .rss(Self.nic(.crc32), fields: .addressesAndPorts)), "the hash function is crc32: sockaff recomputes Toeplitz only"),
+      (
+        check(0x51cc_c178, .rss(Self.nic(.crc32), fields: .addressesAndPorts)),
+        "the hash function is crc32: sockaff recomputes Toeplitz only"
+      ),
       (check(0x51cc_c178, .rss(Self.nic(), fields: nil)), "does not say which fields"),
       (check(0x51cc_c178, .rss(Self.nic(), fields: .addressesAndPorts), connected: false), "not connected"),
       (check(0x51cc_c178, .noRSS("eth1", why: "Operation not supported")), "eth1 reports no RSS"),
