@@ -10,7 +10,7 @@ PREFIX ?= /usr/local
 PACKAGES = libbpf-dev libelf-dev zlib1g-dev libnuma-dev libnl-genl-3-dev libcrypt-dev openssl curl bpftool iproute2 python3 socat make procps tmux pkg-config gcc
 VM_PACKAGES = qemu-system-x86 busybox-static cpio kmod iproute2 ethtool xz-utils
 
-BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o .build/bench/storage_floor.bpf.o .build/bench/lookup_floor.bpf.o
+BENCH_OBJECTS = .build/bench/sockaff.bpf.o .build/bench/empty.bpf.o .build/bench/storage_floor.bpf.o .build/bench/lookup_floor.bpf.o .build/bench/empty_read.bpf.o
 BPF_CFLAGS = -target bpf -mcpu=v3 -O2 -g -Wall -idirafter /usr/include/$(shell uname -m)-linux-gnu -ISources/CSockaffABI/include
 
 .PHONY: all deps build capi test unit-test kernel-test vmtest vm-deps demo man completions install install-check shared-sockaff deb deb-check deb-deps promtest prom-deps clean lint format bench bench-smoke bench-deps bench-bundle

@@ -84,7 +84,7 @@ let package = Package(
     .executableTarget(
       name: "sockaff-bench",
       dependencies: [
-        "SocketAffinity", "CSockaffShims", "SockaffCAPI", "CSockaffAPI",
+        "SocketAffinity", "CSockaffShims", "SockaffCAPI", "CSockaffAPI", "CLibbpf",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(

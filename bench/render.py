@@ -39,18 +39,28 @@ def by_order(ratio_list, empty_first):
         for by in ([x for x, first in zip(ratio_list, empty_first) if first == want] for want in (True, False)))
 
 
+def read_ratio(row):
+    """sockaff_consume over the empty tp_btf program beside it, per round."""
+    if not row.get("empty_read_ns"):
+        return "n/a"
+    r = ratios(row["consume_ns"], row["empty_read_ns"])
+    return f"**{statistics.median(r):.2f}x** ({min(r):.2f}-{max(r):.2f})"
+
+
 def per_packet(s):
     lines = [f"Both programs attached at once (same packets), attach order alternating, {s['rounds']} rounds "
              f"of {s['seconds']} s. ns per run = run_time_ns / run_cnt delta of each program.", "",
              "| traffic | empty ns/pkt min/med/max | sockaff ns/pkt min/med/max | ratio median (min-max) "
-             "| ratio median, empty attached first / sockaff first | reads: sockaff_consume ns/read |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "| ratio median, empty attached first / sockaff first | reads: sockaff's read program ns/read "
+             "| reads: empty tp_btf ns/read | read ratio median (min-max) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in s["rows"]:
         r = ratios(row["sockaff_ns"], row["empty_ns"])
         orders = by_order(r, row["empty_first"])
         lines.append(f"| {row['traffic']} | {summary(row['empty_ns'])} | {summary(row['sockaff_ns'])} | "
                      f"**{statistics.median(r):.2f}x** ({min(r):.2f}-{max(r):.2f}) | {orders} | "
-                     f"{summary(row['consume_ns'])} |")
+                     f"{summary(row['consume_ns'])} | {summary(row.get('empty_read_ns', []))} | "
+                     f"{read_ratio(row)} |")
     return "1. Per-packet cost in real traffic (bpf_stats)", lines
 
 

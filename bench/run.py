@@ -170,20 +170,55 @@ class Bench:
         seconds = 1 if self.quick else 3
         self.progress("1. per-packet cost in real traffic")
         rows = []
-        for name, traffic in (("UDP 64 B", lambda: self.udp_small(seconds)),
-                              ("TCP 64 B, NODELAY, 50 Mbit/s", lambda: self.tcp_small(seconds))):
-            row = {"traffic": name, "empty_ns": [], "sockaff_ns": [], "empty_first": [], "consume_ns": []}
+        for name, traffic, options in (
+                ("UDP 64 B", lambda: self.udp_small(seconds), ()),
+                ("TCP 64 B, NODELAY, 50 Mbit/s", lambda: self.tcp_small(seconds), ()),
+                ("UDP 64 B, trace --sampled-reads", lambda: self.udp_small(seconds), ("--sampled-reads",))):
+            reader = "sockaff_sampled" if "--sampled-reads" in options else "sockaff_consume"
+            row = {"traffic": name, "empty_ns": [], "sockaff_ns": [], "empty_first": [], "consume_ns": [],
+                   "empty_read_ns": []}
             for round_index in range(rounds):
-                per, (ingress, consume) = self.beside_empty(
-                    round_index, self.attach_sockaff, self.detach_sockaff,
-                    lambda: (prog_ids("sockaff_ingress")[0], (prog_ids("sockaff_consume") or [None])[0]), traffic)
+                # The read side's floor beside sockaff_consume, in the same order as the ingress pair.
+                held = {}
+                def attach(first=round_index % 2 == 0, options=options):
+                    if first:
+                        held["process"], held["id"] = self.hold_empty_read()
+                    self.attach_sockaff(*options)
+                    if not first:
+                        held["process"], held["id"] = self.hold_empty_read()
+                def detach():
+                    self.detach_sockaff()
+                    self.release(held.pop("process", None))
+                per, (ingress, consume, empty_read) = self.beside_empty(
+                    round_index, attach, detach,
+                    lambda: (prog_ids("sockaff_ingress")[0], (prog_ids(reader) or [None])[0],
+                             held.get("id")), traffic)
                 row["empty_ns"].append(per[self.empty_id])
                 row["sockaff_ns"].append(per[ingress])
                 row["empty_first"].append(round_index % 2 == 0)
-                if consume:
+                if consume and empty_read:
                     row["consume_ns"].append(per[consume])
+                    row["empty_read_ns"].append(per[empty_read])
             rows.append(row)
         return {"rounds": rounds, "seconds": seconds, "rows": rows}
+
+    def hold_empty_read(self):
+        """Attaches bench/bpf/empty_read.bpf.o (tp_btf/sock_recv_length, which
+        bpftool cannot attach) through `sockaff-bench hold`, held until its
+        stdin closes: returns the process and the program's id."""
+        process = subprocess.Popen([self.args.bench, "hold", f"{self.objects}/empty_read.bpf.o"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = process.stdout.readline()
+        if not line:
+            process.wait()
+            sys.exit("bench: sockaff-bench hold empty_read.bpf.o failed")
+        return process, json.loads(line)["sockaff_empty_read"]
+
+    @staticmethod
+    def release(process):
+        if process:
+            process.stdin.close()
+            process.wait()
 
     # -- 2. BPF_PROG_TEST_RUN ----------------------------------------------
 

@@ -35,7 +35,9 @@ public enum AffinityText {
     if let locality = a.locality {
       var text = "  locality: \(percent(locality.sameNode)) on the consumers' node"
       if let sameCPU = locality.sameCPU { text += ", \(percent(sameCPU)) on the receiving cpu" }
-      text += locality.source == .recvmsg ? " (\(a.reads ?? 0) reads" : " (sampled from thread cpus"
+      let sampled = locality.readSampling.map { $0 > 1 ? "~" : "" } ?? ""
+      text += locality.source == .recvmsg ? " (\(sampled)\(a.reads ?? 0) reads" : " (sampled from thread cpus"
+      if let n = locality.readSampling, n > 1 { text += ", 1 in \(n) sampled" }
       text += a.consumerCPU.map { ", last read on cpu \($0))" } ?? ")"
       if a.crossNUMA == true { text += "  CROSS-NUMA" }
       lines.append(text)

@@ -12,6 +12,7 @@ struct SockaffBench: ParsableCommand {
     abstract: "Times sockaff's library calls and sends fan-in traffic, for the benchmark and the VM lab.",
     subcommands: [
       Query.self, List.self, JSON.self, UDPSend.self, TCPConnect.self, UDPSinkCommand.self, RSSFlowsCommand.self,
+      HoldPrograms.self,
     ])
 
   /// Prints one JSON object: median and p99 in microseconds, and the repeats.

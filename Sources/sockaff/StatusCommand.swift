@@ -25,6 +25,15 @@ struct StatusCommand: ParsableCommand {
       for program in status.programs {
         print("program:         \(program.name) id \(program.id)")
       }
+      if status.attached {
+        let reads =
+          switch status.readSampling {
+          case nil: "not traced (locality is sampled from thread CPUs)"
+          case 1: "every read counted"
+          case let n?: "1 in \(n) counted at random, each as \(n) (--sampled-reads): reads and locality are estimates"
+          }
+        print("reads:           \(reads)")
+      }
       if let created = status.recordsCreated {
         print("sockets traced:  \(created) since attach")
       }

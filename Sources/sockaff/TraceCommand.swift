@@ -21,6 +21,12 @@ struct TraceCommand: ParsableCommand {
     help: "Trace where sockets are read (recvmsg, kernel 6.3+) to measure locality; a small cost per read.")
   var locality = true
 
+  @Flag(
+    help: ArgumentHelp(
+      "Count one read in \(Tracer.readSample) at random, as that many: reads and locality become estimates, "
+        + "each read costs about an empty program's."))
+  var sampledReads = false
+
   @Option(
     help: ArgumentHelp(
       "Sockets that can have every receiving CPU counted apart at once (default: 16 MiB / (CPUs x 48 B), at most 16384).",
@@ -30,6 +36,9 @@ struct TraceCommand: ParsableCommand {
   @OptionGroup var topologyOptions: TopologyOptions
 
   func validate() throws {
+    if sampledReads && !locality {
+      throw ValidationError("--sampled-reads samples traced reads: it cannot go with --no-locality")
+    }
     if let poolSlots, !PoolSize.allowedSlots.contains(poolSlots) {
       throw ValidationError(
         "--pool-slots must be \(PoolSize.allowedSlots.lowerBound)...\(PoolSize.allowedSlots.upperBound), not \(poolSlots)"
@@ -40,7 +49,7 @@ struct TraceCommand: ParsableCommand {
   func run() throws {
     try reporting {
       let tracer = Tracer(
-        locality: locality, topology: try topologyOptions.topology(),
+        locality: locality, sampledReads: sampledReads, topology: try topologyOptions.topology(),
         poolSlots: poolSlots ?? PoolSize.defaultSlots(possibleCPUs: PoolSize.possibleCPUs))
       // What this kernel makes sockaff do without: said once, at attach.
       if locality, let reads = KernelFeatures.feature(KernelFeatures.readTracepoint), reads.state != .yes {

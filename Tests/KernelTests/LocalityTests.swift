@@ -112,4 +112,58 @@ final class LocalityTests: KernelTestCase {
     let info = try JSONSerialization.jsonObject(with: Data(map.utf8)) as? [String: Any]
     XCTAssertEqual(info?["bytes_value"] as? Int, Int(SOCKAFF_RECORD_SIZE_WITHOUT_READS), map)
   }
+
+  /// `trace --sampled-reads`: one read in SOCKAFF_READ_SAMPLE, at random,
+  /// counted as that many. Against the reads the server made (every
+  /// exchange is one recvfrom that returned data): the estimate is a
+  /// multiple of the sample, within 5 standard deviations of the truth
+  /// (the count of sampled reads is binomial), and the packets stay exact.
+  /// The kernel names the read program attached (bpftool's link list).
+  func testSampledReadsEstimateTheReadCountAndSaySo() throws {
+    try attach("--sampled-reads")
+    let pair = try PeerPair.start(transport: "udp", serverHost: "127.0.0.1", connectOnFirst: true)
+    let reads = 4800
+    try pair.exchange(reads)
+    settle()
+    let answer = try queryJSON(pid: pair.server.pid, fd: pair.serverFD)
+    let status =
+      try JSONSerialization.jsonObject(
+        with: Data(try Command.sockaff("status", "--json").stdout.utf8)) as? [String: Any]
+    let locality = answer["locality"] as? [String: Any] ?? [:]
+    guard try feature("tp_btf/sock_recv_length").state == "yes" else {
+      // No read tracepoint: nothing to sample, and nothing claims it.
+      XCTAssertEqual(answer["reads"] as? Int, 0)
+      XCTAssertTrue(status?["read_sampling"] is NSNull, "\(status ?? [:])")
+      return
+    }
+    let sample = Int(SOCKAFF_READ_SAMPLE)
+    XCTAssertEqual(answer["packets"] as? Int, reads, "packets are still each counted")
+    let estimate = try XCTUnwrap(answer["reads"] as? Int)
+    XCTAssertEqual(estimate % sample, 0, "each sampled read counts \(sample)")
+    let sigma = (Double(reads) * Double(sample - 1)).squareRoot()
+    XCTAssertLessThanOrEqual(abs(Double(estimate - reads)), 5 * sigma, "estimate \(estimate) of \(reads) reads")
+    XCTAssertEqual(locality["read_sampling"] as? Int, sample)
+    XCTAssertEqual(locality["source"] as? String, "recvmsg")
+    XCTAssertEqual(status?["read_sampling"] as? Int, sample)
+    let links =
+      try JSONSerialization.jsonObject(with: Data(try Command.must(["bpftool", "-j", "link", "show"]).utf8))
+      as? [[String: Any]] ?? []
+    let names = try links.compactMap { $0["prog_id"] as? Int }.compactMap { id -> String? in
+      let program =
+        try JSONSerialization.jsonObject(
+          with: Data(try Command.must(["bpftool", "-j", "prog", "show", "id", "\(id)"]).utf8)) as? [String: Any]
+      return program?["name"] as? String
+    }
+    XCTAssertTrue(names.contains("sockaff_sampled"), "the kernel's links: \(names)")
+    XCTAssertFalse(names.contains("sockaff_consume"), "one read program, the sampled one")
+    let text = try Command.sockaff("query", "--pid", "\(pair.server.pid)", "--fd", "\(pair.serverFD)")
+    XCTAssertTrue(text.stdout.contains("(~\(estimate) reads, 1 in \(sample) sampled"), text.stdout)
+    // Exact again: every read counted, and said.
+    try Command.sockaff("detach")
+    try attach()
+    let exact =
+      try JSONSerialization.jsonObject(
+        with: Data(try Command.sockaff("status", "--json").stdout.utf8)) as? [String: Any]
+    XCTAssertEqual(exact?["read_sampling"] as? Int, 1)
+  }
 }

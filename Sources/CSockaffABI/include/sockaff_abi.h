@@ -80,6 +80,13 @@ struct sockaff_rx {
 
 #define SOCKAFF_READS_COUNT_BITS 48
 #define SOCKAFF_READS_COUNT_MASK 0xffffffffffffULL /* the low SOCKAFF_READS_COUNT_BITS */
+/*
+ * `trace --sampled-reads`: the read program (sockaff_sampled) examines one
+ * read in SOCKAFF_READ_SAMPLE, chosen at random, and counts it as that many
+ * reads. Not an ABI change: the counters mean the same, estimated.
+ */
+#define SOCKAFF_READ_SAMPLE_BITS 4
+#define SOCKAFF_READ_SAMPLE (1 << SOCKAFF_READ_SAMPLE_BITS)
 struct sockaff_record {
 	/* Cold: set when the record starts. */
 	__u64 cookie;            /* bpf_get_socket_cookie; non-zero once started */

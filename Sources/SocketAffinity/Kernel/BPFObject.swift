@@ -22,6 +22,7 @@ final class LoadedBPFObject {
   static let ingressProgramName = "sockaff_ingress"
   static let probeProgramName = "sockaff_probe"
   static let consumerProgramName = "sockaff_consume"
+  static let sampledConsumerProgramName = ReadSampling.sampledProgramName
   static let liveRecordsProgramName = "sockaff_live_records"
   static let heldSocketsProgramName = "sockaff_held_sockets"
   static let releaseProgramName = "sockaff_release"

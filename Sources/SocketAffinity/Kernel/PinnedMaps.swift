@@ -16,6 +16,9 @@ public final class PinnedMaps: @unchecked Sendable {
   /// The tracer's counters (nil in pins of a sockaff before them).
   let counts: PinnedMap?
   let clock: ClockReference?
+  /// 1 in how many reads the read counters count (`ReadSampling`; 1 when
+  /// every read, or when reads are not traced and the counters stay 0).
+  let readSampling: Int
   let pins: PinLayout
   /// Possible CPUs: the length of every per-CPU value the kernel returns.
   let possibleCPUs: Int
@@ -40,6 +43,7 @@ public final class PinnedMaps: @unchecked Sendable {
     counts = try? PinnedMap.open(pins.counts)
     possibleCPUs = max(Int(libbpf_num_possible_cpus()), 1)
     clock = try PinnedMap.open(pins.clock).flatMap { try? ClockReference.load(clockMapFD: $0.fd) }
+    readSampling = ReadSampling.current(pins: pins) ?? 1
   }
 
   /// Pins made by a sockaff with another layout (an older build still

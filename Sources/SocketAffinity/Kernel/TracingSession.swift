@@ -22,6 +22,8 @@ public final class TracingSession: @unchecked Sendable {
   /// Whether reads are traced too (locality); false where the kernel lacks
   /// the sock_recv_length tracepoint or the caller turned it off.
   public let tracesReads: Bool
+  /// Reads counted one in SOCKAFF_READ_SAMPLE (`sockaff_sampled`), not each.
+  public let samplesReads: Bool
   /// Whether TCP sockets that reach TCP_CLOSE give their pool slot back
   /// (tp_btf/inet_sock_set_state): those freed without close() otherwise
   /// keep theirs until detach.
@@ -30,17 +32,21 @@ public final class TracingSession: @unchecked Sendable {
   /// Made by `Tracer` only, under its lock, after stale pins are gone.
   /// `nodeOfCPU` is the topology's CPU → NUMA node map (the read tracer's
   /// same-node test), passed in so that this kernel-layer type needs no model.
-  init(pins: PinLayout, locality: Bool, poolSlots: Int, nodeOfCPU: (Int) -> Int?, cgroup: String)
-    throws(SockaffError)
-  {
+  init(
+    pins: PinLayout, locality: Bool, sampledReads: Bool = false, poolSlots: Int, nodeOfCPU: (Int) -> Int?,
+    cgroup: String
+  ) throws(SockaffError) {
     try KernelFeatures.requireTracing()
     self.pins = pins
     self.cgroup = cgroup
     tracesReads = locality && KernelFeatures.has(KernelFeatures.readTracepoint)
+    samplesReads = tracesReads && sampledReads
+    let consumerName =
+      samplesReads ? LoadedBPFObject.sampledConsumerProgramName : LoadedBPFObject.consumerProgramName
     var programs: Set = [
       LoadedBPFObject.ingressProgramName, LoadedBPFObject.probeProgramName, LoadedBPFObject.releaseProgramName,
     ]
-    if tracesReads { programs.insert(LoadedBPFObject.consumerProgramName) }
+    if tracesReads { programs.insert(consumerName) }
     returnsClosedSlots = KernelFeatures.has(KernelFeatures.stateTracepoint)
     if returnsClosedSlots { programs.insert(LoadedBPFObject.closedProgramName) }
     let object = try LoadedBPFObject(
@@ -75,8 +81,8 @@ public final class TracingSession: @unchecked Sendable {
       links.append(try BPFLink(LoadedBPFObject.closedProgramName) { bpf_program__attach(closed) })
     }
     if tracesReads {
-      let consumer = object.program(LoadedBPFObject.consumerProgramName)
-      links.append(try BPFLink(LoadedBPFObject.consumerProgramName) { bpf_program__attach(consumer) })
+      let consumer = object.program(consumerName)
+      links.append(try BPFLink(consumerName) { bpf_program__attach(consumer) })
     }
     let ingress = object.program(LoadedBPFObject.ingressProgramName)
     links.append(

@@ -41,11 +41,23 @@ public struct SocketAffinity: Sendable, JSONFields {
     /// the NUMA node where the reading threads are.
     public let sameNode: Double
     public let source: Source
+    /// recvmsg only: 1 when every read was compared, SOCKAFF_READ_SAMPLE
+    /// when one in that many was (`trace --sampled-reads`): then `reads` and
+    /// the shares are estimates. nil for thread sampling.
+    public let readSampling: Int?
+
+    public init(sameCPU: Double?, sameNode: Double, source: Source, readSampling: Int? = nil) {
+      self.sameCPU = sameCPU
+      self.sameNode = sameNode
+      self.source = source
+      self.readSampling = source == .recvmsg ? (readSampling ?? 1) : nil
+    }
 
     public func visitFields<Visitor: JSONFieldVisitor>(_ visitor: inout Visitor) throws {
       try visitor.field("same_cpu", sameCPU)
       try visitor.field("same_node", sameNode)
       try visitor.field("source", source.rawValue)
+      try visitor.field("read_sampling", readSampling)
     }
   }
 

@@ -79,7 +79,8 @@ public struct AffinityQuery: Sendable {
       // Waiting means waiting for a traced packet, not the kernel's fallback.
       if record != nil || timeout == nil {
         if let answer = try inspection.answer(
-          socket: socket, kind: kind, record: record, clock: maps.clock, process: process)
+          socket: socket, kind: kind, record: record, clock: maps.clock, readSampling: maps.readSampling,
+          process: process)
         {
           return answer
         }

@@ -321,7 +321,8 @@ public struct HostReceiveSummary: Sendable {
         else { return nil }
         let kind = try inspection.kind(of: target)
         return try inspection.answer(
-          socket: target, kind: kind, record: record, clock: maps.clock, process: factsOf(pid),
+          socket: target, kind: kind, record: record, clock: maps.clock, readSampling: maps.readSampling,
+          process: factsOf(pid),
           interfaceNames: interfaceNames)
       } catch {
         if error.kind == .notPermitted { skipped.insert(pid) }

@@ -65,7 +65,8 @@ struct ListingWork: @unchecked Sendable {
         guard let record = try maps.record(socketFD: socket.descriptor.rawValue) else { continue }
         guard let kind = try? inspection.kind(of: socket) else { continue }
         if let answer = try inspection.answer(
-          socket: socket, kind: kind, record: record, clock: maps.clock, process: try holder.facts(inspection),
+          socket: socket, kind: kind, record: record, clock: maps.clock, readSampling: maps.readSampling,
+          process: try holder.facts(inspection),
           interfaceNames: interfaceNames)
         {
           outcome.sockets.append(answer)

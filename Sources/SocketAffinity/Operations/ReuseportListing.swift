@@ -154,7 +154,9 @@ public struct ReuseportListing: Sendable {
         ? Set(held.flatMap { facts($0.pid).facts.threadCPUs }).sorted() : Set(workers.compactMap(\.cpu)).sorted()
       let threadNodes = topology.nodes(ofCPUs: threadCPUs)
       let cpus = inspection.cpuShares(record)
-      let locality = record.flatMap { inspection.locality(record: $0, cpus: cpus, threadNodes: threadNodes) }
+      let locality = record.flatMap {
+        inspection.locality(record: $0, cpus: cpus, threadNodes: threadNodes, readSampling: maps?.readSampling ?? 1)
+      }
       let member = ReuseportGroup.Member(
         cookie: cookie, holders: allHolders, threadCPUs: threadCPUs, threadNodes: threadNodes,
         threads: workers.isEmpty ? .holders : .waiting, incomingCPU: incoming >= 0 ? Int(incoming) : nil,

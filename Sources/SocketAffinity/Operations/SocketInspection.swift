@@ -98,7 +98,7 @@ struct SocketInspection {
   /// kernel's SO_INCOMING_CPU; nil when neither knows.
   func answer(
     socket: borrowing TargetSocket, kind: SocketKind, record: ReceiveRecord?, clock: ClockReference?,
-    process: ProcessFacts, interfaceNames: InterfaceNames = InterfaceNames()
+    readSampling: Int = 1, process: ProcessFacts, interfaceNames: InterfaceNames = InterfaceNames()
   ) throws(SockaffError) -> SocketAffinity? {
     let incomingCPU = try socket.intOption(SOL_SOCKET, SO_INCOMING_CPU)
     guard record != nil || incomingCPU >= 0 else { return nil }
@@ -107,7 +107,9 @@ struct SocketInspection {
     let threadNodes = process.threadNodes
     let cpu = record?.lastCPU ?? Int(incomingCPU)
     let cpus = cpuShares(record)
-    let locality = record.flatMap { self.locality(record: $0, cpus: cpus, threadNodes: threadNodes) }
+    let locality = record.flatMap {
+      self.locality(record: $0, cpus: cpus, threadNodes: threadNodes, readSampling: readSampling)
+    }
     let firstSeen: Date? = record.flatMap { r in
       clock.map { Date(timeIntervalSince1970: $0.unixTime(atJiffies: r.firstJiffies)) }
     }
@@ -201,14 +203,15 @@ struct SocketInspection {
 
   /// Exact locality from traced reads when there are any; otherwise the share
   /// of packets received on a node where the process's threads last ran.
+  /// `readSampling`: 1 in how many reads the tracer counted (`PinnedMaps.readSampling`).
   func locality(
-    record: ReceiveRecord, cpus: [SocketAffinity.CPUShare], threadNodes: [Int]
+    record: ReceiveRecord, cpus: [SocketAffinity.CPUShare], threadNodes: [Int], readSampling: Int = 1
   ) -> SocketAffinity.Locality? {
     if record.reads > 0 {
       let reads = Double(record.reads)
       return .init(
         sameCPU: Double(record.readsSameCPU) / reads, sameNode: Double(record.readsSameNode) / reads,
-        source: .recvmsg)
+        source: .recvmsg, readSampling: readSampling)
     }
     guard record.packets > 0 else { return nil }
     return Self.sampledSameNode(

@@ -17,17 +17,23 @@ public struct Tracer: Sendable {
   /// Also trace where sockets are read (tp_btf/sock_recv_length), for
   /// locality, when the kernel has that tracepoint (6.3+).
   public let locality: Bool
+  /// ... counting one read in SOCKAFF_READ_SAMPLE, chosen at random, as that
+  /// many (`sockaff_sampled`): cheaper per read, the counts estimated.
+  public let sampledReads: Bool
+  /// SOCKAFF_READ_SAMPLE: with `sampledReads`, one read in this many is counted.
+  public static let readSample = Int(SOCKAFF_READ_SAMPLE)
   public let topology: Topology
   /// Pool slots: how many sockets at once can have every CPU's share
   /// counted apart once a second CPU receives them (PoolSize).
   public let poolSlots: Int
 
   public init(
-    pins: PinLayout = PinLayout(), locality: Bool = true, topology: Topology = .live(),
+    pins: PinLayout = PinLayout(), locality: Bool = true, sampledReads: Bool = false, topology: Topology = .live(),
     poolSlots: Int = PoolSize.defaultSlots(possibleCPUs: PoolSize.possibleCPUs)
   ) {
     self.pins = pins
     self.locality = locality
+    self.sampledReads = sampledReads
     self.topology = topology
     self.poolSlots = poolSlots
   }
@@ -138,7 +144,8 @@ public struct Tracer: Sendable {
   private func session(cgroup: String) throws(SockaffError) -> TracingSession {
     let topology = topology
     return try TracingSession(
-      pins: pins, locality: locality, poolSlots: poolSlots, nodeOfCPU: { topology.node(ofCPU: $0) }, cgroup: cgroup)
+      pins: pins, locality: locality, sampledReads: sampledReads, poolSlots: poolSlots,
+      nodeOfCPU: { topology.node(ofCPU: $0) }, cgroup: cgroup)
   }
 
   /// Serializes attach/detach between concurrent sockaff processes, so two

@@ -57,6 +57,10 @@ public struct TracerStatus: Sendable, Codable {
   /// verdict of their hash check (`HashCheck`), from one listing. nil when
   /// not counted (detached, no NIC, or a scrape, which counts its own).
   public var hashChecks: [NICHashChecks]? = nil
+  /// While attached: 1 when every read is counted, SOCKAFF_READ_SAMPLE when
+  /// one in that many is (`trace --sampled-reads`), nil when reads are not
+  /// traced.
+  public var readSampling: Int? = nil
 
   /// One NIC's verdicts. One contradicted socket makes every prediction
   /// on the NIC suspect.
@@ -86,6 +90,7 @@ public struct TracerStatus: Sendable, Codable {
     case steeringChanges = "steering_changes"
     case steeringSince = "steering_since"
     case hashChecks = "hash_checks"
+    case readSampling = "read_sampling"
   }
 
   /// Counts each NIC's hash verdicts from one listing of every process's
@@ -195,6 +200,7 @@ extension Tracer {
       bpfStatsEnabled: KernelFeatures.bpfStatsEnabled(),
       nanosecondsPerPacket: runs > 0 ? Double(time) / Double(runs) : nil,
       kernel: KernelFeatures.release(), features: KernelFeatures.probe(), interfaces: interfaces)
+    if status.attached { status.readSampling = reader?.readSampling ?? ReadSampling.current(pins: pins) }
     if status.attached, let snapshot = SteeringSnapshot.load(pins.steeringSnapshot) {
       status.steeringChanges = snapshot.changes(to: .now(interfaces))
       status.steeringSince = snapshot.takenAt
