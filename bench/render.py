@@ -96,6 +96,25 @@ def throughput(s):
               f"| empty / none | {spread(ratios(kpps['empty'], kpps['none']), 3)} |",
               "| sockaff's programs' share of the busy CPU time while traced | "
               f"{summary([100 * x for x in udp['sockaff_share']])} % |"]
+    cpu = udp.get("cpu_ns")
+    if cpu and cpu["empty"]:
+        lines += ["", "The same triples as CPU time: the host's busy time (/proc/stat, every CPU, sender and "
+                  "receiver both here) per datagram received, which a CPU-bound receiver's throughput is the "
+                  "inverse of. Within 3% of the empty program means a ratio at most 1.03, decided when the "
+                  "spread of the per-triple ratios is narrower than that:", "",
+                  "| | busy CPU ns per datagram min/med/max |", "| --- | --- |"]
+        lines += [f"| {kind} | {summary(cpu[kind])} |" for kind in ("none", "empty", "sockaff")]
+        lines += [f"| sockaff / empty | **{spread(ratios(cpu['sockaff'], cpu['empty']), 3)}** |",
+                  f"| empty / none | {spread(ratios(cpu['empty'], cpu['none']), 3)} |"]
+    if udp.get("empty_share"):
+        extra = [100 * (s - e) for s, e in zip(udp["sockaff_share"], udp["empty_share"])]
+        lines += ["", "What the programs themselves take, exact (bpf_stats run time over the host's busy time in "
+                  "the same run): an upper bound of what they take from a CPU-bound receiver's throughput, "
+                  "leaving out only their indirect cost (cache lines they evict).", "",
+                  "| | share of busy CPU time, % min/med/max |", "| --- | --- |",
+                  f"| sockaff's programs (ingress and reads) | {summary([100 * x for x in udp['sockaff_share']])} |",
+                  f"| the empty program | {summary([100 * x for x in udp['empty_share']])} |",
+                  f"| sockaff minus empty, per triple | **{summary(extra)}** |"]
     return "3. Throughput impact", lines
 
 

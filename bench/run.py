@@ -153,9 +153,14 @@ class Bench:
 
     def udp_small(self, seconds):
         """Received 64-byte datagrams per second, unlimited rate."""
+        return self.udp_small_counted(seconds)[0]
+
+    def udp_small_counted(self, seconds):
+        """udp_small's rate, and the datagrams received."""
         end = self.iperf_client("-u", "-l", "64", "-b", "0", seconds=seconds)
         total = end["sum"]
-        return (total["packets"] - total["lost_packets"]) / total["seconds"]
+        received = total["packets"] - total["lost_packets"]
+        return received / total["seconds"], received
 
     def tcp_small(self, seconds):
         self.iperf_client("-N", "-l", "64", "-b", "50M", seconds=seconds)
@@ -281,8 +286,11 @@ class Bench:
                 self.detach_empty()
 
         triples = 1 if self.quick else 10
+        # Besides the rate, the host's busy CPU time per datagram received (/proc/stat,
+        # all CPUs, sender and receiver both here): what a CPU-bound receiver pays per
+        # packet, which wall-clock rates show only through their ±10-20% swings.
         udp = {"triples": triples, "seconds": seconds, "kpps": {"none": [], "empty": [], "sockaff": []},
-               "sockaff_share": []}
+               "cpu_ns": {"none": [], "empty": [], "sockaff": []}, "sockaff_share": [], "empty_share": []}
         for index in range(triples):
             kinds = ["none", "empty", "sockaff"]
             kinds = kinds[index % 3:] + kinds[:index % 3]
@@ -292,11 +300,17 @@ class Bench:
                 if kind == "sockaff":
                     self.attach_sockaff()
                 try:
+                    busy_before = busy_ns()
                     if kind == "sockaff":
-                        rate, share = self.program_cpu_share(lambda: self.udp_small(seconds))
+                        (rate, received), share = self.program_cpu_share(lambda: self.udp_small_counted(seconds))
                         udp["sockaff_share"].append(share)
+                    elif kind == "empty":
+                        (rate, received), share = self.program_cpu_share(
+                            lambda: self.udp_small_counted(seconds), [self.empty_id])
+                        udp["empty_share"].append(share)
                     else:
-                        rate = self.udp_small(seconds)
+                        rate, received = self.udp_small_counted(seconds)
+                    udp["cpu_ns"][kind].append((busy_ns() - busy_before) / max(received, 1))
                     udp["kpps"][kind].append(rate / 1000)
                 finally:
                     self.detach_empty()
@@ -310,7 +324,7 @@ class Bench:
         busy meanwhile (/proc/stat): what they can take from a CPU-bound
         transfer at most, exact where wall-clock rates are too noisy to show 1%."""
         if watched is None:
-            watched = prog_ids("sockaff_ingress") + prog_ids("sockaff_consume")
+            watched = prog_ids("sockaff_ingress") + prog_ids("sockaff_consume") + prog_ids("sockaff_sampled")
         before, busy_before = sum(prog_stats(p)[0] for p in watched), busy_ns()
         result = traffic()
         after, busy_after = sum(prog_stats(p)[0] for p in watched), busy_ns()
