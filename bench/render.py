@@ -49,7 +49,10 @@ def read_ratio(row):
 
 def per_packet(s):
     lines = [f"Both programs attached at once (same packets), attach order alternating, {s['rounds']} rounds "
-             f"of {s['seconds']} s. ns per run = run_time_ns / run_cnt delta of each program.", "",
+             f"of {s['seconds']} s. ns per run = run_time_ns / run_cnt delta of each program. On the read "
+             "side the same: sockaff's read program (`sockaff_consume`, or `sockaff_sampled` with "
+             "`--sampled-reads`) beside an empty `tp_btf/sock_recv_length` program (bench/bpf/empty_read.bpf.c, "
+             "held by `sockaff-bench hold`), in the same order as the ingress pair.", "",
              "| traffic | empty ns/pkt min/med/max | sockaff ns/pkt min/med/max | ratio median (min-max) "
              "| ratio median, empty attached first / sockaff first | reads: sockaff's read program ns/read "
              "| reads: empty tp_btf ns/read | read ratio median (min-max) |",
