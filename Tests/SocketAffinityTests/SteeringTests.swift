@@ -61,6 +61,11 @@ final class SteeringTests: XCTestCase {
     XCTAssertEqual(InterfaceQueues.parseCPUMask("zz"), [])
   }
 
+  /// Microsoft's first IPv4 verification vector, as the receiver sees it.
+  static let firstVectorFlow = ReceivedFlow(
+    source: ToeplitzTests.bytes("66.9.149.187"), sourcePort: 2794,
+    destination: ToeplitzTests.bytes("161.142.100.80"), destinationPort: 1766, tcp: true)
+
   /// The prediction indexes the table by the Toeplitz hash of the flow's
   /// hashed fields: with Microsoft's key, the first IPv4 vector's hash
   /// 0x51ccc178 picks entry 0x78 of a 128-entry table.
@@ -68,9 +73,7 @@ final class SteeringTests: XCTestCase {
     let table = (0..<128).map { UInt32($0 % 4) }
     let configuration = RSSConfiguration(
       interface: "eth0", hashFunction: .toeplitz, key: ToeplitzTests.key, table: table, rxRings: 4, ntupleRules: 0)
-    let flow = ReceivedFlow(
-      source: ToeplitzTests.bytes("66.9.149.187"), sourcePort: 2794,
-      destination: ToeplitzTests.bytes("161.142.100.80"), destinationPort: 1766, tcp: true)
+    let flow = Self.firstVectorFlow
     let withPorts = try RSSPrediction.predict(flow: flow, configuration: configuration, fields: .addressesAndPorts)
     XCTAssertEqual(withPorts.hash, 0x51cc_c178)
     XCTAssertEqual(withPorts.tableIndex, 0x78)
@@ -87,9 +90,7 @@ final class SteeringTests: XCTestCase {
     let table = (0..<512).map { UInt32($0 % 12) }
     let configuration = RSSConfiguration(
       interface: "eth0", hashFunction: .toeplitz, key: ToeplitzTests.key, table: table, rxRings: 12, ntupleRules: 0)
-    let flow = ReceivedFlow(
-      source: ToeplitzTests.bytes("66.9.149.187"), sourcePort: 2794,
-      destination: ToeplitzTests.bytes("161.142.100.80"), destinationPort: 1766, tcp: true)
+    let flow = Self.firstVectorFlow
     let prediction = try RSSPrediction.predict(flow: flow, configuration: configuration, fields: .addressesAndPorts)
     XCTAssertEqual(prediction.tableIndex, Int(0x51cc_c178 % 512), "0x178: beyond a 128-entry table's reach")
     XCTAssertEqual(prediction.rxQueue, 0x178 % 12)

@@ -303,6 +303,36 @@ def bpf_syscall(cmd, attr):
     return result, buffer
 
 
+def map_create(map_type, key_size, value_size, entries, name):
+    """BPF_MAP_CREATE; `name` at most 15 bytes (the kernel's names end in a NUL)."""
+    attr = struct.pack("IIIIIII16s", map_type, key_size, value_size, entries, 0, 0, 0, name) + bytes(84)
+    return bpf_syscall(0, attr)[0]
+
+
+def map_update(map_fd, key, value):
+    """BPF_MAP_UPDATE_ELEM of two ctypes values."""
+    import ctypes
+    attr = struct.pack("IIQQQ", map_fd, 0, ctypes.addressof(key), ctypes.addressof(value), 0) + bytes(96)
+    bpf_syscall(2, attr)
+
+
+def insn(code, dst=0, src=0, off=0, imm=0):
+    """One eBPF instruction."""
+    return struct.pack("<BBhi", code, dst | src << 4, off, imm)
+
+
+def program_load(prog_type, instructions, name, expected_attach_type=0):
+    """BPF_PROG_LOAD of `instructions` (GPL); `name` at most 15 bytes."""
+    import ctypes
+    program = b"".join(instructions)
+    license = ctypes.create_string_buffer(b"GPL")
+    code = ctypes.create_string_buffer(program, len(program))
+    attr = struct.pack(
+        "IIQQIIQII16sII", prog_type, len(program) // 8, ctypes.addressof(code), ctypes.addressof(license),
+        0, 0, 0, 0, 0, name, 0, expected_attach_type) + bytes(56)
+    return bpf_syscall(5, attr)[0]
+
+
 def object_id(fd):
     """BPF_OBJ_GET_INFO_BY_FD: the id (both map and prog info start with type, id)."""
     import ctypes
@@ -325,16 +355,11 @@ def reuseport_steer(members):
             sys.exit(f"pidfd_getfd {member}: {os.strerror(ctypes.get_errno())}")
         sockets.append(copy)
     try:
-        # BPF_MAP_CREATE: REUSEPORT_SOCKARRAY (20), u32 keys, u64 values (a lookup gives cookies).
-        create = struct.pack("IIIIIII16s", 20, 4, 8, len(sockets), 0, 0, 0, b"sockaff_test_rp") + bytes(84)
-        map_fd, _ = bpf_syscall(0, create)
+        # REUSEPORT_SOCKARRAY (20), u32 keys, u64 values (a lookup gives cookies).
+        map_fd = map_create(20, 4, 8, len(sockets), b"sockaff_test_rp")
         for slot, copy in enumerate(sockets):
-            key, value = ctypes.c_uint32(slot), ctypes.c_uint64(copy)
-            update = struct.pack("IIQQQ", map_fd, 0, ctypes.addressof(key), ctypes.addressof(value), 0) + bytes(96)
-            bpf_syscall(2, update)  # BPF_MAP_UPDATE_ELEM
-        def insn(code, dst=0, src=0, off=0, imm=0):
-            return struct.pack("<BBhi", code, dst | src << 4, off, imm)
-        program = b"".join([
+            map_update(map_fd, ctypes.c_uint32(slot), ctypes.c_uint64(copy))
+        prog_fd = program_load(21, [  # BPF_PROG_TYPE_SK_REUSEPORT
             insn(0xBF, 6, 1),                  # r6 = ctx
             insn(0x62, 10, 0, -4, 0),          # *(u32 *)(r10 - 4) = 0: the key
             insn(0xBF, 1, 6),                  # r1 = ctx
@@ -344,13 +369,7 @@ def reuseport_steer(members):
             insn(0x85, 0, 0, 0, 82),           # bpf_sk_select_reuseport
             insn(0xB7, 0, 0, 0, 1),            # return SK_PASS
             insn(0x95),
-        ])
-        license = ctypes.create_string_buffer(b"GPL")
-        code = ctypes.create_string_buffer(program, len(program))
-        load = struct.pack(
-            "IIQQIIQII16sII", 21, len(program) // 8, ctypes.addressof(code), ctypes.addressof(license),
-            0, 0, 0, 0, 0, b"sockaff_test_rp", 0, 0) + bytes(56)
-        prog_fd, _ = bpf_syscall(5, load)  # BPF_PROG_LOAD, BPF_PROG_TYPE_SK_REUSEPORT
+        ], b"sockaff_test_rp")
         socket.socket(fileno=os.dup(sockets[0])).setsockopt(socket.SOL_SOCKET, 52, struct.pack("i", prog_fd))
     except OSError as error:
         say(pid=os.getpid(), refused=str(error))
@@ -368,27 +387,16 @@ def xdp_cpumap(interface, cpu):
     as this process lives (its exit detaches it, also when a test fails)."""
     import ctypes
     try:
-        # BPF_MAP_CREATE: CPUMAP (16), u32 keys (CPU numbers), u32 values (the queue size).
-        create = struct.pack("IIIIIII16s", 16, 4, 4, os.cpu_count(), 0, 0, 0, b"sockaff_cpumap") + bytes(84)
-        map_fd, _ = bpf_syscall(0, create)
-        key, value = ctypes.c_uint32(int(cpu)), ctypes.c_uint32(192)
-        update = struct.pack("IIQQQ", map_fd, 0, ctypes.addressof(key), ctypes.addressof(value), 0) + bytes(96)
-        bpf_syscall(2, update)  # BPF_MAP_UPDATE_ELEM: the CPU's kthread starts
-        def insn(code, dst=0, src=0, off=0, imm=0):
-            return struct.pack("<BBhi", code, dst | src << 4, off, imm)
-        program = b"".join([
+        # CPUMAP (16), u32 keys (CPU numbers), u32 values (the queue size).
+        map_fd = map_create(16, 4, 4, os.cpu_count(), b"sockaff_cpumap")
+        map_update(map_fd, ctypes.c_uint32(int(cpu)), ctypes.c_uint32(192))  # the CPU's kthread starts
+        prog_fd = program_load(6, [  # BPF_PROG_TYPE_XDP, expected BPF_XDP
             insn(0x18, 1, 1, 0, map_fd), insn(0),  # r1 = the cpumap (BPF_PSEUDO_MAP_FD)
             insn(0xB7, 2, 0, 0, int(cpu)),     # r2 = the CPU: the key
             insn(0xB7, 3, 0, 0, 2),            # r3 = XDP_PASS where the entry is missing
             insn(0x85, 0, 0, 0, 51),           # bpf_redirect_map
             insn(0x95),
-        ])
-        license = ctypes.create_string_buffer(b"GPL")
-        code = ctypes.create_string_buffer(program, len(program))
-        load = struct.pack(
-            "IIQQIIQII16sII", 6, len(program) // 8, ctypes.addressof(code), ctypes.addressof(license),
-            0, 0, 0, 0, 0, b"sockaff_xdp", 0, 37) + bytes(56)
-        prog_fd, _ = bpf_syscall(5, load)  # BPF_PROG_LOAD, BPF_PROG_TYPE_XDP, expected BPF_XDP
+        ], b"sockaff_xdp", expected_attach_type=37)
         # BPF_LINK_CREATE: the program on the interface, XDP_FLAGS_SKB_MODE.
         link = struct.pack("IIII", prog_fd, socket.if_nametoindex(interface), 37, 2) + bytes(112)
         bpf_syscall(28, link)
