@@ -264,8 +264,8 @@ final class LifecycleTests: KernelTestCase {
 final class ForegroundTracer {
   let process: Child
 
-  init() throws {
-    process = try Child([Command.sockaffPath, "trace", "--foreground"])
+  init(_ arguments: [String] = []) throws {
+    process = try Child([Command.sockaffPath, "trace", "--foreground"] + arguments)
     // Wait for the line that says it is tracing.
     var poller = pollfd(fd: process.output.fileDescriptor, events: Int16(POLLIN), revents: 0)
     guard poll(&poller, 1, 20_000) == 1 else { throw HarnessError("trace --foreground printed nothing") }

@@ -7,7 +7,8 @@ import SystemPackage
 /// program behind the consumer link is `sockaff_consume` (every read) or
 /// `sockaff_sampled` (one in SOCKAFF_READ_SAMPLE, `trace --sampled-reads`).
 /// The pinned link says so in pinned mode; in foreground mode, where links
-/// are not pinned, the host's links are walked for one of those programs.
+/// are not pinned (no ingress link pin), the host's links are walked for one
+/// of those programs.
 enum ReadSampling {
   static let sampledProgramName = "sockaff_sampled"
 
@@ -17,13 +18,17 @@ enum ReadSampling {
     if let link = try? PinnedLink.open(pins.consumerLink) {
       return (try? BPF.linkInfo(link.descriptor)).flatMap { sampling(ofProgram: $0.prog_id) }
     }
+    // Pinned mode pins every link it attached: no consumer pin there means
+    // reads are not traced, with no walk of the host's links per command.
+    guard access(pins.ingressLink, F_OK) != 0 else { return nil }
     var id: UInt32 = 0
     while bpf_link_get_next_id(id, &id) == 0 {
       let fd = bpf_link_get_fd_by_id(id)
       guard fd >= 0 else { continue }
       let link = FileDescriptor(rawValue: fd)
       defer { link.closeQuietly() }
-      guard let info = try? BPF.linkInfo(link), info.type == BPF_LINK_TYPE_TRACING.rawValue else { continue }
+      // tp_btf attaches through a raw tracepoint link; the name decides.
+      guard let info = try? BPF.linkInfo(link) else { continue }
       if let sampling = sampling(ofProgram: info.prog_id) { return sampling }
     }
     return nil

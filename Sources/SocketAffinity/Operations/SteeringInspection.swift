@@ -1,3 +1,4 @@
+import CSockaffShims
 import Glibc
 import Synchronization
 import SystemPackage
@@ -49,9 +50,12 @@ public final class SteeringInspection: Sendable {
     if socket >= 0 {
       defer { close(socket) }
       let descriptor = FileDescriptor(rawValue: socket)
-      if let configuration = try? RSSConfiguration.read(interface: interface, through: descriptor, netlink: false) {
-        read.ntupleRules = configuration.ntupleRules
-        read.ntupleEnabled = configuration.ntupleEnabled
+      // The rule count and the flags, as RSSConfiguration reads them, not its key and table.
+      var rules: UInt32 = 0
+      if sockaff_ethtool_rule_count(socket, interface, &rules) == 0 { read.ntupleRules = Int(rules) }
+      var flags: UInt32 = 0
+      if sockaff_ethtool_flags(socket, interface, &flags) == 0 {
+        read.ntupleEnabled = flags & UInt32(ETH_FLAG_NTUPLE.rawValue) != 0
       }
       read.atr = ApplicationTargetedRouting.reason(
         interface: interface, through: descriptor, ntupleEnabled: read.ntupleEnabled)

@@ -100,7 +100,7 @@ public struct TracerStatus: Sendable, Codable {
     let listing = try SocketListing(topology: topology).listReportingSkipped()
     var byInterface = Dictionary(
       uniqueKeysWithValues: interfaces.map { ($0.interface, NICHashChecks(interface: $0.interface)) })
-    for count in HostReceiveSummary(listing: listing, top: 0).hashChecks where byInterface[count.interface] != nil {
+    for count in HostReceiveSummary.hashChecks(listing.sockets) where byInterface[count.interface] != nil {
       switch count.verdict {
       case .verified: byInterface[count.interface]?.verified += count.sockets
       case .contradicted: byInterface[count.interface]?.contradicted += count.sockets
