@@ -182,6 +182,15 @@ def queries(s):
                 f"({statistics.median(census['wall_ms']):.0f}): **"
                 f"{statistics.median(census['cpu_ms']) / max(statistics.median(procfs['cpu_ms']), 0.001):.2f}x** "
                 f"procfs's |")
+        per_socket = (scrape or {}).get("census_per_socket")
+        if census and per_socket:
+            readers = (scrape or {}).get("census_reader") or {}
+            one_pass = ", ".join(f"{name} {state}" for name, state in readers.items()) or "readers not recorded"
+            lines.append(
+                f"| ... the census in one pass ({one_pass}) beside socket by socket (`SOCKAFF_CENSUS=per-socket`: "
+                f"pidfd_getfd and its options), alternating, CPU ms min/med/max | one pass "
+                f"{summary(census['cpu_ms'])}, socket by socket {summary(per_socket['cpu_ms'])}: **"
+                f"{statistics.median(census['cpu_ms']) / max(statistics.median(per_socket['cpu_ms']), 0.001):.2f}x** |")
         if procfs and tls:
             lines.append(
                 f"| ... procfs over TLS with basic auth (`--web.config.file`, a new connection per scrape), CPU ms "

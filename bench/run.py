@@ -482,14 +482,15 @@ for line in sys.stdin:
         header = "Basic " + base64.b64encode(f"bench:{password}".encode()).decode()
         return directory, path("web.yml"), path("server.crt"), header
 
-    def scrape_cost(self, source, scrapes, sockaff=None, arguments=(), tls=False):
+    def scrape_cost(self, source, scrapes, sockaff=None, arguments=(), tls=False, environment=None):
         """CPU time (every thread's time on a CPU, in ns, from
         /proc/PID/task/*/schedstat) and wall time of each scrape of one
         `sockaff serve --sockets-from SOURCE ARGUMENTS`, after a first
         scrape that loads what it keeps (iterator programs, probes).
         `sockaff`: another build's binary (--baseline-sockaff) instead of
         the one measured; `tls`: over TLS with basic auth (a web config),
-        a new connection per scrape as Prometheus's are not."""
+        a new connection per scrape as Prometheus's are not; `environment`:
+        variables added to serve's (SOCKAFF_CENSUS)."""
         scratch = None
         context, headers = None, {}
         if tls:
@@ -497,7 +498,8 @@ for line in sys.stdin:
             arguments = (*arguments, "--web.config.file", config)
             context, headers = ssl.create_default_context(cafile=ca), {"Authorization": header}
         serve = subprocess.Popen([sockaff or self.sockaff, "serve", "--listen", "127.0.0.1:0", "--sockets-from", source,
-                                  *arguments], stdout=subprocess.PIPE, text=True)
+                                  *arguments], stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, **(environment or {})})
         try:
             url = serve.stdout.readline().split()[-1]
             fetch = lambda: urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60,
@@ -572,8 +574,22 @@ for line in sys.stdin:
                         # packet-path program read: the kernel's fields of
                         # every socket) and the same scrape over TLS with
                         # basic auth.
-                        scrapes["census"] = self.scrape_cost("procfs", 1 if self.quick else 5,
-                                                             arguments=("--source", "kernel"))
+                        # The census's two readers, alternating: one pass
+                        # (iter/tcp, iter/udp, where this kernel runs
+                        # them) and socket by socket (pidfd_getfd).
+                        census = {"census": {"cpu_ms": [], "wall_ms": []},
+                                  "census_per_socket": {"cpu_ms": [], "wall_ms": []}}
+                        for round_index in range(1 if self.quick else 3):
+                            order = ("census", "census_per_socket")
+                            for row in order if round_index % 2 == 0 else reversed(order):
+                                measured = self.scrape_cost(
+                                    "procfs", 1 if self.quick else 3, arguments=("--source", "kernel"),
+                                    environment={"SOCKAFF_CENSUS": "per-socket"} if row != "census" else None)
+                                for key in ("cpu_ms", "wall_ms"):
+                                    census[row][key] += measured[key]
+                        scrapes.update(census)
+                        scrapes["census_reader"] = {name: self.feature(name)["state"]
+                                                    for name in ("iter/tcp", "iter/udp")}
                         if shutil.which("openssl"):
                             scrapes["procfs_tls"] = self.scrape_cost("procfs", 1 if self.quick else 5, tls=True)
                     # The iterator's rows only where this kernel runs it:

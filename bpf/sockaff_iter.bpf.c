@@ -11,6 +11,7 @@
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include "sockaff_abi.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -181,5 +182,149 @@ int sockaff_held_sockets(struct bpf_iter__task_file *ctx)
 	held.reads_same_node = record->reads_same_node;
 #endif
 	bpf_seq_write(ctx->meta->seq, &held, sizeof(held));
+	return 0;
+}
+
+/*
+ * The census: every TCP and UDP socket's latest receive as the kernel keeps
+ * it (sk_incoming_cpu, sk_napi_id, sk_rxhash), with no program on the packet
+ * path and no record. One pass per protocol and network namespace (the
+ * iterators walk the namespace their iterator was made in), where reading
+ * each socket from userspace takes a pidfd_getfd and about eight syscalls.
+ */
+struct sock_common;
+struct udp_sock;
+struct socket;
+struct bpf_iter__tcp {
+	struct bpf_iter_meta *meta;
+	struct sock_common *sk_common;
+	__u32 uid __attribute__((aligned(8)));
+};
+struct bpf_iter__udp {
+	struct bpf_iter_meta *meta;
+	struct udp_sock *udp_sk;
+	__u32 uid __attribute__((aligned(8)));
+	int bucket __attribute__((aligned(8)));
+};
+
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_CLOSE 7
+
+struct in6_addr___sockaff {
+	__u8 s6_addr[16];
+} __attribute__((preserve_access_index));
+struct sock_common___census {
+	__u32 skc_daddr;
+	__u32 skc_rcv_saddr;
+	__u16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	volatile unsigned char skc_state;
+	int skc_incoming_cpu;
+	__u32 skc_rxhash;
+	struct in6_addr___sockaff skc_v6_daddr;
+	struct in6_addr___sockaff skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+struct inode___sockaff {
+	unsigned long i_ino;
+} __attribute__((preserve_access_index));
+struct socket_alloc___sockaff {
+	struct inode___sockaff vfs_inode;
+} __attribute__((preserve_access_index));
+struct sock___census {
+	struct sock_common___census __sk_common;
+	unsigned int sk_napi_id;
+	__u32 sk_rxhash;
+	unsigned int sk_ll_usec;
+	__u8 sk_prefer_busy_poll;
+	struct socket *sk_socket;
+} __attribute__((preserve_access_index));
+
+/*
+ * One socket's row. `sk` is a full socket (tcp_sock or udp_sock, which
+ * begin with struct sock); fields a kernel lacks (no busy polling built in,
+ * before 5.11's prefer flag) read as 0.
+ */
+static __always_inline void census_write(struct seq_file *seq, struct sock___census *sk, __u8 protocol)
+{
+	struct sockaff_census_socket row = {};
+	struct socket *socket;
+	unsigned char state;
+
+	row.family = sk->__sk_common.skc_family;
+	if (row.family != AF_INET && row.family != AF_INET6)
+		return;
+	row.protocol = protocol;
+	state = sk->__sk_common.skc_state;
+	row.state = state;
+	row.cookie = bpf_get_socket_cookie(sk);
+	row.incoming_cpu = sk->__sk_common.skc_incoming_cpu;
+	if (bpf_core_field_exists(sk->sk_napi_id))
+		row.napi_id = sk->sk_napi_id;
+	/* In struct sock_common since 6.18 (skc_rxhash), in struct sock before. */
+	if (bpf_core_field_exists(sk->__sk_common.skc_rxhash))
+		row.rx_hash = sk->__sk_common.skc_rxhash;
+	else if (bpf_core_field_exists(sk->sk_rxhash))
+		row.rx_hash = sk->sk_rxhash;
+	if (bpf_core_field_exists(sk->sk_ll_usec))
+		row.busy_poll_usec = sk->sk_ll_usec;
+	if (bpf_core_field_exists(sk->sk_prefer_busy_poll))
+		row.prefer_busy_poll = sk->sk_prefer_busy_poll;
+	row.local_port = sk->__sk_common.skc_num;
+	/* getpeername's rule: a peer port, and not closed or still connecting. */
+	if (sk->__sk_common.skc_dport && state != TCP_CLOSE && state != TCP_SYN_SENT)
+		row.remote_port = __builtin_bswap16(sk->__sk_common.skc_dport);
+	if (row.family == AF_INET) {
+		__u32 local = sk->__sk_common.skc_rcv_saddr, remote = sk->__sk_common.skc_daddr;
+
+		__builtin_memcpy(row.local_address, &local, 4);
+		if (row.remote_port)
+			__builtin_memcpy(row.remote_address, &remote, 4);
+	} else {
+		bpf_probe_read_kernel(row.local_address, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		if (row.remote_port)
+			bpf_probe_read_kernel(row.remote_address, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	/*
+	 * The inode that /proc/P/fd names ("socket:[N]"): the struct socket
+	 * is the first half of a socket_alloc, its inode the second, beyond
+	 * what the verifier lets a typed load of struct socket reach.
+	 */
+	socket = sk->sk_socket;
+	if (socket)
+		bpf_probe_read_kernel(&row.inode, sizeof(row.inode),
+				      &((struct socket_alloc___sockaff *)socket)->vfs_inode.i_ino);
+	bpf_seq_write(seq, &row, sizeof(row));
+}
+
+SEC("iter/tcp")
+int sockaff_tcp_sockets(struct bpf_iter__tcp *ctx)
+{
+	/*
+	 * The walk also yields request and time-wait sockets, which no
+	 * process holds and which keep no receive CPU of their own: only a
+	 * full socket converts.
+	 */
+	struct sock___census *sk;
+
+	/* The verifier takes the helper's argument only once it is not NULL. */
+	if (!ctx->sk_common)
+		return 0;
+	sk = (struct sock___census *)bpf_skc_to_tcp_sock(ctx->sk_common);
+	if (sk)
+		census_write(ctx->meta->seq, sk, IPPROTO_TCP);
+	return 0;
+}
+
+SEC("iter/udp")
+int sockaff_udp_sockets(struct bpf_iter__udp *ctx)
+{
+	struct sock___census *sk = (struct sock___census *)ctx->udp_sk;
+
+	if (sk)
+		census_write(ctx->meta->seq, sk, IPPROTO_UDP);
 	return 0;
 }

@@ -11,7 +11,9 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <linux/bpf.h>
 #include "sockaff_shims.h"
 
 /*
@@ -322,4 +324,34 @@ char *sockaff_format_message(const char *format, va_list args)
 	if (vasprintf(&message, format, args) < 0)
 		return NULL;
 	return message;
+}
+
+int sockaff_iter_create_in_netns(int link_fd, int netns_fd)
+{
+	union bpf_attr attr;
+	int own, iterator, saved;
+
+	own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (own < 0)
+		return -1;
+	if (setns(netns_fd, CLONE_NEWNET) < 0) {
+		saved = errno;
+		close(own);
+		errno = saved;
+		return -1;
+	}
+	memset(&attr, 0, sizeof(attr));
+	attr.iter_create.link_fd = (__u32)link_fd;
+	iterator = (int)syscall(__NR_bpf, BPF_ITER_CREATE, &attr, sizeof(attr));
+	saved = errno;
+	if (setns(own, CLONE_NEWNET) < 0) {
+		if (iterator >= 0)
+			close(iterator);
+		close(own);
+		errno = saved;
+		return -2;
+	}
+	close(own);
+	errno = saved;
+	return iterator;
 }

@@ -236,6 +236,13 @@ public enum PrometheusExposition {
     ).set(Int64(census.crossNUMASockets))
     gauge("census_skipped_processes", "Processes whose sockets could not be read, left out of the census", [])
       .set(Int64(census.skippedProcesses))
+    if let reader = census.reader {
+      gauge(
+        "census_reader",
+        "How this census read the sockets: iterator (one kernel pass per protocol and namespace), procfs (one by one), or mixed",
+        [("reader", reader)]
+      ).set(Int64(1))
+    }
     for (cpu, sockets) in census.socketsByCPU.sorted(by: { $0.key < $1.key }) {
       gauge(
         "census_cpu_sockets", "Sockets (each once) whose latest packet was processed on this CPU (SO_INCOMING_CPU)",

@@ -97,6 +97,11 @@ struct ListCommand: ParsableCommand {
         Output.standardError(
           "sockaff: the tracer is not attached: the census of the kernel's own fields answers (--source kernel)")
       }
+      if let reader = result.censusReader, reader != .iterator, let note = result.censusNote {
+        Output.standardError(
+          "sockaff: the census read \(reader == .mixed ? "some sockets" : "every socket") one by one, not in one pass: \(note)"
+        )
+      }
       if result.source == .kernel && result.withoutReceiveCPU > 0 {
         Output.standardError(
           "sockaff: \(result.withoutReceiveCPU) TCP/UDP \(result.withoutReceiveCPU == 1 ? "socket has" : "sockets have") no receive CPU in the kernel (TCP listeners, unconnected UDP sockets, nothing received yet): not listed"

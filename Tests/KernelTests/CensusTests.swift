@@ -23,16 +23,18 @@ final class CensusTests: KernelTestCase {
   }
 
   /// Each end's census row names the CPU and NAPI the end itself reads.
-  func checkCensus(_ ends: [(peer: Peer, fd: Int32, what: String)]) throws {
+  /// `environment`: how the census is made to read (`SOCKAFF_CENSUS`,
+  /// `SOCKAFF_REFUSE`).
+  func checkCensus(_ ends: [(peer: Peer, fd: Int32, what: String)], environment: [String] = []) throws {
     let before = try ends.map { try incoming($0.peer) }
-    let rows = try listJSON("--source", "kernel")
+    let rows = try jsonArray(["list", "--json", "--source", "kernel"], environment: environment)
     let after = try ends.map { try incoming($0.peer) }
     XCTAssertEqual(before.map(\.cpu), after.map(\.cpu), "no packet moved a socket during the census")
     for (index, end) in ends.enumerated() {
       let truth = after[index]
       XCTAssertGreaterThanOrEqual(truth.cpu, 0, "\(end.what): the kernel keeps its receive CPU")
       guard let row = row(rows, pid: end.peer.pid, fd: end.fd) else { continue }
-      XCTAssertEqual(row["source"] as? String, "kernel", end.what)
+      XCTAssertEqual(row["source"] as? String, "kernel", "\(end.what) \(environment)")
       XCTAssertEqual(row["cpu"] as? Int, truth.cpu, "\(end.what): the CPU its own SO_INCOMING_CPU names")
       XCTAssertEqual(row["napi_id"] as? Int ?? 0, truth.napi, "\(end.what): the NAPI its own SO_INCOMING_NAPI_ID names")
       XCTAssertNil(row["packets"] as? Int, "\(end.what): a census counts no packets")
@@ -67,6 +69,67 @@ final class CensusTests: KernelTestCase {
     XCTAssertEqual(try incoming(quiet.server).cpu, -1, "its own SO_INCOMING_CPU says so too")
   }
 
+  /// The reader the kernel lets the census use: one pass per protocol
+  /// (iter/tcp, iter/udp) where it runs both, socket by socket where it
+  /// refuses them; `census_reader` says which.
+  func expectedReader(environment: [String] = []) throws -> String {
+    let states = try ["iter/tcp", "iter/udp"].map { try feature($0, environment: environment).state }
+    return states.allSatisfy { $0 == "yes" } ? "iterator" : states.contains("yes") ? "mixed" : "procfs"
+  }
+
+  func reader(environment: [String] = []) throws -> String? {
+    try exported("--source", "kernel", environment: environment).samples
+      .first { $0.name == "sockaff_census_reader" }?.labels["reader"]
+  }
+
+  /// Both readers, and the one-pass reader with one protocol refused,
+  /// answer as every socket itself does, addresses and all: the one pass
+  /// reads the kernel's fields in the kernel, the other through each
+  /// socket's options, and neither is compared with the other alone.
+  func testEveryCensusReaderAnswersAsEachSocketDoes() throws {
+    let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    let tcp = try PeerPair.start(transport: "tcp", serverHost: "127.0.0.1", serverCPU: 0)
+    let udp = try PeerPair.start(
+      transport: "udp", serverHost: "127.0.0.1", connectOnFirst: true, serverCPU: cpus > 1 ? 1 : 0)
+    try tcp.exchange(20)
+    try udp.exchange(20)
+    usleep(300_000)
+    let ends = [
+      (tcp.server, tcp.serverFD, "TCP server end"), (tcp.client, tcp.client.fd(), "TCP client end"),
+      (udp.server, udp.serverFD, "connected UDP server"), (udp.client, udp.client.fd(), "UDP client"),
+    ]
+    let modes: [[String]] = [
+      [], ["SOCKAFF_CENSUS=per-socket"], ["SOCKAFF_REFUSE=iter/tcp"], ["SOCKAFF_REFUSE=iter/udp"],
+    ]
+    for environment in modes {
+      try checkCensus(ends, environment: environment)
+    }
+    // Which reader ran, and what the others lost.
+    XCTAssertEqual(try reader(), try expectedReader(), "the reader this kernel allows")
+    XCTAssertEqual(try reader(environment: ["SOCKAFF_CENSUS=per-socket"]), "procfs")
+    let refused = ["SOCKAFF_REFUSE=iter/tcp,iter/udp"]
+    XCTAssertEqual(try reader(environment: refused), "procfs", "both refused: socket by socket")
+    let listed = try Command.run(["/usr/bin/env"] + refused + [Command.sockaffPath, "list", "--source", "kernel"])
+    XCTAssertEqual(listed.status, 0, listed.stderr)
+    XCTAssertTrue(
+      listed.stderr.contains("one by one, not in one pass: iter/tcp refused (SOCKAFF_REFUSE); iter/udp refused"),
+      listed.stderr)
+    if try expectedReader() == "iterator" {
+      XCTAssertEqual(
+        try reader(environment: ["SOCKAFF_REFUSE=iter/udp"]), "mixed", "TCP in one pass, UDP socket by socket")
+    }
+    // Each socket once, the same ones by either reader.
+    let one = try listJSON("--source", "kernel").map { "\($0["pid"] ?? "")/\($0["fd"] ?? "")/\($0["local"] ?? "")" }
+    let other = try jsonArray(
+      ["list", "--json", "--source", "kernel"], environment: ["SOCKAFF_CENSUS=per-socket"]
+    ).map { "\($0["pid"] ?? "")/\($0["fd"] ?? "")/\($0["local"] ?? "")" }
+    for end in ends {
+      XCTAssertEqual(
+        one.filter { $0.hasPrefix("\(end.0.pid)/\(end.1)/") }, other.filter { $0.hasPrefix("\(end.0.pid)/\(end.1)/") },
+        end.2)
+    }
+  }
+
   /// A server in another network namespace, its receive processing moved
   /// by RPS to another CPU than the sender's: the census still names the
   /// CPU the server's socket itself names, with its namespace.
@@ -85,6 +148,11 @@ final class CensusTests: KernelTestCase {
     try pair.exchange(30)
     usleep(300_000)
     try checkCensus([(pair.server, pair.serverFD, "TCP server in \(namespaces.receiver)")])
+    try checkCensus(
+      [(pair.server, pair.serverFD, "TCP server in \(namespaces.receiver), socket by socket")],
+      environment: ["SOCKAFF_CENSUS=per-socket"])
+    // The one pass entered the server's namespace: nothing was read on its own.
+    XCTAssertEqual(try reader(), try expectedReader(), "every namespace in one pass where the kernel allows it")
     let truth = try incoming(pair.server)
     XCTAssertEqual(truth.cpu, steered, "RPS moved the server's receive processing")
     let row = row(try listJSON("--source", "kernel"), pid: pair.server.pid, fd: pair.serverFD)

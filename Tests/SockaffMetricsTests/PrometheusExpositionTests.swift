@@ -93,6 +93,7 @@ final class PrometheusExpositionTests: XCTestCase {
     census.socketsByNode = [0: 1, 1: 2]
     census.socketsByQueue = [.init(interface: "eth0", queue: 2): 2]
     census.withoutReceiveCPU = 4
+    census.reader = "mixed"
     let snapshot = MetricsSnapshot(
       status: status(attached: false), summary: HostReceiveSummary(), topology: topology, census: census)
     let all = lines(PrometheusExposition.render(snapshot, top: 10, perSocket: true))
@@ -101,6 +102,7 @@ final class PrometheusExpositionTests: XCTestCase {
       #"sockaff_census_node_sockets{node="0"} 1.0"#,
       #"sockaff_census_rx_queue_sockets{interface="eth0",queue="2"} 2.0"#,
       "sockaff_census_sockets_without_receive_cpu 4.0", "sockaff_census_cross_numa_sockets 0.0",
+      #"sockaff_census_reader{reader="mixed"} 1.0"#,
     ] {
       XCTAssertTrue(all.contains(line), "\(line) in \(all)")
     }

@@ -95,6 +95,9 @@ final class ReceiveRecordTests: XCTestCase {
     // The held-sockets iterator's entries are read back-to-back: no padding.
     XCTAssertEqual(MemoryLayout<sockaff_held_socket>.size, 80)
     XCTAssertEqual(MemoryLayout<sockaff_held_socket>.stride, 80)
+    // The census iterators' rows, as bpf_seq_write writes them back to back.
+    XCTAssertEqual(MemoryLayout<sockaff_census_socket>.size, 80)
+    XCTAssertEqual(MemoryLayout<sockaff_census_socket>.stride, 80)
   }
 
   /// Socket storage puts a 72-byte header (bpf_local_storage_elem up to its

@@ -180,6 +180,32 @@ struct sockaff_held_socket {
 };
 
 /*
+ * What the census iterators (sockaff_tcp_sockets over iter/tcp,
+ * sockaff_udp_sockets over iter/udp) write per full TCP or UDP socket of the
+ * network namespace the iterator was made in: the kernel's own fields of its
+ * latest receive, the socket's inode (what /proc/P/fd shows, to find its
+ * holders) and its addresses as getsockname/getpeername give them. No record
+ * and no program on the packet path: 80 bytes a socket.
+ */
+struct sockaff_census_socket {
+	__u64 cookie;           /* bpf_get_socket_cookie: SO_COOKIE's */
+	__u64 inode;            /* its sockfs inode; 0: no struct socket (orphaned) */
+	__u8 local_address[16]; /* network order; IPv4 in the first 4 bytes */
+	__u8 remote_address[16];
+	__u16 local_port;       /* host order */
+	__u16 remote_port;      /* host order; 0: not connected */
+	__u16 family;           /* AF_INET, AF_INET6 */
+	__u8 protocol;          /* IPPROTO_TCP, IPPROTO_UDP */
+	__u8 state;             /* sk_state (TCP_ESTABLISHED, TCP_CLOSE, ...) */
+	__s32 incoming_cpu;     /* sk_incoming_cpu: SO_INCOMING_CPU's, -1 unset */
+	__u32 napi_id;          /* sk_napi_id raw: a NAPI id, or (no NAPI) a CPU + 1 */
+	__u32 rx_hash;          /* sk_rxhash (0: none kept) */
+	__u32 busy_poll_usec;   /* sk_ll_usec: SO_BUSY_POLL's */
+	__u8 prefer_busy_poll;  /* sk_prefer_busy_poll (5.11): SO_PREFER_BUSY_POLL's */
+	__u8 reserved[7];
+};
+
+/*
  * Clock reference (map sockaff_clock, one entry). The program stores jiffies,
  * because bpf_jiffies64() is inlined into one load while every clock helper
  * is a real call (35-44 ns more per packet, measured on the development VM). The loader measures HZ

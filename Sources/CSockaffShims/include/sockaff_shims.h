@@ -22,6 +22,16 @@ int sockaff_pidfd_send_signal(int pidfd, int sig);
 int sockaff_interface_name(int sockfd, int ifindex, char *name);
 
 /*
+ * A BPF iterator (BPF_ITER_CREATE on iterator link link_fd) made from inside
+ * the network namespace netns_fd (an open /proc/P/ns/net), for the
+ * iterators that walk their maker's namespace (iter/tcp, iter/udp). The
+ * calling thread enters it and returns to its own before returning; -1 with
+ * errno set on failure (and -2 if the thread could not return: it is left
+ * in netns_fd's namespace and must not be used again).
+ */
+int sockaff_iter_create_in_netns(int link_fd, int netns_fd);
+
+/*
  * A close-on-exec signalfd for SIGINT, SIGTERM and SIGHUP, which it blocks
  * first (<sys/signalfd.h> is not exported to Swift by Glibc).
  */

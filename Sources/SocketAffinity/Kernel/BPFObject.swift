@@ -15,7 +15,7 @@ final class LoadedBPFObject {
   enum Source {
     /// The receive recorder, the pool release, the read tracer, the clock probe.
     case tracer
-    /// The readers' iterators: live records, held sockets.
+    /// The readers' iterators: live records, held sockets, the census's.
     case readers
   }
 
@@ -25,6 +25,8 @@ final class LoadedBPFObject {
   static let sampledConsumerProgramName = ReadSampling.sampledProgramName
   static let liveRecordsProgramName = "sockaff_live_records"
   static let heldSocketsProgramName = "sockaff_held_sockets"
+  static let censusTCPProgramName = "sockaff_tcp_sockets"
+  static let censusUDPProgramName = "sockaff_udp_sockets"
   static let releaseProgramName = "sockaff_release"
   static let closedProgramName = "sockaff_closed"
 
@@ -51,13 +53,14 @@ final class LoadedBPFObject {
   /// the kernel cannot verify, such as the consumer before 6.3, are left out).
   /// `reusing` maps map names to fds of existing (pinned) maps; when given,
   /// no other map is created but those named in `creating` (a reader's own
-  /// scratch map), so the programs loaded must use only those.
+  /// scratch map), so the programs loaded must use only those; `mapless`
+  /// creates none (the census's programs use no map).
   /// `tracingReads` false takes the object without the consumer program and
   /// with the smaller records. `poolSlots` sizes the pool of per-CPU shares
   /// (sockaff_pool and its queue of slots given back).
   init(
     _ source: Source = .tracer, programs: Set<String>, reusing: [String: Int32] = [:], creating: Set<String> = [],
-    tracingReads: Bool = true, poolSlots: UInt32 = 1
+    tracingReads: Bool = true, poolSlots: UInt32 = 1, mapless: Bool = false
   ) throws(SockaffError) {
     LibbpfLog.install()
     elfCopy =
@@ -83,7 +86,7 @@ final class LoadedBPFObject {
       bpf_program__set_autoload(current, programs.contains(name))
       program = bpf_object__next_program(object, current)
     }
-    if !reusing.isEmpty {
+    if !reusing.isEmpty || mapless {
       var map = bpf_object__next_map(object, nil)
       while let current = map {
         let name = String(cString: bpf_map__name(current))

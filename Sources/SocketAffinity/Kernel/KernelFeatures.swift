@@ -163,6 +163,8 @@ public enum KernelFeatures {
   /// The readers' iterator programs, by feature name.
   public static let liveRecordsIterator = "iter/bpf_sk_storage_map"
   public static let heldSocketsIterator = "iter/task_file"
+  public static let censusTCPIterator = "iter/tcp"
+  public static let censusUDPIterator = "iter/udp"
   public static let readTracepoint = "tp_btf/sock_recv_length"
   public static let stateTracepoint = "tp_btf/inet_sock_set_state"
 
@@ -187,7 +189,16 @@ public enum KernelFeatures {
     heldSocketsIterator, neededFor: "one-pass scrape (serve and export walk every process's fds instead)"
   ) { probeReader(LoadedBPFObject.heldSocketsProgramName) }
 
-  private static var optional: [KernelFeature] { [pidfdGetfd, reads, closes, liveRecords, heldSockets] }
+  private static let censusTCP = optionalFeature(
+    censusTCPIterator, neededFor: "one-pass census of TCP sockets (else each is read through pidfd_getfd)"
+  ) { probeReader(LoadedBPFObject.censusTCPProgramName, mapless: true) }
+  private static let censusUDP = optionalFeature(
+    censusUDPIterator, neededFor: "one-pass census of UDP sockets (else each is read through pidfd_getfd)"
+  ) { probeReader(LoadedBPFObject.censusUDPProgramName, mapless: true) }
+
+  private static var optional: [KernelFeature] {
+    [pidfdGetfd, reads, closes, liveRecords, heldSockets, censusTCP, censusUDP]
+  }
 
   /// The named optional feature, as probed (only that one is).
   public static func feature(_ name: String) -> KernelFeature? {
@@ -197,6 +208,8 @@ public enum KernelFeatures {
     case stateTracepoint: closes
     case liveRecordsIterator: liveRecords
     case heldSocketsIterator: heldSockets
+    case censusTCPIterator: censusTCP
+    case censusUDPIterator: censusUDP
     default: nil
     }
   }
@@ -234,10 +247,10 @@ public enum KernelFeatures {
   /// with maps of its own: yes, no (the kernel lacks the program type or
   /// its verifier rejects the program, with its reason), refused (EPERM to
   /// a privileged process), or not permitted.
-  private static func probeReader(_ program: String) -> (KernelFeature.State, String?) {
+  private static func probeReader(_ program: String, mapless: Bool = false) -> (KernelFeature.State, String?) {
     guard Privileges.canLoad(.readers) else { return (.notPermitted, nil) }
     do {
-      _ = try LoadedBPFObject(.readers, programs: [program])
+      _ = try LoadedBPFObject(.readers, programs: [program], mapless: mapless)
       return (.yes, nil)
     } catch {
       switch error.kind {

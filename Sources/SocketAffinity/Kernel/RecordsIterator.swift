@@ -75,30 +75,12 @@ final class RecordsIterator: Sendable {
     }
   }
 
-  /// Memory the output is read into, grown as needed and never shrunk;
-  /// touched only under `output`'s lock.
-  private final class OutputBuffer: @unchecked Sendable {
-    private(set) var bytes: UnsafeMutableRawPointer
-    private(set) var capacity: Int
-    init() {
-      capacity = 1 << 20
-      bytes = .allocate(byteCount: capacity, alignment: 16)
-    }
-    /// Twice the room, keeping the first `used` bytes.
-    func grow(keeping used: Int) {
-      let larger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
-      larger.copyMemory(from: bytes, byteCount: used)
-      bytes.deallocate()
-      (bytes, capacity) = (larger, capacity * 2)
-    }
-    deinit { bytes.deallocate() }
-  }
-  private let output = Mutex(OutputBuffer())
+  private let output = Mutex(IteratorOutput())
 
   /// Attach (an iterator link; over one map when `mapFD` is given), create
   /// the iterator, read it to the end into `buffer`, then close both.
   /// Returns the bytes read.
-  private static func run(_ program: OpaquePointer, name: String, mapFD: Int32?, into buffer: OutputBuffer)
+  private static func run(_ program: OpaquePointer, name: String, mapFD: Int32?, into buffer: IteratorOutput)
     throws(SockaffError) -> Int
   {
     var linkInfo = bpf_iter_link_info()
@@ -117,21 +99,6 @@ final class RecordsIterator: Sendable {
     guard iterator >= 0 else { throw SockaffError.lastErrno(operation: "bpf_iter_create (\(name))") }
     defer { close(iterator) }
 
-    // Large reads: each read() restarts the kernel's walk where the last
-    // one stopped, and for socket storage that restart is not free.
-    var used = 0
-    while true {
-      if buffer.capacity - used < 1 << 19 { buffer.grow(keeping: used) }
-      let count = read(iterator, buffer.bytes + used, buffer.capacity - used)
-      if count == 0 { break }
-      if count < 0 {
-        // EAGAIN: a million objects walked with nothing written yet (the
-        // kernel's cap per read); the next read goes on from there.
-        if Glibc.errno == EINTR || Glibc.errno == EAGAIN { continue }
-        throw SockaffError.lastErrno(operation: "read \(name)")
-      }
-      used += count
-    }
-    return used
+    return try buffer.read(iterator, name: name)
   }
 }

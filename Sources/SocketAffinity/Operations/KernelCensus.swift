@@ -25,6 +25,8 @@ public struct KernelCensus: Sendable, Equatable {
   public var withoutReceiveCPU = 0
   /// Processes that could not be read.
   public var skippedProcesses = 0
+  /// How the sockets were read (`SocketListing.CensusReader`'s name).
+  public var reader: String?
 
   public struct Queue: Hashable, Sendable, Comparable {
     public let interface: String
@@ -49,6 +51,7 @@ public struct KernelCensus: Sendable, Equatable {
     }
     withoutReceiveCPU = listing.withoutReceiveCPU
     skippedProcesses = listing.notPermitted.count
+    reader = listing.censusReader?.rawValue
   }
 
   /// Received on a node where none of the holder's threads last ran: no

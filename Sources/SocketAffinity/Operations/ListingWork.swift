@@ -36,6 +36,8 @@ struct SliceOutcome: Sendable {
 /// answer from the kernel's own fields.
 struct ListingWork: @unchecked Sendable {
   let maps: PinnedMaps?
+  /// A census's one pass over the kernel's sockets, where the kernel runs it.
+  let table: KernelSocketTable?
   let inspection: SocketInspection
   let interfaceNames: SocketInspection.InterfaceNames
   let hostWide: Bool
@@ -48,7 +50,24 @@ struct ListingWork: @unchecked Sendable {
     defer { try? directory.close() }
     for fd in fds {
       do {
-        guard try ProcFS.isSocket(pid: holder.handle.pid, fd: fd, directory: directory) else { continue }
+        guard let inode = try ProcFS.socketInode(pid: holder.handle.pid, fd: fd, directory: directory) else {
+          continue
+        }
+        if maps == nil, let table {
+          // The census's one pass: the socket's row, found by its inode,
+          // or no TCP/UDP socket at all where the pass read its kind and
+          // namespace whole; else it is read on its own, below.
+          let process = try holder.facts(inspection)
+          if let row = table.rows[inode] {
+            if let answer = inspection.answer(row: row, pid: holder.handle.pid, fd: fd, process: process) {
+              outcome.sockets.append(answer)
+            } else {
+              outcome.withoutReceiveCPU += 1
+            }
+            continue
+          }
+          if table.covers(namespace: process.networkNamespace) { continue }
+        }
         let socket = try TargetSocket(process: holder.handle, fd: fd)
         guard let maps else {
           guard let kind = try? inspection.kind(of: socket) else { continue }

@@ -60,15 +60,25 @@ struct SocketInspection {
   /// can apply: a NIC's NAPI (loopback and veth have none to poll). nil
   /// when it is off.
   func busyPolling(socket: borrowing TargetSocket, interface: String?, namespace: UInt64?) -> BusyPolling? {
-    guard let interface, namespace == nil || namespace == ProcFS.ownNetworkNamespace,
-      steering.queues(of: interface).hasDevice
-    else { return nil }
+    guard busyPollingApplies(interface: interface, namespace: namespace) else { return nil }
+    return busyPolling(
+      socketMicroseconds: (try? socket.intOption(SOL_SOCKET, SockaffSocketOption.busyPoll)).map(Int.init),
+      prefer: (try? socket.intOption(SOL_SOCKET, SockaffSocketOption.preferBusyPoll)).map { $0 != 0 },
+      interface: interface!)
+  }
+
+  private func busyPollingApplies(interface: String?, namespace: UInt64?) -> Bool {
+    guard let interface, namespace == nil || namespace == ProcFS.ownNetworkNamespace else { return false }
+    return steering.queues(of: interface).hasDevice
+  }
+
+  /// The socket's own settings (SO_BUSY_POLL, SO_PREFER_BUSY_POLL) with the
+  /// host's and the NIC's.
+  private func busyPolling(socketMicroseconds: Int?, prefer: Bool?, interface: String) -> BusyPolling? {
     let sysctls = steering.busyPollSysctls
     let queues = steering.queues(of: interface)
     var polling = BusyPolling(
-      socketMicroseconds: (try? socket.intOption(SOL_SOCKET, SockaffSocketOption.busyPoll)).map(Int.init),
-      prefer: (try? socket.intOption(SOL_SOCKET, SockaffSocketOption.preferBusyPoll)).map { $0 != 0 },
-      busyRead: sysctls.busyRead, busyPoll: sysctls.busyPoll)
+      socketMicroseconds: socketMicroseconds, prefer: prefer, busyRead: sysctls.busyRead, busyPoll: sysctls.busyPoll)
     (polling.deferHardIRQs, polling.groFlushTimeout) = (queues.deferHardIRQs, queues.groFlushTimeout)
     return polling.active ? polling : nil
   }
@@ -163,6 +173,52 @@ struct SocketInspection {
     return answer
   }
 
+  /// A census's answer from the socket's row of the one-pass table
+  /// (`KernelSocketTable`): the same as `answer` with no record, from the
+  /// kernel's fields as the iterator read them, without opening the socket.
+  /// nil when the kernel keeps no receive CPU for it.
+  func answer(
+    row: KernelSocketTable.Row, pid: Int32, fd: Int32, process: ProcessFacts
+  ) -> SocketAffinity? {
+    let type = row.protocol == IPPROTO_TCP ? SOCK_STREAM.rawValue : SOCK_DGRAM.rawValue
+    guard row.incoming_cpu >= 0,
+      case .success(let kind) = SocketKind.classify(
+        domain: Int32(row.family), type: Int32(type), protocol: Int32(row.protocol))
+    else { return nil }
+    let local = SocketAddress.storage(family: row.family, address: row.local_address, port: row.local_port)
+    let remote =
+      row.remote_port == 0
+      ? nil : SocketAddress.storage(family: row.family, address: row.remote_address, port: row.remote_port)
+    let cpu = Int(row.incoming_cpu)
+    let napiID = KernelSocketTable.napiID(row)
+    let ownNamespace = process.networkNamespace == nil || process.networkNamespace == ProcFS.ownNetworkNamespace
+    var interface: String?
+    var rxQueue: UInt32?
+    if let napiID, ownNamespace, let served = steering.receiveQueue(ofNAPI: napiID) {
+      interface = served.interface
+      rxQueue = served.queue.map(UInt32.init)
+    } else if remote != nil, let endpoint = SocketAddress.endpoint(local), !endpoint.isWildcard, ownNamespace {
+      interface = InterfaceAddresses.interface(holding: endpoint.address)
+    }
+    var answer = SocketAffinity(
+      pid: pid, fd: fd, command: process.command, networkNamespace: process.networkNamespace, cookie: row.cookie,
+      family: kind.family, transport: kind.transport, local: SocketAddress.format(local),
+      remote: remote.flatMap(SocketAddress.format), connected: remote != nil, cpu: cpu,
+      processor: topology.processorNumber(ofCPU: cpu), numaNode: topology.node(ofCPU: cpu), rxQueue: rxQueue,
+      napiID: napiID, ifindex: nil, interface: interface, packets: nil, bytes: nil, cpuChanges: nil, cpus: [],
+      otherCPUsPackets: nil, firstSeen: nil, lastSeen: nil, kernelIncomingCPU: row.incoming_cpu, source: .kernel,
+      consumerCPU: nil, reads: nil, threadNodes: process.threadNodes, locality: nil, crossNUMA: nil)
+    answer.cgroup = process.cgroup
+    let polling =
+      busyPollingApplies(interface: interface, namespace: process.networkNamespace)
+      ? busyPolling(
+        socketMicroseconds: Int(row.busy_poll_usec), prefer: row.prefer_busy_poll != 0, interface: interface!)
+      : nil
+    answer.path = steering.path(for: answer, busyPolling: polling, threadCPUs: process.threadCPUs)
+    answer.hashCheck = interface.map(Self.unrecordedHashCheck)
+    return answer
+  }
+
   /// A record's packets by CPU, each with its node and share (none without a record).
   func cpuShares(_ record: ReceiveRecord?) -> [SocketAffinity.CPUShare] {
     guard let record else { return [] }
@@ -179,12 +235,7 @@ struct SocketInspection {
     process: ProcessFacts
   ) -> HashCheck? {
     guard let interface else { return nil }
-    guard let record else {
-      return HashCheck(
-        observedHash: nil, fromNIC: false, predictedHash: nil, verdict: .unverifiable,
-        reason: "the kernel keeps a socket's hash (sk_rxhash) where no socket option reads it: 'sockaff trace' keeps it"
-      )
-    }
+    guard let record else { return Self.unrecordedHashCheck(interface: interface) }
     // The addresses again, as bytes, only where there is a hash to check
     // (two syscalls per socket a listing need not make for the others).
     let remote = record.rxHash == nil ? nil : socket.endpoint(peer: true)
@@ -199,6 +250,15 @@ struct SocketInspection {
     let rss = steering.hashInterface(
       interface, namespace: process.networkNamespace, flowType: flow?.flowType, socket: socket)
     return HashCheck.check(observed: record.rxHash, connected: connected, flow: flow, interface: rss)
+  }
+
+  /// Without a record: the kernel's own hash of the socket (sk_rxhash) is
+  /// read by no socket option, and a census does not check it (a NIC's
+  /// hash is told from the kernel's own only per packet, by the tracer).
+  static func unrecordedHashCheck(interface _: String) -> HashCheck {
+    HashCheck(
+      observedHash: nil, fromNIC: false, predictedHash: nil, verdict: .unverifiable,
+      reason: "the kernel keeps a socket's hash (sk_rxhash) where no socket option reads it: 'sockaff trace' keeps it")
   }
 
   /// Exact locality from traced reads when there are any; otherwise the share

@@ -29,6 +29,18 @@ public struct SocketListing: Sendable {
     public var withoutReceiveCPU = 0
     /// Where the answers came from (`.auto` resolved).
     public var source = Source.traced
+    /// `.kernel` only: how the census read the sockets.
+    public var censusReader: CensusReader?
+    /// Why a census read sockets one by one, where it did.
+    public var censusNote: String? {
+      switch censusReader {
+      case nil, .iterator: return nil
+      case .procfs where SocketListing.perSocketCensus: return "SOCKAFF_CENSUS=per-socket"
+      case .procfs, .mixed:
+        let lost = KernelSocketTable.unavailable
+        return lost.isEmpty ? "a network namespace could not be read in one pass" : lost.joined(separator: "; ")
+      }
+    }
   }
 
   /// Where a listing's answers come from.
@@ -43,6 +55,17 @@ public struct SocketListing: Sendable {
     /// The tracer's records where it is attached, else the census: for a
     /// host whose kernel refuses the tracer, or that allows none.
     case auto
+  }
+
+  /// How a census read the kernel's fields.
+  public enum CensusReader: String, Sendable {
+    /// One pass per protocol and namespace (iter/tcp, iter/udp).
+    case iterator
+    /// Part in one pass, part socket by socket (an iterator refused, or a
+    /// namespace that could not be entered).
+    case mixed
+    /// Socket by socket: each duplicated through pidfd_getfd, its options read.
+    case procfs
   }
 
   /// Processes that exited meanwhile are skipped; with `pid`, any failure
@@ -79,12 +102,17 @@ public struct SocketListing: Sendable {
     // 1. Per process (cheap, in order): its fd numbers and a pidfd.
     var notPermitted: [Int32] = []
     var found: [SocketHolder] = []
+    // A census's namespaces, each named by one of its processes.
+    var namespaces: [UInt64: Int32] = [:]
     let processes = pid.map { [$0] } ?? ProcFS.processIDs()
     for process in processes {
       do {
         let fds = try ProcFS.fileDescriptors(pid: process)
         guard !fds.isEmpty else { continue }
         found.append(SocketHolder(handle: try ProcessHandle(pid: process), fds: fds))
+        if maps == nil, let namespace = ProcFS.networkNamespace(pid: process), namespaces[namespace] == nil {
+          namespaces[namespace] = process
+        }
       } catch {
         if pid != nil { throw error }
         if error.kind == .notPermitted { notPermitted.append(process) }
@@ -99,8 +127,9 @@ public struct SocketListing: Sendable {
       stride(from: 0, to: holders[index].fds.count, by: Self.sliceSize).map { (holder: index, start: $0) }
     }
     let done = Mutex(0)
+    let table = maps == nil && !Self.perSocketCensus ? KernelSocketTable.read(namespaces: namespaces) : nil
     let work = ListingWork(
-      maps: maps, inspection: SocketInspection(topology: topology, steering: steering),
+      maps: maps, table: table, inspection: SocketInspection(topology: topology, steering: steering),
       interfaceNames: SocketInspection.InterfaceNames(),
       hostWide: pid == nil)
     let outcomes = concurrentMap(slices.count) { index in
@@ -129,8 +158,17 @@ public struct SocketListing: Sendable {
     var result = Result(sockets: answers, notPermitted: notPermitted)
     result.withoutReceiveCPU = withoutReceiveCPU
     result.source = used
+    if maps == nil {
+      let whole = table.map { table in namespaces.keys.allSatisfy { table.covers(namespace: $0) } } ?? false
+      result.censusReader = table == nil ? .procfs : whole ? .iterator : .mixed
+    }
     return result
   }
+
+  /// `SOCKAFF_CENSUS=per-socket`: a census reads every socket on its own
+  /// even where the kernel runs the one-pass iterators (the tests and the
+  /// bench compare the two readers on the same sockets).
+  static let perSocketCensus: Bool = getenv("SOCKAFF_CENSUS").map { String(cString: $0) == "per-socket" } ?? false
 
   /// Sockets per work item: small enough to spread one big process over
   /// every CPU, large enough that scheduling costs nothing.

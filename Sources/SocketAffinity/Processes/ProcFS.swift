@@ -74,6 +74,12 @@ public enum ProcFS {
   /// path walked /proc each time and formatted "socket:[inode]" to be
   /// parsed back, a quarter of a 100k-socket listing.
   static func isSocket(pid: Int32, fd: Int32, directory: FileDescriptor) throws(SockaffError) -> Bool {
+    try socketInode(pid: pid, fd: fd, directory: directory) != nil
+  }
+
+  /// The sockfs inode of socket fd `fd` ("socket:[N]"), nil when the fd
+  /// is not a socket or is gone.
+  static func socketInode(pid: Int32, fd: Int32, directory: FileDescriptor) throws(SockaffError) -> UInt64? {
     var status = stat()
     guard fstatat(directory.rawValue, String(fd), &status, 0) == 0 else {
       if errno == EACCES || errno == EPERM {
@@ -81,9 +87,9 @@ public enum ProcFS {
           .notPermitted, errno: Errno(rawValue: errno), operation: "stat /proc/\(pid)/fd/\(fd)",
           hint: Self.ptraceHint)
       }
-      return false
+      return nil
     }
-    return status.st_mode & S_IFMT == S_IFSOCK
+    return status.st_mode & S_IFMT == S_IFSOCK ? UInt64(status.st_ino) : nil
   }
 
   static var ptraceHint: String { Privileges.readRefusal }

@@ -29,6 +29,39 @@ enum SocketAddress {
     }
   }
 
+  /// The sockaddr that getsockname/getpeername would give for `family`'s
+  /// address (network order: 4 bytes for IPv4, 16 for IPv6, in 16) and
+  /// port (host order).
+  static func storage(family: UInt16, address: CensusAddress, port: UInt16) -> sockaddr_storage {
+    var storage = sockaddr_storage()
+    var bytes = address
+    withUnsafeMutableBytes(of: &storage) { target in
+      withUnsafeBytes(of: &bytes) { source in
+        if Int32(family) == AF_INET {
+          var sin = sockaddr_in()
+          sin.sin_family = sa_family_t(AF_INET)
+          sin.sin_port = port.bigEndian
+          withUnsafeMutableBytes(of: &sin.sin_addr) {
+            $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[0..<4]))
+          }
+          withUnsafeBytes(of: &sin) { target.copyMemory(from: $0) }
+        } else {
+          var sin6 = sockaddr_in6()
+          sin6.sin6_family = sa_family_t(AF_INET6)
+          sin6.sin6_port = port.bigEndian
+          withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyMemory(from: source) }
+          withUnsafeBytes(of: &sin6) { target.copyMemory(from: $0) }
+        }
+      }
+    }
+    return storage
+  }
+
+  /// `struct sockaff_census_socket`'s 16 address bytes, as Swift imports them.
+  typealias CensusAddress = (
+    UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+  )
+
   /// The raw address and port: 4 bytes for IPv4 and for an IPv4-mapped
   /// IPv6 address (a dual-stack socket's IPv4 peers send IPv4 packets), 16
   /// for IPv6; nil for other families.

@@ -50,8 +50,8 @@ class KernelTestCase: XCTestCase {
   func listJSON(_ arguments: String...) throws -> [[String: Any]] { try jsonArray(["list", "--json"] + arguments) }
 
   /// `sockaff ARGUMENTS` that must print a JSON array, decoded.
-  func jsonArray(_ arguments: [String]) throws -> [[String: Any]] {
-    let result = try Command.run([Command.sockaffPath] + arguments)
+  func jsonArray(_ arguments: [String], environment: [String] = []) throws -> [[String: Any]] {
+    let result = try Command.run(["/usr/bin/env"] + environment + [Command.sockaffPath] + arguments)
     guard result.status == 0,
       let list = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
     else { throw HarnessError("sockaff \(arguments) failed (\(result.status)): \(result.stderr)") }
