@@ -160,9 +160,11 @@ install-check: build
 
 # The benchmark (minutes): measures into bench/results.json (raw values per
 # round, with the machine), then renders BENCHMARKS.md's results from it.
+# BASELINE_SOCKAFF=PATH: another build's sockaff, measured beside this one.
 bench: build $(BENCH_OBJECTS)
 	python3 bench/run.py --sockaff .build/release/sockaff --bench .build/release/sockaff-bench \
-		--objects .build/bench --out bench/results.json
+		--objects .build/bench --out bench/results.json \
+		$(if $(BASELINE_SOCKAFF),--baseline-sockaff $(BASELINE_SOCKAFF))
 	python3 bench/render.py bench/results.json --write BENCHMARKS.md
 
 # Seconds: every measurement once, briefly, to keep the benchmark (and its

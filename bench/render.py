@@ -197,11 +197,11 @@ def queries(s):
                 f"min/med/max | {summary(tls['cpu_ms'])} ({statistics.median(tls['wall_ms']):.0f}): **"
                 f"{statistics.median(tls['cpu_ms']) / max(statistics.median(procfs['cpu_ms']), 0.001):.2f}x** "
                 f"plain HTTP's |")
-        if scrape:
-            this, baseline = scrape.get("iterator_this"), scrape.get("iterator_baseline")
+        for source in ("iterator", "procfs") if scrape else ():
+            this, baseline = scrape.get(f"{source}_this"), scrape.get(f"{source}_baseline")
             if this and baseline:
                 lines.append(
-                    f"| ... the iterator, this build beside a baseline build (`--baseline-sockaff`), alternating, "
+                    f"| ... {source}'s scrape, this build beside a baseline build (`--baseline-sockaff`), alternating, "
                     f"{len(this['cpu_ms'])} each, CPU ms min/med/max | this {summary(this['cpu_ms'])}; baseline "
                     f"{summary(baseline['cpu_ms'])}: this ÷ baseline **"
                     f"{statistics.median(this['cpu_ms']) / max(statistics.median(baseline['cpu_ms']), 0.001):.2f}** "
@@ -271,8 +271,32 @@ def fan_in(s):
     return "7. Fan-in: every CPU into one socket", lines
 
 
+def baseline(s):
+    title = "8. This build beside a baseline build"
+    if "skipped" in s:
+        return title, [f"Not run: {s['skipped']} (`make bench BASELINE_SOCKAFF=PATH`)."]
+    udp, memory = s["udp"], s["memory"]
+    this = ratios(udp["this_ns"], udp["this_empty_ns"])
+    base = ratios(udp["baseline_ns"], udp["baseline_empty_ns"])
+    relative = [a / b for a, b in zip(this, base)]
+    lines = [f"Baseline: `{s['baseline']}`. UDP 64 B, one flow: each build beside the empty program in the same "
+             f"round (bpf_stats), {s['rounds']} rounds of {s['seconds']} s each, the builds alternating; the "
+             "result is the ratio of the two ratios, round by round. Memory: each build's kernel growth on "
+             f"{memory['sockets']:,} fresh UDP sockets (as section 6), alternating.", "",
+             "| row | this build | baseline build | this ÷ baseline |", "| --- | --- | --- | --- |",
+             f"| UDP 64 B, one flow: ns/pkt ÷ empty's, median (min-max) | {statistics.median(this):.2f}x "
+             f"({min(this):.2f}-{max(this):.2f}) | {statistics.median(base):.2f}x ({min(base):.2f}-{max(base):.2f}) "
+             f"| **{statistics.median(relative):.3f}** ({min(relative):.3f}-{max(relative):.3f}) |"]
+    this_b = [k * 1024 / memory["sockets"] for k in memory["this_kib"]]
+    base_b = [k * 1024 / memory["sockets"] for k in memory["baseline_kib"]]
+    lines.append(f"| kernel memory per tracked socket, bytes (each run) | "
+                 f"{', '.join(f'{b:.0f}' for b in this_b)} | {', '.join(f'{b:.0f}' for b in base_b)} | "
+                 f"**{statistics.median(this_b) / max(statistics.median(base_b), 1):.3f}** |")
+    return title, lines
+
+
 RENDERERS = {"per_packet": per_packet, "test_run": test_run, "throughput": throughput, "peer": peer,
-             "queries": queries, "memory": memory, "fan_in": fan_in}
+             "queries": queries, "memory": memory, "fan_in": fan_in, "baseline": baseline}
 
 
 def render(results, level=2):

@@ -528,19 +528,30 @@ for line in sys.stdin:
             if scratch:
                 shutil.rmtree(scratch, ignore_errors=True)
 
-    def scrape_beside_baseline(self, scrapes):
-        """The iterator's scrape, this build and the baseline build
-        alternating (3 rounds each), so that the two are compared in one run
-        on the same sockets: the ratio is the result, not either number."""
-        rows = {"iterator_this": {"cpu_ms": [], "wall_ms": []}, "iterator_baseline": {"cpu_ms": [], "wall_ms": []}}
+    def scrape_beside_baseline(self, scrapes, holder, source="iterator"):
+        """The scrape (`source`: the iterator, or procfs where this kernel
+        runs no iterator), this build and the baseline build alternating (3
+        rounds each), so that the two are compared in one run on the same
+        sockets: the ratio is the result, not either number. Each build
+        scrapes its own tracer's records (a build with another record layout
+        refuses the other's pins): traced again and `holder`'s sockets sent
+        to before each measurement; this build's tracer is left attached."""
+        rows = {f"{source}_this": {"cpu_ms": [], "wall_ms": []}, f"{source}_baseline": {"cpu_ms": [], "wall_ms": []}}
         with self.bpf_stats(False):
             for round_index in range(3):
                 order = ("this", "baseline") if round_index % 2 == 0 else ("baseline", "this")
                 for build in order:
                     binary = os.path.abspath(self.args.baseline_sockaff) if build == "baseline" else None
-                    measured = self.scrape_cost("iterator", scrapes, sockaff=binary)
+                    sh(self.sockaff, "detach", check=False)
+                    sh(binary or self.sockaff, "trace")
+                    self.send_all(holder)
+                    try:
+                        measured = self.scrape_cost(source, scrapes, sockaff=binary)
+                    finally:
+                        sh(binary or self.sockaff, "detach", check=False)
+                        sh(self.sockaff, "trace")
                     for key in ("cpu_ms", "wall_ms"):
-                        rows[f"iterator_{build}"][key] += measured[key]
+                        rows[f"{source}_{build}"][key] += measured[key]
         return rows
 
     def queries(self):
@@ -598,13 +609,15 @@ for line in sys.stdin:
                     if iterator["state"] != "yes":
                         scrapes["iterator"] = {"skipped": f"iter/task_file: {iterator['state']} "
                                                           f"({iterator.get('detail') or 'no detail'})"}
+                        if self.args.baseline_sockaff:
+                            scrapes.update(self.scrape_beside_baseline(1 if self.quick else 5, holder, "procfs"))
                     else:
                         with self.bpf_stats(False):
                             scrapes["iterator"] = self.scrape_cost("iterator", 1 if self.quick else 5)
                         with self.bpf_stats(True):
                             scrapes["iterator_bpf_stats"] = self.scrape_cost("iterator", 1 if self.quick else 5)
                         if self.args.baseline_sockaff:
-                            scrapes.update(self.scrape_beside_baseline(1 if self.quick else 5))
+                            scrapes.update(self.scrape_beside_baseline(1 if self.quick else 5, holder))
                 finally:
                     holder.kill()
                     holder.wait()
@@ -621,35 +634,42 @@ for line in sys.stdin:
         count = 2000 if self.quick else 100_000
         self.progress("6. kernel memory per tracked socket")
 
-        def kernel_kib():
-            """Unreclaimable slab plus vmalloc: socket storage lives in the
-            first; a hash map's bucket array in the second."""
-            fields = {line.split(":")[0]: int(line.split()[1]) for line in open("/proc/meminfo")}
-            return fields["SUnreclaim"] + fields["VmallocUsed"]
-
         tracers = (("sockaff", lambda: self.attach_sockaff(), self.detach_sockaff),
                    ("sockaff_no_locality", lambda: self.attach_sockaff("--no-locality"), self.detach_sockaff),
                    ("storage_floor", lambda: self.attach_object("storage_floor"),
                     lambda: self.detach_object("storage_floor")))
         rows = []
         for name, attach, detach in tracers:
-            holder = self.open_sockets(count)
-            try:
-                self.send_all(holder)  # warm-up without the tracer: skbs come and go
-                time.sleep(1)
-                before = kernel_kib()
-                attach()
-                try:
-                    self.send_all(holder)  # one record per socket (and read counters)
-                    time.sleep(1)
-                    after = kernel_kib()
-                finally:
-                    detach()
-            finally:
-                holder.kill()
-                holder.wait()
-            rows.append({"tracer": name, "growth_kib": after - before})
+            rows.append({"tracer": name, "growth_kib": self.memory_growth(count, attach, detach)})
         return {"sockets": count, "rows": rows}
+
+    @staticmethod
+    def kernel_kib():
+        """Unreclaimable slab plus vmalloc: socket storage lives in the
+        first; a hash map's bucket array in the second."""
+        fields = {line.split(":")[0]: int(line.split()[1]) for line in open("/proc/meminfo")}
+        return fields["SUnreclaim"] + fields["VmallocUsed"]
+
+    def memory_growth(self, count, attach, detach):
+        """KiB the kernel grew by when `count` fresh UDP sockets, each sent a
+        datagram before (skbs come and go), were each sent one again with
+        attach()'s tracer."""
+        holder = self.open_sockets(count)
+        try:
+            self.send_all(holder)  # warm-up without the tracer: skbs come and go
+            time.sleep(1)
+            before = self.kernel_kib()
+            attach()
+            try:
+                self.send_all(holder)  # one record per socket (and read counters)
+                time.sleep(1)
+                after = self.kernel_kib()
+            finally:
+                detach()
+        finally:
+            holder.kill()
+            holder.wait()
+        return after - before
 
     def attach_object(self, name):
         """Loads .build/bench/NAME.bpf.o (one cgroup_skb program) and attaches it to the root cgroup."""
@@ -682,6 +702,40 @@ for line in sys.stdin:
             detach()
             self.detach_empty()
         return {p: (after[p][0] - before[p][0]) / max(after[p][1] - before[p][1], 1) for p in watched}, ours
+
+    # -- 8. this build beside a baseline build -------------------------------
+
+    def baseline(self):
+        """No regression, side by side in one run (--baseline-sockaff: another
+        build's sockaff, e.g. an older commit's `make build`): the single-flow
+        UDP row, each build beside the empty program in the same round and
+        the builds alternating, so the result is the ratio of the two
+        ratios; then the kernel memory per tracked socket, each build on
+        fresh sockets, alternating."""
+        if not self.args.baseline_sockaff:
+            return {"skipped": "no --baseline-sockaff given"}
+        self.progress("8. this build beside the baseline build")
+        binary = {"this": self.sockaff, "baseline": os.path.abspath(self.args.baseline_sockaff)}
+        rounds = self.args.rounds or (2 if self.quick else 6)
+        seconds = 1 if self.quick else 3
+        udp = {"this_ns": [], "baseline_ns": [], "this_empty_ns": [], "baseline_empty_ns": []}
+        for round_index in range(rounds):
+            order = ("this", "baseline") if round_index % 2 == 0 else ("baseline", "this")
+            for build in order:
+                per, (ingress,) = self.beside_empty(
+                    round_index, lambda: sh(binary[build], "trace"), lambda: sh(binary[build], "detach"),
+                    lambda: (prog_ids("sockaff_ingress")[0],), lambda: self.udp_small(seconds))
+                udp[f"{build}_ns"].append(per[ingress])
+                udp[f"{build}_empty_ns"].append(per[self.empty_id])
+        count = 2000 if self.quick else 100_000
+        memory = {"sockets": count, "this_kib": [], "baseline_kib": []}
+        for round_index in range(1 if self.quick else 2):
+            order = ("this", "baseline") if round_index % 2 == 0 else ("baseline", "this")
+            for build in order:
+                memory[f"{build}_kib"].append(self.memory_growth(
+                    count, lambda: sh(binary[build], "trace"), lambda: sh(binary[build], "detach")))
+        return {"baseline": self.args.baseline_sockaff, "rounds": rounds, "seconds": seconds, "udp": udp,
+                "memory": memory}
 
     # -- 7. fan-in --------------------------------------------------------
 
@@ -812,7 +866,7 @@ for line in sys.stdin:
         result["pool_slots"], result["pool_bytes"] = status["pool_slots"], status["pool_bytes"]
         return result
 
-    SECTIONS = ("per_packet", "test_run", "throughput", "peer", "queries", "memory", "fan_in")
+    SECTIONS = ("per_packet", "test_run", "throughput", "peer", "queries", "memory", "fan_in", "baseline")
 
     def run(self, sections):
         """The measurements of `sections`, with the machine they ran on."""
