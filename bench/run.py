@@ -908,7 +908,7 @@ def main():
     parser.add_argument("--shapes", help="fan_in's rows, comma-separated, from: one_udp_socket, "
                         "udp_socket_per_sender, one_tcp_listener (default: all)")
     parser.add_argument("--baseline-sockaff", help="another build's sockaff: queries then also measure its scrape "
-                        "beside this build's, alternating")
+                        "beside this build's, alternating, and section baseline runs (UDP one flow, memory)")
     parser.add_argument("--out", required=True, help="the JSON file to write (bench/render.py makes Markdown of it)")
     args = parser.parse_args()
     sections = args.sections.split(",")

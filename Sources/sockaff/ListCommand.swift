@@ -113,7 +113,8 @@ struct ListCommand: ParsableCommand {
           "sockaff: warning: skipped \(result.notPermitted.count) \(result.notPermitted.count == 1 ? "process" : "processes") not readable: \(Privileges.canReadOtherProcesses ? "refused by the kernel although sockaff has CAP_SYS_PTRACE" : "no CAP_SYS_PTRACE") (pids \(pids)\(result.notPermitted.count > 10 ? ", ..." : ""))"
         )
       }
-      var sockets = result.sockets.filter(selection.selects)
+      // Unfiltered, the listing's own array: a filter copies every answer.
+      var sockets = selection.filter == nil ? result.sockets : result.sockets.filter(selection.selects)
       if let within { sockets = sockets.filter { $0.isHeld(within: within) } }
       if mismatch { sockets = sockets.filter { $0.crossNUMA == true } }
       if by == .cgroup {

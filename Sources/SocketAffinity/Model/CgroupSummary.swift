@@ -34,10 +34,12 @@ public struct CgroupSummary: Sendable, Equatable, Encodable {
   /// Most sockets first, then by cgroup.
   public static func summarize(_ sockets: [SocketAffinity]) -> [CgroupSummary] {
     var tally = Tally()
-    for socket in sockets {
+    // By index: each answer's fields read in place, not the answer copied.
+    for index in sockets.indices {
       tally.add(
-        cgroup: socket.cgroup, pid: socket.pid, cookie: socket.cookie, crossNUMA: socket.crossNUMA == true,
-        packets: socket.packets ?? 0, byNode: socket.packetsByNode)
+        cgroup: sockets[index].cgroup, pid: sockets[index].pid, cookie: sockets[index].cookie,
+        crossNUMA: sockets[index].crossNUMA == true, packets: sockets[index].packets ?? 0,
+        byNode: sockets[index].packetsByNode)
     }
     return tally.summaries
   }

@@ -39,18 +39,32 @@ public struct ProcessMismatch: Sendable, Encodable {
   }
 
   public static func summarize(_ answers: [SocketAffinity]) -> [ProcessMismatch] {
-    Dictionary(grouping: answers, by: \.pid).compactMap { pid, sockets in
-      let crossing = sockets.filter { $0.crossNUMA == true }.count
-      guard crossing > 0 else { return nil }
+    // Counted by index, not grouped: grouping copied every answer (a large
+    // value) into its process's array, for a host of them.
+    struct Tally {
+      let first: Int
+      var sockets = 0
+      var crossing = 0
       var packets: [Int: UInt64] = [:]
-      for socket in sockets {
-        for (node, count) in socket.packetsByNode { packets[node, default: 0] += count }
+    }
+    var byPID: [Int32: Tally] = [:]
+    for index in answers.indices {
+      byPID[answers[index].pid, default: Tally(first: index)].sockets += 1
+      if answers[index].crossNUMA == true { byPID[answers[index].pid]?.crossing += 1 }
+    }
+    for index in answers.indices where byPID[answers[index].pid]?.crossing ?? 0 > 0 {
+      for (node, count) in answers[index].packetsByNode {
+        byPID[answers[index].pid]?.packets[node, default: 0] += count
       }
-      let total = Double(max(packets.values.reduce(0, +), 1))
+    }
+    return byPID.compactMap { pid, tally in
+      guard tally.crossing > 0 else { return nil }
+      let total = Double(max(tally.packets.values.reduce(0, +), 1))
       return ProcessMismatch(
-        pid: pid, command: sockets.first?.command,
-        receiveNodeShares: packets.mapValues { Double($0) / total }, threadNodes: sockets.first?.threadNodes ?? [],
-        crossNUMASockets: crossing, sockets: sockets.count)
+        pid: pid, command: answers[tally.first].command,
+        receiveNodeShares: tally.packets.mapValues { Double($0) / total },
+        threadNodes: answers[tally.first].threadNodes, crossNUMASockets: tally.crossing,
+        sockets: tally.sockets)
     }.sorted { $0.pid < $1.pid }
   }
 }

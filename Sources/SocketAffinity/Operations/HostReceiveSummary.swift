@@ -69,8 +69,11 @@ public struct HostReceiveSummary: Sendable {
   static func hashChecks(_ answers: [SocketAffinity]) -> [HashCheckCount] {
     var counts: [String: HashCheckCount] = [:]
     var seen = Set<UInt64>()
-    for answer in answers where seen.insert(answer.cookie).inserted {
-      guard let check = answer.hashCheck, let interface = answer.interface, answer.path?.softwareInterface == false
+    // By index: the fields read in place, not each answer copied (a scrape
+    // reads every socket of the host).
+    for index in answers.indices where seen.insert(answers[index].cookie).inserted {
+      guard let check = answers[index].hashCheck, let interface = answers[index].interface,
+        answers[index].path?.softwareInterface == false
       else { continue }
       counts[
         "\(interface)/\(check.verdict.rawValue)",
@@ -86,33 +89,42 @@ public struct HostReceiveSummary: Sendable {
 
   /// From a full listing: what every socket's answer says.
   public init(listing: SocketListing.Result, top: Int) {
+    // Every pass below reads the answers by index: an answer is a large
+    // value, and copying each (filtering, grouping or sorting the answers
+    // themselves) was a fifth of a 100,000-socket scrape.
     let sockets = listing.sockets
     self.sockets = sockets.count
-    crossNUMASockets = sockets.filter { $0.crossNUMA == true }.count
     // A socket's packets and queue once, from its first holder.
     var seen = Set<UInt64>(minimumCapacity: sockets.count)
-    let distinct = sockets.filter { seen.insert($0.cookie).inserted }
-    distinctSockets = distinct.count
-    for socket in distinct {
-      for share in socket.cpus {
+    var queues = QueueTally()
+    for index in sockets.indices {
+      if sockets[index].crossNUMA == true { crossNUMASockets += 1 }
+      guard seen.insert(sockets[index].cookie).inserted else { continue }
+      distinctSockets += 1
+      for share in sockets[index].cpus {
         packetsByCPU[share.cpu, default: 0] += share.packets
         packetsByNode[share.numaNode ?? -1, default: 0] += share.packets
       }
-    }
-    var queues = QueueTally()
-    for socket in distinct {
-      queues.add(interface: socket.interface, queue: socket.rxQueue, irq: socket.irq, sockets: 1)
+      queues.add(
+        interface: sockets[index].interface, queue: sockets[index].rxQueue, irq: sockets[index].irq, sockets: 1)
     }
     rxQueues = queues.ordered
     crossNUMAProcesses = ProcessMismatch.summarize(sockets).map {
       CrossNUMAProcess(pid: $0.pid, command: $0.command, sockets: $0.crossNUMASockets)
     }
-    busiest = Self.busiest(sockets.sorted(by: Self.busier), top: top, cookie: \.cookie) { $0 }
-    hashChecks = Self.hashChecks(distinct)
+    // The order of `busier`, by keys: the answers themselves stay put.
+    let ranked = sockets.indices.map { (packets: sockets[$0].packets ?? 0, pid: sockets[$0].pid, fd: sockets[$0].fd) }
+      .enumerated().sorted { a, b in
+        a.element.packets != b.element.packets
+          ? a.element.packets > b.element.packets : (a.element.pid, a.element.fd) < (b.element.pid, b.element.fd)
+      }.map(\.offset)
+    busiest = Self.busiest(ranked, top: top, cookie: { sockets[$0].cookie }) { sockets[$0] }
+    hashChecks = Self.hashChecks(sockets)
     cgroups = CgroupSummary.summarize(sockets)
     skippedProcesses = listing.notPermitted.count
   }
 
+  /// Most packets first, then by pid and fd.
   static func busier(_ a: SocketAffinity, _ b: SocketAffinity) -> Bool {
     let (x, y) = (a.packets ?? 0, b.packets ?? 0)
     return x != y ? x > y : (a.pid, a.fd) < (b.pid, b.fd)

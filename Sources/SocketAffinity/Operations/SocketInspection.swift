@@ -69,17 +69,17 @@ struct SocketInspection {
 
   private func busyPollingApplies(interface: String?, namespace: UInt64?) -> Bool {
     guard let interface, namespace == nil || namespace == ProcFS.ownNetworkNamespace else { return false }
-    return steering.queues(of: interface).hasDevice
+    return steering.shared(of: interface).queues.hasDevice
   }
 
   /// The socket's own settings (SO_BUSY_POLL, SO_PREFER_BUSY_POLL) with the
   /// host's and the NIC's.
   private func busyPolling(socketMicroseconds: Int?, prefer: Bool?, interface: String) -> BusyPolling? {
     let sysctls = steering.busyPollSysctls
-    let queues = steering.queues(of: interface)
+    let shared = steering.shared(of: interface)
     var polling = BusyPolling(
       socketMicroseconds: socketMicroseconds, prefer: prefer, busyRead: sysctls.busyRead, busyPoll: sysctls.busyPoll)
-    (polling.deferHardIRQs, polling.groFlushTimeout) = (queues.deferHardIRQs, queues.groFlushTimeout)
+    (polling.deferHardIRQs, polling.groFlushTimeout) = (shared.queues.deferHardIRQs, shared.queues.groFlushTimeout)
     return polling.active ? polling : nil
   }
 

@@ -10,7 +10,15 @@ import SystemPackage
 /// scrape's status reads its NICs from the same cache.
 public final class SteeringInspection: Sendable {
   let topology: Topology
-  private let queues = Mutex<[String: InterfaceQueues]>([:])
+  private let queues = Mutex<[String: SharedQueues]>([:])
+
+  /// One interface's read, handed out by reference: a cache hit that
+  /// copied the struct retained its dozen dictionaries, for every socket
+  /// of a listing (`shared(of:)` on the per-socket paths).
+  final class SharedQueues: Sendable {
+    let queues: InterfaceQueues
+    init(_ queues: InterfaceQueues) { self.queues = queues }
+  }
   /// Per network namespace, interface and flow type: what a hash check
   /// compares with, read once.
   private let rss = Mutex<[String: HashCheck.Interface]>([:])
@@ -75,9 +83,11 @@ public final class SteeringInspection: Sendable {
     return found
   }
 
-  func queues(of interface: String) -> InterfaceQueues {
+  func queues(of interface: String) -> InterfaceQueues { shared(of: interface).queues }
+
+  func shared(of interface: String) -> SharedQueues {
     if let known = queues.withLock({ $0[interface] }) { return known }
-    let read = InterfaceQueues(interface: interface)
+    let read = SharedQueues(InterfaceQueues(interface: interface))
     queues.withLock { $0[interface] = read }
     return read
   }
@@ -144,7 +154,8 @@ public final class SteeringInspection: Sendable {
         nil, interrupt: nil,
         unresolved: "\(interface) is in network namespace \(namespace), whose queues sysfs does not show here")
     }
-    let queues = queues(of: interface)
+    let shared = shared(of: interface)
+    let queues = shared.queues
     guard queues.hasDevice else { return path(queues, interrupt: nil, unresolved: nil) }
     guard let rxQueue else {
       let why =
@@ -177,7 +188,7 @@ public final class SteeringInspection: Sendable {
     if let known = rss.withLock({ $0[key] }) { return known }
     let ownNamespace = namespace == nil || namespace == ProcFS.ownNetworkNamespace
     let read: HashCheck.Interface
-    if ownNamespace && !queues(of: interface).hasDevice {
+    if ownNamespace && !shared(of: interface).queues.hasDevice {
       read = .software(interface)
     } else {
       do {
