@@ -2,8 +2,12 @@
 # Packs what bench/run.py needs on another x86-64 Linux host that has python3
 # but none of this project's packages (a lent many-CPU machine, see
 # BENCHMARKS.md): the stripped static binaries, the benchmark's BPF objects,
-# and bpftool and iperf3 with their shared libraries. Run there (as root):
-#   bash .build/bench-bundle/run.sh    # SECTIONS, ROUNDS, COUNT, SHAPES as in bench/run.py
+# and bpftool and iperf3 with their shared libraries. The static binaries are
+# about 70 MB each stripped, over what a lent machine's copy of the tree may
+# carry (64 MiB), so the bundle is also packed as .build/bench-bundle.tar.xz
+# (28 MB; 44 MB with a baseline), which python3 alone unpacks there:
+#   python3 -c "import tarfile; tarfile.open('.build/bench-bundle.tar.xz').extractall('/tmp')"
+#   bash /tmp/bench-bundle/run.sh    # SECTIONS, ROUNDS, COUNT, SHAPES as in bench/run.py
 # BASELINE=path/to/another/build/sockaff (here, when packing) carries a second
 # build, whose scrape the queries section then measures beside this one's.
 # The JSON lands in $OUT (or the current directory); bench/render.py renders it.
@@ -49,3 +53,5 @@ exit $status
 RUN
 chmod +x "$dest/run.sh"
 du -sh "$dest"
+tar -C "$(dirname "$dest")" -cf - "$(basename "$dest")" | xz -3 -T0 >"$dest.tar.xz"
+du -sh "$dest.tar.xz"

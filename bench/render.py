@@ -27,6 +27,11 @@ def spread(values, digits=2):
     return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
+def ratio_spread(values):
+    """median (min-max) of ratios to the empty program: 1.52x (1.48-1.60)."""
+    return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})"
+
+
 def ratios(numerators, denominators):
     return [n / d for n, d in zip(numerators, denominators)]
 
@@ -48,20 +53,26 @@ def read_ratio(row):
 
 
 def per_packet(s):
+    interleaved = (" Each row's rounds are interleaved with the other rows' (round 1 of every row, then round 2, "
+                   "...), so the rows can be compared with each other too." if s.get("interleaved") else "")
     lines = [f"Both programs attached at once (same packets), attach order alternating, {s['rounds']} rounds "
-             f"of {s['seconds']} s. ns per run = run_time_ns / run_cnt delta of each program. On the read "
+             f"of {s['seconds']} s.{interleaved} ns per run = run_time_ns / run_cnt delta of each program. On the read "
              "side the same: sockaff's read program (`sockaff_consume`, or `sockaff_sampled` with "
              "`--sampled-reads`) beside an empty `tp_btf/sock_recv_length` program (bench/bpf/empty_read.bpf.c, "
-             "held by `sockaff-bench hold`), in the same order as the ingress pair.", "",
+             "held by `sockaff-bench hold`), in the same order as the ingress pair. The lookup floor "
+             "(`bench/bpf/lookup_floor.bpf.c`: one socket storage lookup per packet, nothing written) beside the "
+             "empty program in rounds of its own on the same traffic, where measured.", "",
              "| traffic | empty ns/pkt min/med/max | sockaff ns/pkt min/med/max | ratio median (min-max) "
-             "| ratio median, empty attached first / sockaff first | reads: sockaff's read program ns/read "
+             "| ratio median, empty attached first / sockaff first | lookup floor ÷ empty "
+             "| reads: sockaff's read program ns/read "
              "| reads: empty tp_btf ns/read | read ratio median (min-max) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in s["rows"]:
         r = ratios(row["sockaff_ns"], row["empty_ns"])
         orders = by_order(r, row["empty_first"])
+        floor = ratio_spread(ratios(row["floor_ns"], row["floor_empty_ns"])) if row.get("floor_ns") else "n/a"
         lines.append(f"| {row['traffic']} | {summary(row['empty_ns'])} | {summary(row['sockaff_ns'])} | "
-                     f"**{statistics.median(r):.2f}x** ({min(r):.2f}-{max(r):.2f}) | {orders} | "
+                     f"**{statistics.median(r):.2f}x** ({min(r):.2f}-{max(r):.2f}) | {orders} | {floor} | "
                      f"{summary(row['consume_ns'])} | {summary(row.get('empty_read_ns', []))} | "
                      f"{read_ratio(row)} |")
     return "1. Per-packet cost in real traffic (bpf_stats)", lines
@@ -281,12 +292,21 @@ def baseline(s):
     relative = [a / b for a, b in zip(this, base)]
     lines = [f"Baseline: `{s['baseline']}`. UDP 64 B, one flow: each build beside the empty program in the same "
              f"round (bpf_stats), {s['rounds']} rounds of {s['seconds']} s each, the builds alternating; the "
-             "result is the ratio of the two ratios, round by round. Memory: each build's kernel growth on "
+             "result is the ratio of the two ratios, round by round; the fan-in row the same way. Memory: each build's kernel growth on "
              f"{memory['sockets']:,} fresh UDP sockets (as section 6), alternating.", "",
              "| row | this build | baseline build | this ÷ baseline |", "| --- | --- | --- | --- |",
              f"| UDP 64 B, one flow: ns/pkt ÷ empty's, median (min-max) | {statistics.median(this):.2f}x "
              f"({min(this):.2f}-{max(this):.2f}) | {statistics.median(base):.2f}x ({min(base):.2f}-{max(base):.2f}) "
              f"| **{statistics.median(relative):.3f}** ({min(relative):.3f}-{max(relative):.3f}) |"]
+    fan = s.get("fan_in")
+    if fan:
+        this_f = ratios(fan["this_ns"], fan["this_empty_ns"])
+        base_f = ratios(fan["baseline_ns"], fan["baseline_empty_ns"])
+        relative_f = [a / b for a, b in zip(this_f, base_f)]
+        lines.append(f"| every CPU ({fan['cpus']}) into one UDP socket, {fan['datagrams_per_cpu']:,} datagrams per CPU "
+                     f"a round (section 7's first row): ns/pkt ÷ empty's | {ratio_spread(this_f)} | "
+                     f"{ratio_spread(base_f)} "
+                     f"| **{spread(relative_f, 3)}** |")
     this_b = [k * 1024 / memory["sockets"] for k in memory["this_kib"]]
     base_b = [k * 1024 / memory["sockets"] for k in memory["baseline_kib"]]
     lines.append(f"| kernel memory per tracked socket, bytes (each run) | "

@@ -171,41 +171,65 @@ class Bench:
     # -- 1. per-packet cost in real traffic ---------------------------------
 
     def per_packet(self):
+        """Each row's rounds interleaved with the other rows' (round 1 of
+        every row, then round 2, ...), so a machine that drifts during the
+        run moves every row alike: the read modes' rows are compared with
+        each other as well as with the empty program."""
         rounds = self.args.rounds or (2 if self.quick else 6)
         seconds = 1 if self.quick else 3
         self.progress("1. per-packet cost in real traffic")
-        rows = []
-        for name, traffic, options in (
-                ("UDP 64 B", lambda: self.udp_small(seconds), ()),
-                ("TCP 64 B, NODELAY, 50 Mbit/s", lambda: self.tcp_small(seconds), ()),
-                ("UDP 64 B, trace --sampled-reads", lambda: self.udp_small(seconds), ("--sampled-reads",))):
-            reader = "sockaff_sampled" if "--sampled-reads" in options else "sockaff_consume"
-            row = {"traffic": name, "empty_ns": [], "sockaff_ns": [], "empty_first": [], "consume_ns": [],
-                   "empty_read_ns": []}
-            for round_index in range(rounds):
-                # The read side's floor beside sockaff_consume, in the same order as the ingress pair.
-                held = {}
-                def attach(first=round_index % 2 == 0, options=options):
-                    if first:
-                        held["process"], held["id"] = self.hold_empty_read()
-                    self.attach_sockaff(*options)
-                    if not first:
-                        held["process"], held["id"] = self.hold_empty_read()
-                def detach():
-                    self.detach_sockaff()
-                    self.release(held.pop("process", None))
-                per, (ingress, consume, empty_read) = self.beside_empty(
-                    round_index, attach, detach,
-                    lambda: (prog_ids("sockaff_ingress")[0], (prog_ids(reader) or [None])[0],
-                             held.get("id")), traffic)
-                row["empty_ns"].append(per[self.empty_id])
-                row["sockaff_ns"].append(per[ingress])
-                row["empty_first"].append(round_index % 2 == 0)
-                if consume and empty_read:
-                    row["consume_ns"].append(per[consume])
-                    row["empty_read_ns"].append(per[empty_read])
-            rows.append(row)
-        return {"rounds": rounds, "seconds": seconds, "rows": rows}
+        udp, tcp = (lambda: self.udp_small(seconds)), (lambda: self.tcp_small(seconds))
+        shapes = (("UDP 64 B", udp, ()),
+                  ("TCP 64 B, NODELAY, 50 Mbit/s", tcp, ()),
+                  ("UDP 64 B, trace --sampled-reads", udp, ("--sampled-reads",)),
+                  ("TCP 64 B, NODELAY, 50 Mbit/s, trace --sampled-reads", tcp, ("--sampled-reads",)),
+                  ("UDP 64 B, trace --no-locality", udp, ("--no-locality",)))
+        rows = [{"traffic": name, "options": list(options), "empty_ns": [], "sockaff_ns": [], "empty_first": [],
+                 "consume_ns": [], "empty_read_ns": []} for name, _, options in shapes]
+        for round_index in range(rounds):
+            for row, (_, traffic, options) in zip(rows, shapes):
+                self.per_packet_round(row, round_index, traffic, options)
+                # The floor of any per-socket tracer on the same traffic, the
+                # same way (section 7's lookup floor): what is sockaff's own
+                # and what any socket storage lookup pays. Once per traffic.
+                if not options:
+                    floor = {}
+                    per, (floor_id,) = self.beside_empty(
+                        round_index, lambda: floor.update(id=self.attach_object("lookup_floor")),
+                        lambda: self.detach_object("lookup_floor"), lambda: (floor["id"],), traffic)
+                    row.setdefault("floor_empty_ns", []).append(per[self.empty_id])
+                    row.setdefault("floor_ns", []).append(per[floor_id])
+        return {"rounds": rounds, "seconds": seconds, "interleaved": True, "rows": rows}
+
+    def per_packet_round(self, row, round_index, traffic, options):
+        """One round of one row: sockaff (traced with `options`) and the empty
+        program beside it, and on the read side, the read program beside an
+        empty tp_btf program, in the same order as the ingress pair."""
+        reader = "sockaff_sampled" if "--sampled-reads" in options else "sockaff_consume"
+        reads = "--no-locality" not in options
+        held = {}
+
+        def attach(first=round_index % 2 == 0):
+            if first and reads:
+                held["process"], held["id"] = self.hold_empty_read()
+            self.attach_sockaff(*options)
+            if not first and reads:
+                held["process"], held["id"] = self.hold_empty_read()
+
+        def detach():
+            self.detach_sockaff()
+            self.release(held.pop("process", None))
+
+        per, (ingress, consume, empty_read) = self.beside_empty(
+            round_index, attach, detach,
+            lambda: (prog_ids("sockaff_ingress")[0], (prog_ids(reader) or [None])[0] if reads else None,
+                     held.get("id")), traffic)
+        row["empty_ns"].append(per[self.empty_id])
+        row["sockaff_ns"].append(per[ingress])
+        row["empty_first"].append(round_index % 2 == 0)
+        if consume and empty_read:
+            row["consume_ns"].append(per[consume])
+            row["empty_read_ns"].append(per[empty_read])
 
     def hold_empty_read(self):
         """Attaches bench/bpf/empty_read.bpf.o (tp_btf/sock_recv_length, which
@@ -727,6 +751,7 @@ for line in sys.stdin:
                     lambda: (prog_ids("sockaff_ingress")[0],), lambda: self.udp_small(seconds))
                 udp[f"{build}_ns"].append(per[ingress])
                 udp[f"{build}_empty_ns"].append(per[self.empty_id])
+        fan_in = self.fan_in_beside_baseline(binary, rounds)
         count = 2000 if self.quick else 100_000
         memory = {"sockets": count, "this_kib": [], "baseline_kib": []}
         for round_index in range(1 if self.quick else 2):
@@ -735,7 +760,34 @@ for line in sys.stdin:
                 memory[f"{build}_kib"].append(self.memory_growth(
                     count, lambda: sh(binary[build], "trace"), lambda: sh(binary[build], "detach")))
         return {"baseline": self.args.baseline_sockaff, "rounds": rounds, "seconds": seconds, "udp": udp,
-                "memory": memory}
+                "fan_in": fan_in, "memory": memory}
+
+    def fan_in_beside_baseline(self, binary, rounds):
+        """Section 7's first row for both builds: a sender pinned on every
+        CPU into one UDP socket, each build beside the empty program in the
+        same round, the builds alternating. On loopback every sender's CPU
+        receives, so all but one take the non-owner path, and whatever
+        bounces between them grows with the CPUs."""
+        cpus = sorted(os.sched_getaffinity(0))
+        count = self.args.count or (20_000 if self.quick else 400_000)
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE
+        sink.bind(("127.0.0.1", 0))
+        sink.setblocking(False)
+        result = {"cpus": len(cpus), "datagrams_per_cpu": count, "this_ns": [], "baseline_ns": [],
+                  "this_empty_ns": [], "baseline_empty_ns": []}
+        try:
+            for round_index in range(rounds):
+                order = ("this", "baseline") if round_index % 2 == 0 else ("baseline", "this")
+                for build in order:
+                    per, (ingress,) = self.beside_empty(
+                        round_index, lambda: sh(binary[build], "trace"), lambda: sh(binary[build], "detach"),
+                        lambda: (prog_ids("sockaff_ingress")[0],), lambda: self.send_fan_in([sink], count, cpus))
+                    result[f"{build}_ns"].append(per[ingress])
+                    result[f"{build}_empty_ns"].append(per[self.empty_id])
+        finally:
+            sink.close()
+        return result
 
     # -- 7. fan-in --------------------------------------------------------
 
@@ -868,8 +920,10 @@ for line in sys.stdin:
 
     SECTIONS = ("per_packet", "test_run", "throughput", "peer", "queries", "memory", "fan_in", "baseline")
 
-    def run(self, sections):
-        """The measurements of `sections`, with the machine they ran on."""
+    def run(self, sections, save):
+        """The measurements of `sections`, with the machine they ran on;
+        save(results) after each section, so that a run stopped part-way (a
+        lent machine's time limit) keeps the sections it finished."""
         uname = platform.uname()
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
         results = {"machine": {"kernel": uname.release, "cpu": cpu, "cpus": os.cpu_count(),
@@ -878,6 +932,7 @@ for line in sys.stdin:
                    "sections": {}}
         for name in sections:
             results["sections"][name] = getattr(self, name)()
+            save(results)
         return results
 
     def peer(self):
@@ -908,21 +963,23 @@ def main():
     parser.add_argument("--shapes", help="fan_in's rows, comma-separated, from: one_udp_socket, "
                         "udp_socket_per_sender, one_tcp_listener (default: all)")
     parser.add_argument("--baseline-sockaff", help="another build's sockaff: queries then also measure its scrape "
-                        "beside this build's, alternating, and section baseline runs (UDP one flow, memory)")
+                        "beside this build's, alternating, and section baseline runs (UDP one flow, fan-in, memory)")
     parser.add_argument("--out", required=True, help="the JSON file to write (bench/render.py makes Markdown of it)")
     args = parser.parse_args()
     sections = args.sections.split(",")
     unknown = [s for s in sections if s not in Bench.SECTIONS]
     if unknown:
         parser.error(f"unknown section {unknown[0]!r}")
+    def save(results):
+        # Written whole, then renamed: a failed run never leaves half a file.
+        partial = args.out + ".partial"
+        with open(partial, "w") as f:
+            json.dump(results, f, indent=1)
+            f.write("\n")
+        os.replace(partial, args.out)
+
     with Bench(args) as bench:
-        results = bench.run(sections)
-    # Written whole, then renamed: a failed run never leaves half a file.
-    partial = args.out + ".partial"
-    with open(partial, "w") as f:
-        json.dump(results, f, indent=1)
-        f.write("\n")
-    os.replace(partial, args.out)
+        bench.run(sections, save)
 
 
 if __name__ == "__main__":
