@@ -268,8 +268,7 @@ def fan_in(s):
         shape = FAN_IN_SHAPES[row["shape"]].format(connections=s["connections_per_cpu"])
         floor = "n/a"
         if row.get("floor_ns"):
-            f = ratios(row["floor_ns"], row["floor_empty_ns"])
-            floor = f"{statistics.median(f):.2f}x ({min(f):.2f}-{max(f):.2f})"
+            floor = ratio_spread(ratios(row["floor_ns"], row["floor_empty_ns"]))
         lines.append(f"| {shape} | {summary(row['empty_ns'])} | {summary(row['sockaff_ns'])} | "
                      f"**{statistics.median(r):.2f}x** ({min(r):.2f}-{max(r):.2f}) | "
                      f"{by_order(r, row.get('empty_first', []))} | {floor} | "
@@ -282,31 +281,31 @@ def fan_in(s):
     return "7. Fan-in: every CPU into one socket", lines
 
 
+def beside_baseline(label, row):
+    """A table row of section 8: each build's ratio to the empty program
+    beside it, and the ratio of the two ratios, round by round."""
+    this = ratios(row["this_ns"], row["this_empty_ns"])
+    base = ratios(row["baseline_ns"], row["baseline_empty_ns"])
+    relative = [a / b for a, b in zip(this, base)]
+    return (f"| {label} | {ratio_spread(this)} | {ratio_spread(base)} "
+            f"| **{statistics.median(relative):.3f}** ({min(relative):.3f}-{max(relative):.3f}) |")
+
+
 def baseline(s):
     title = "8. This build beside a baseline build"
     if "skipped" in s:
         return title, [f"Not run: {s['skipped']} (`make bench BASELINE_SOCKAFF=PATH`)."]
     udp, memory = s["udp"], s["memory"]
-    this = ratios(udp["this_ns"], udp["this_empty_ns"])
-    base = ratios(udp["baseline_ns"], udp["baseline_empty_ns"])
-    relative = [a / b for a, b in zip(this, base)]
     lines = [f"Baseline: `{s['baseline']}`. UDP 64 B, one flow: each build beside the empty program in the same "
              f"round (bpf_stats), {s['rounds']} rounds of {s['seconds']} s each, the builds alternating; the "
              "result is the ratio of the two ratios, round by round; the fan-in row the same way. Memory: each build's kernel growth on "
              f"{memory['sockets']:,} fresh UDP sockets (as section 6), alternating.", "",
              "| row | this build | baseline build | this ÷ baseline |", "| --- | --- | --- | --- |",
-             f"| UDP 64 B, one flow: ns/pkt ÷ empty's, median (min-max) | {statistics.median(this):.2f}x "
-             f"({min(this):.2f}-{max(this):.2f}) | {statistics.median(base):.2f}x ({min(base):.2f}-{max(base):.2f}) "
-             f"| **{statistics.median(relative):.3f}** ({min(relative):.3f}-{max(relative):.3f}) |"]
+             beside_baseline("UDP 64 B, one flow: ns/pkt ÷ empty's, median (min-max)", udp)]
     fan = s.get("fan_in")
     if fan:
-        this_f = ratios(fan["this_ns"], fan["this_empty_ns"])
-        base_f = ratios(fan["baseline_ns"], fan["baseline_empty_ns"])
-        relative_f = [a / b for a, b in zip(this_f, base_f)]
-        lines.append(f"| every CPU ({fan['cpus']}) into one UDP socket, {fan['datagrams_per_cpu']:,} datagrams per CPU "
-                     f"a round (section 7's first row): ns/pkt ÷ empty's | {ratio_spread(this_f)} | "
-                     f"{ratio_spread(base_f)} "
-                     f"| **{spread(relative_f, 3)}** |")
+        lines.append(beside_baseline(f"every CPU ({fan['cpus']}) into one UDP socket, {fan['datagrams_per_cpu']:,} "
+                                     "datagrams per CPU a round (section 7's first row): ns/pkt ÷ empty's", fan))
     this_b = [k * 1024 / memory["sockets"] for k in memory["this_kib"]]
     base_b = [k * 1024 / memory["sockets"] for k in memory["baseline_kib"]]
     lines.append(f"| kernel memory per tracked socket, bytes (each run) | "

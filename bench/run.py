@@ -193,12 +193,7 @@ class Bench:
                 # same way (section 7's lookup floor): what is sockaff's own
                 # and what any socket storage lookup pays. Once per traffic.
                 if not options:
-                    floor = {}
-                    per, (floor_id,) = self.beside_empty(
-                        round_index, lambda: floor.update(id=self.attach_object("lookup_floor")),
-                        lambda: self.detach_object("lookup_floor"), lambda: (floor["id"],), traffic)
-                    row.setdefault("floor_empty_ns", []).append(per[self.empty_id])
-                    row.setdefault("floor_ns", []).append(per[floor_id])
+                    self.floor_round(row, round_index, traffic)
         return {"rounds": rounds, "seconds": seconds, "interleaved": True, "rows": rows}
 
     def per_packet_round(self, row, round_index, traffic, options):
@@ -230,6 +225,18 @@ class Bench:
         if consume and empty_read:
             row["consume_ns"].append(per[consume])
             row["empty_read_ns"].append(per[empty_read])
+
+    def floor_round(self, row, round_index, traffic):
+        """One round of the lookup floor (bench/bpf/lookup_floor.bpf.c: one
+        socket storage lookup per packet, nothing written, what any
+        per-socket tracer pays) beside the empty program, into row's
+        floor_ns and floor_empty_ns."""
+        floor = {}
+        per, (floor_id,) = self.beside_empty(
+            round_index, lambda: floor.update(id=self.attach_object("lookup_floor")),
+            lambda: self.detach_object("lookup_floor"), lambda: (floor["id"],), traffic)
+        row.setdefault("floor_empty_ns", []).append(per[self.empty_id])
+        row.setdefault("floor_ns", []).append(per[floor_id])
 
     def hold_empty_read(self):
         """Attaches bench/bpf/empty_read.bpf.o (tp_btf/sock_recv_length, which
@@ -770,10 +777,7 @@ for line in sys.stdin:
         bounces between them grows with the CPUs."""
         cpus = sorted(os.sched_getaffinity(0))
         count = self.args.count or (20_000 if self.quick else 400_000)
-        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sink.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE
-        sink.bind(("127.0.0.1", 0))
-        sink.setblocking(False)
+        sink = self.fan_in_sink(tcp=False)
         result = {"cpus": len(cpus), "datagrams_per_cpu": count, "this_ns": [], "baseline_ns": [],
                   "this_empty_ns": [], "baseline_empty_ns": []}
         try:
@@ -826,6 +830,20 @@ for line in sys.stdin:
         return 2 * self.tcp_handshakes() if tcp else self.udp_delivered()
 
     @staticmethod
+    def fan_in_sink(tcp):
+        """A socket on loopback for fan-in traffic: a listener, or a
+        non-blocking UDP socket whose buffer holds a round's datagrams."""
+        sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
+        if not tcp:
+            sink.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE
+        sink.bind(("127.0.0.1", 0))
+        if tcp:
+            sink.listen(4096)
+        else:
+            sink.setblocking(False)
+        return sink
+
+    @staticmethod
     def accept_and_close(listener):
         while True:
             try:
@@ -852,16 +870,10 @@ for line in sys.stdin:
                 continue
             sinks, acceptor = [], None
             for _ in range(sockets):
-                sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
-                if not tcp:
-                    sink.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE
-                sink.bind(("127.0.0.1", 0))
+                sink = self.fan_in_sink(tcp)
                 if tcp:
-                    sink.listen(4096)
                     acceptor = threading.Thread(target=self.accept_and_close, args=(sink,), daemon=True)
                     acceptor.start()
-                else:
-                    sink.setblocking(False)
                 sinks.append(sink)
             row = {"shape": shape, "empty_ns": [], "sockaff_ns": [], "empty_first": [], "counted": 0, "delivered": 0,
                    "kps": {"empty": [], "sockaff": []}}
@@ -886,13 +898,8 @@ for line in sys.stdin:
                     row["empty_first"].append(index % 2 == 0)
                 # The floor of any per-socket tracer, the same way: a socket
                 # storage lookup per packet, nothing written.
-                floor = {}
                 for index in range(0 if tcp else rounds):
-                    per, (floor_id,) = self.beside_empty(
-                        index, lambda: floor.update(id=self.attach_object("lookup_floor")),
-                        lambda: self.detach_object("lookup_floor"), lambda: (floor["id"],), measured_floor)
-                    row.setdefault("floor_empty_ns", []).append(per[self.empty_id])
-                    row.setdefault("floor_ns", []).append(per[floor_id])
+                    self.floor_round(row, index, measured_floor)
                 for index in range(rounds):
                     for kind in (["empty", "sockaff"] if index % 2 == 0 else ["sockaff", "empty"]):
                         attach, detach = ((self.attach_empty, self.detach_empty) if kind == "empty"
@@ -921,7 +928,7 @@ for line in sys.stdin:
     SECTIONS = ("per_packet", "test_run", "throughput", "peer", "queries", "memory", "fan_in", "baseline")
 
     def run(self, sections, save):
-        """The measurements of `sections`, with the machine they ran on;
+        """Measures `sections`, with the machine they ran on, and calls
         save(results) after each section, so that a run stopped part-way (a
         lent machine's time limit) keeps the sections it finished."""
         uname = platform.uname()
@@ -933,7 +940,6 @@ for line in sys.stdin:
         for name in sections:
             results["sections"][name] = getattr(self, name)()
             save(results)
-        return results
 
     def peer(self):
         """The peer is a third-party tool: its failure is reported, not fatal."""
